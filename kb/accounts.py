@@ -1,0 +1,223 @@
+"""Users, roles, API tokens, and the one visibility filter every read path uses."""
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import and_, exists, false, or_, true
+from sqlmodel import func, select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from kb import audit
+from kb.models import ROLES, ApiToken, Label, LoginAttempt, Membership, Postmortem, User, utcnow
+
+MIN_PASSWORD = 10
+
+
+class AccountError(ValueError):
+    """A request about accounts that cannot be carried out; the message says why."""
+
+
+# --- visibility ---------------------------------------------------------------------------
+
+
+def visibility_filter(user):
+    """The SQL condition for the postmortems `user` may see.
+
+    Admins see everything. Everyone else sees internal postmortems, and a restricted one
+    only when they belong to one of its teams or are named among its authors or readers.
+    An inactive or missing user sees nothing.
+    """
+    if user is None or not getattr(user, "active", False):
+        return false()
+    if user.role == "admin":
+        return true()
+    named = exists().where(
+        and_(
+            Label.postmortem_id == Postmortem.id,
+            Label.field.in_(("authors", "readers")),
+            func.lower(Label.value) == user.email.lower(),
+        )
+    )
+    conditions = [Postmortem.visibility == "internal", named]
+    if user.teams:
+        conditions.append(
+            exists().where(
+                and_(
+                    Label.postmortem_id == Postmortem.id,
+                    Label.field == "teams",
+                    Label.value.in_(user.teams),
+                )
+            )
+        )
+    return or_(*conditions)
+
+
+def may_see(user, pm):
+    """The same rule as visibility_filter, for one postmortem already in memory."""
+    if user is None or not user.active:
+        return False
+    if user.role == "admin" or pm.visibility == "internal":
+        return True
+    named = {v.lower() for v in pm.label_values("authors") + pm.label_values("readers")}
+    return user.email.lower() in named or bool(set(user.teams) & set(pm.label_values("teams")))
+
+
+# --- users --------------------------------------------------------------------------------
+
+
+def normalise_email(email):
+    """E-mail addresses are compared in lower case."""
+    return (email or "").strip().lower()
+
+
+def get_user(session, email):
+    """The user with this address, or None."""
+    return session.exec(select(User).where(User.email == normalise_email(email))).first()
+
+
+def create_user(session, email, role, *, password=None, name="", teams=(), actor=None):
+    """Create a user; refuses a taken address, an unknown role or a short password."""
+    email = normalise_email(email)
+    if "@" not in email or len(email) > 254:
+        raise AccountError(f"{email!r} is not an e-mail address")
+    if role not in ROLES:
+        raise AccountError(f"role must be one of {', '.join(ROLES)} (got {role!r})")
+    if get_user(session, email):
+        raise AccountError(f"a user {email} already exists")
+    user = User(email=email, role=role, name=name or email.split("@")[0])
+    if password is not None:
+        set_password(user, password)
+    user.memberships = [Membership(team=t) for t in sorted(set(teams))]
+    session.add(user)
+    session.flush()
+    audit.record(session, actor, "user-create", detail=f"{email} as {role}")
+    return user
+
+
+def set_password(user, password):
+    """Hash and set a password (scrypt, through Werkzeug)."""
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(f"a password needs at least {MIN_PASSWORD} characters")
+    user.password_hash = generate_password_hash(password)
+
+
+def set_role(session, email, role, actor=None):
+    """Change a user's role."""
+    if role not in ROLES:
+        raise AccountError(f"role must be one of {', '.join(ROLES)} (got {role!r})")
+    user = _existing(session, email)
+    user.role = role
+    audit.record(session, actor, "user-role", detail=f"{user.email} -> {role}")
+    session.flush()
+    return user
+
+
+def set_teams(session, email, teams, actor=None):
+    """Replace a user's team memberships."""
+    user = _existing(session, email)
+    user.memberships = [Membership(team=t) for t in sorted(set(teams))]
+    audit.record(session, actor, "user-teams", detail=f"{user.email}: {', '.join(sorted(teams))}")
+    session.flush()
+    return user
+
+
+def set_active(session, email, active, actor=None):
+    """Disable or re-enable a user; a disabled user can neither sign in nor use tokens."""
+    user = _existing(session, email)
+    user.active = active
+    audit.record(session, actor, "user-enable" if active else "user-disable", detail=user.email)
+    session.flush()
+    return user
+
+
+def _existing(session, email):
+    user = get_user(session, email)
+    if user is None:
+        raise AccountError(f"no user {normalise_email(email)}")
+    return user
+
+
+def list_users(session):
+    """Every user, by address."""
+    return session.exec(select(User).order_by(User.email)).all()
+
+
+# --- sign-in ------------------------------------------------------------------------------
+
+
+def authenticate(session, email, password):
+    """The active user with this address and password, or None."""
+    user = get_user(session, email)
+    if user is None or not user.active or not user.password_hash:
+        return None
+    if not check_password_hash(user.password_hash, password):
+        return None
+    return user
+
+
+def too_many_attempts(session, email, address, *, limit, window_seconds):
+    """True when this address or this account has failed `limit` times within the window."""
+    since = utcnow() - timedelta(seconds=window_seconds)
+    recent = select(func.count()).select_from(LoginAttempt).where(LoginAttempt.at >= since)
+    by_email = session.exec(recent.where(LoginAttempt.email == normalise_email(email))).one()
+    by_address = session.exec(recent.where(LoginAttempt.address == address)).one()
+    return by_email >= limit or by_address >= limit
+
+
+def record_failed_login(session, email, address):
+    """Remember a failed sign-in for the rate limit."""
+    session.add(LoginAttempt(email=normalise_email(email)[:254], address=address[:64]))
+    session.flush()
+
+
+# --- API tokens ---------------------------------------------------------------------------
+
+
+def _digest(token):
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(session, email, name, actor=None):
+    """Create an API token for a user; returns (row, token). The token is shown only once."""
+    user = _existing(session, email)
+    token = "kb_" + secrets.token_urlsafe(32)
+    row = ApiToken(user_id=user.id, name=name, digest=_digest(token))
+    session.add(row)
+    session.flush()
+    audit.record(session, actor, "token-create", detail=f"{user.email}: {name} (#{row.id})")
+    return row, token
+
+
+def revoke_token(session, token_id, actor=None):
+    """Revoke a token by its number."""
+    row = session.get(ApiToken, token_id)
+    if row is None:
+        raise AccountError(f"no token #{token_id}")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        audit.record(session, actor, "token-revoke", detail=f"#{row.id} {row.name}")
+    session.flush()
+    return row
+
+
+def list_tokens(session, email=None):
+    """Tokens with their owners, newest first."""
+    query = select(ApiToken, User).join(User).order_by(ApiToken.id.desc())
+    if email:
+        query = query.where(User.email == normalise_email(email))
+    return session.exec(query).all()
+
+
+def user_for_token(session, token):
+    """The active user a live token belongs to, or None."""
+    if not token:
+        return None
+    row = session.exec(select(ApiToken).where(ApiToken.digest == _digest(token))).first()
+    if row is None or row.revoked_at is not None:
+        return None
+    user = session.get(User, row.user_id)
+    if user is None or not user.active:
+        return None
+    row.last_used_at = utcnow()
+    return user

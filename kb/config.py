@@ -1,0 +1,83 @@
+"""Configuration: defaults, then KB_* environment variables, then explicit overrides."""
+
+import os
+import secrets
+from pathlib import Path
+
+DEFAULTS = {
+    "DATABASE_URL": None,  # None: SQLite in the instance folder
+    "INDEX_DIR": None,  # None: <instance>/index
+    "SECRET_KEY": None,  # None: generated once and kept in <instance>/secret_key
+    "BASE_URL": "http://127.0.0.1:5000",
+    "SMTP_HOST": "localhost",
+    "SMTP_PORT": 25,
+    "SMTP_USERNAME": None,
+    "SMTP_PASSWORD": None,
+    "SMTP_STARTTLS": False,
+    "MAIL_FROM": "Hindsight <hindsight@localhost>",
+    "AUTH_TRUSTED_HEADER": None,
+    "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+    "LOGIN_RATE_LIMIT": 10,  # failed sign-ins per address and per account in LOGIN_RATE_WINDOW
+    "LOGIN_RATE_WINDOW": 300,  # seconds
+    "SESSION_HOURS": 12,
+}
+
+_INT_KEYS = {"SMTP_PORT", "MAX_CONTENT_LENGTH", "LOGIN_RATE_LIMIT", "LOGIN_RATE_WINDOW"}
+_FLOAT_KEYS = {"SESSION_HOURS"}
+_BOOL_KEYS = {"SMTP_STARTTLS"}
+
+
+def _parse(key, raw):
+    if key in _INT_KEYS:
+        return int(raw)
+    if key in _FLOAT_KEYS:
+        return float(raw)
+    if key in _BOOL_KEYS:
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    return raw
+
+
+def from_environment(environ=None):
+    """Read every KB_<KEY> variable that names a known setting."""
+    environ = os.environ if environ is None else environ
+    values = {}
+    for key in DEFAULTS:
+        raw = environ.get(f"KB_{key}")
+        if raw not in (None, ""):
+            values[key] = _parse(key, raw)
+    return values
+
+
+def normalise_database_url(url):
+    """Accept postgres:// and postgresql:// URLs and use the psycopg 3 driver for them."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def load(app, overrides=None):
+    """Fill app.config from defaults, the environment and overrides, then derive paths."""
+    app.config.from_mapping(DEFAULTS)
+    app.config.update(from_environment())
+    app.config.update(overrides or {})
+    instance = Path(app.instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+    if not app.config["DATABASE_URL"]:
+        app.config["DATABASE_URL"] = f"sqlite:///{instance / 'hindsight.db'}"
+    app.config["DATABASE_URL"] = normalise_database_url(app.config["DATABASE_URL"])
+    if not app.config["INDEX_DIR"]:
+        app.config["INDEX_DIR"] = str(instance / "index")
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = _instance_secret(instance / "secret_key")
+    app.config["BASE_URL"] = app.config["BASE_URL"].rstrip("/")
+
+
+def _instance_secret(path):
+    """A random key kept in the instance folder, so sessions survive restarts."""
+    if path.exists():
+        return path.read_text().strip()
+    key = secrets.token_hex(32)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key

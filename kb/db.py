@@ -1,0 +1,47 @@
+"""The database engine and one session per request or CLI command."""
+
+from flask import current_app, g
+from sqlalchemy import event
+from sqlmodel import Session, create_engine
+
+
+def make_engine(url):
+    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def init_app(app):
+    """Attach an engine to the app and close the session at teardown."""
+    app.extensions["kb_engine"] = make_engine(app.config["DATABASE_URL"])
+    app.teardown_appcontext(close_session)
+
+
+def engine():
+    """The current app's engine."""
+    return current_app.extensions["kb_engine"]
+
+
+def get_session():
+    """The session of this request or command, opened on first use."""
+    if "db_session" not in g:
+        g.db_session = Session(engine(), expire_on_commit=False)
+    return g.db_session
+
+
+def close_session(_exc=None):
+    """Close the session at the end of the app context; roll back what was not committed."""
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()

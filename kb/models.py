@@ -1,0 +1,247 @@
+"""All database tables. Times are timezone-aware and stored in UTC."""
+
+from datetime import UTC, date, datetime
+
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, Relationship, SQLModel
+
+KINDS = ("incident", "near-miss", "game-day")
+STATUSES = ("draft", "in-review", "published")
+SEVERITIES = ("SEV1", "SEV2", "SEV3", "SEV4")
+VISIBILITIES = ("internal", "restricted")
+TRIGGERS = (
+    "deploy",
+    "config-change",
+    "infrastructure",
+    "dependency",
+    "capacity",
+    "security",
+    "data",
+    "external",
+    "unknown",
+)
+ACTION_STATUSES = ("open", "in-progress", "done", "wont-do")
+SECTIONS = (
+    "summary",
+    "impact",
+    "detection",
+    "response",
+    "went_well",
+    "went_poorly",
+    "got_lucky",
+    "surprises",
+    "lessons",
+)
+TIMESTAMPS = ("started_at", "detected_at", "mitigated_at", "resolved_at", "published_at")
+LABEL_FIELDS = ("authors", "teams", "services", "tags", "readers")
+ROLES = ("reader", "author", "admin")
+
+
+def utcnow():
+    """The current time in UTC, to the second."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+class Postmortem(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str = Field(max_length=32, unique=True, index=True)
+    title: str = Field(max_length=200)
+    kind: str = Field(default="incident", max_length=16, index=True)
+    status: str = Field(default="draft", max_length=16, index=True)
+    severity: str | None = Field(default=None, max_length=8, index=True)
+    visibility: str = Field(default="internal", max_length=16, index=True)
+    trigger: str = Field(default="unknown", max_length=32)
+    started_at: datetime | None = Field(default=None, index=True)
+    detected_at: datetime | None = None
+    mitigated_at: datetime | None = None
+    resolved_at: datetime | None = None
+    published_at: datetime | None = Field(default=None, index=True)
+    summary: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    impact: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    detection: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    response: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    went_well: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    went_poorly: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    got_lucky: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    surprises: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    lessons: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    timeline: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    links: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    version: int = Field(default=1)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+    labels: list["Label"] = Relationship(
+        back_populates="postmortem",
+        sa_relationship_kwargs={
+            "cascade": "all, delete-orphan",
+            "order_by": "(Label.field, Label.position)",
+        },
+    )
+    factors: list["Factor"] = Relationship(
+        back_populates="postmortem",
+        sa_relationship_kwargs={"cascade": "all, delete-orphan", "order_by": "Factor.position"},
+    )
+    action_items: list["ActionItem"] = Relationship(
+        back_populates="postmortem",
+        sa_relationship_kwargs={
+            "cascade": "all, delete-orphan",
+            "order_by": "ActionItem.position",
+        },
+    )
+
+    def label_values(self, field):
+        """The values of one list field (authors, teams, services, tags, readers), in order."""
+        return [label.value for label in self.labels if label.field == field]
+
+
+class Label(SQLModel, table=True):
+    """One value of a list field of a postmortem (an author, a team, a service, a tag...)."""
+
+    __table_args__ = (Index("ix_label_field_value", "field", "value"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    postmortem_id: int = Field(foreign_key="postmortem.id", ondelete="CASCADE", index=True)
+    field: str = Field(max_length=16)
+    value: str = Field(max_length=254)
+    position: int = 0
+
+    postmortem: Postmortem = Relationship(back_populates="labels")
+
+
+class Factor(SQLModel, table=True):
+    """A contributing factor of a postmortem."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    postmortem_id: int = Field(foreign_key="postmortem.id", ondelete="CASCADE", index=True)
+    position: int = 0
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    category: str | None = Field(default=None, max_length=60)
+
+    postmortem: Postmortem = Relationship(back_populates="factors")
+
+
+class ActionItem(SQLModel, table=True):
+    """A follow-up action of a postmortem."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    postmortem_id: int = Field(foreign_key="postmortem.id", ondelete="CASCADE", index=True)
+    position: int = 0
+    title: str = Field(max_length=300)
+    owner: str | None = Field(default=None, max_length=254)
+    due: date | None = Field(default=None, index=True)
+    status: str = Field(default="open", max_length=16, index=True)
+    url: str | None = Field(default=None, max_length=2000)
+    factor: int | None = None
+
+    postmortem: Postmortem = Relationship(back_populates="action_items")
+
+
+class Revision(SQLModel, table=True):
+    """A saved state of a postmortem: every save that changes content adds one."""
+
+    __table_args__ = (UniqueConstraint("postmortem_id", "number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    postmortem_id: int = Field(foreign_key="postmortem.id", ondelete="CASCADE", index=True)
+    number: int
+    author_id: int | None = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
+    created_at: datetime = Field(default_factory=utcnow)
+    note: str = Field(default="", max_length=500)
+    document: dict = Field(sa_column=Column(JSON, nullable=False))
+
+
+class Change(SQLModel, table=True):
+    """The change log: one row per change to a postmortem, written in the same transaction.
+
+    Derived stores (the search index) apply it in id order and remember the last id applied.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    postmortem_id: int = Field(index=True)
+    ref: str = Field(max_length=32)
+    op: str = Field(max_length=8)  # upsert | delete
+    at: datetime = Field(default_factory=utcnow)
+
+
+class User(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254, unique=True, index=True)
+    name: str = Field(default="", max_length=200)
+    role: str = Field(default="reader", max_length=16)
+    password_hash: str | None = Field(default=None, max_length=300)
+    active: bool = True
+    digest_opt_out: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
+    last_login_at: datetime | None = None
+
+    memberships: list["Membership"] = Relationship(
+        back_populates="user",
+        sa_relationship_kwargs={"cascade": "all, delete-orphan", "order_by": "Membership.team"},
+    )
+
+    @property
+    def teams(self):
+        """The names of the teams this user belongs to."""
+        return [m.team for m in self.memberships]
+
+    # Flask-Login's user interface
+    @property
+    def is_active(self):
+        return self.active
+
+    @property
+    def is_authenticated(self):
+        return True
+
+    @property
+    def is_anonymous(self):
+        return False
+
+    def get_id(self):
+        return str(self.id)
+
+
+class Membership(SQLModel, table=True):
+    """A user's membership of a team."""
+
+    __table_args__ = (UniqueConstraint("user_id", "team"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", ondelete="CASCADE", index=True)
+    team: str = Field(max_length=60, index=True)
+
+    user: User = Relationship(back_populates="memberships")
+
+
+class ApiToken(SQLModel, table=True):
+    """An API token; only its SHA-256 digest is kept."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", ondelete="CASCADE", index=True)
+    name: str = Field(max_length=100)
+    digest: str = Field(max_length=64, unique=True, index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what to which postmortem, and who read a restricted one."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    actor_id: int | None = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
+    actor_email: str = Field(default="", max_length=254)
+    action: str = Field(max_length=32, index=True)
+    ref: str = Field(default="", max_length=32, index=True)
+    detail: str = Field(default="", max_length=1000)
+
+
+class LoginAttempt(SQLModel, table=True):
+    """A failed sign-in, kept for the rate limit (shared by every worker through the database)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    email: str = Field(max_length=254, index=True)
+    address: str = Field(max_length=64, index=True)

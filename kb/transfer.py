@@ -1,0 +1,190 @@
+"""Moving documents in and out: import from .json/.jsonl files or folders, export to JSON or
+Markdown. Each imported record is written whole or not at all (one savepoint per record)."""
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlmodel import select
+
+from kb import postmortems, template
+from kb.document import DocumentError, to_document, validate
+from kb.models import Postmortem
+
+MAX_RECORD_BYTES = 1024 * 1024
+
+
+@dataclass
+class Record:
+    """One document read from a file, or the reason it could not be read."""
+
+    source: str
+    line: int | None
+    data: object = None
+    error: str | None = None
+
+    @property
+    def where(self):
+        return f"{self.source}:{self.line}" if self.line is not None else self.source
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self):
+        return not self.problems
+
+
+def read_records(path) -> Iterator[Record]:
+    """Documents from a .json file (an object or an array), a .jsonl file, or a folder of them."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.suffix in (".json", ".jsonl"))
+        for file in files:
+            yield from read_records(file)
+        return
+    if not path.exists():
+        yield Record(str(path), None, error="no such file or folder")
+        return
+    if path.suffix == ".jsonl":
+        with open(path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                yield _parse(str(path), number, line)
+    elif path.suffix == ".json":
+        text = path.read_text(encoding="utf-8")
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            yield Record(str(path), exc.lineno, error=f"not valid JSON: {exc.msg}")
+            return
+        if isinstance(data, list):
+            for index, item in enumerate(data, start=1):
+                yield Record(f"{path}[{index}]", None, data=item)
+        else:
+            yield Record(str(path), None, data=data)
+    else:
+        yield Record(str(path), None, error="not a .json or .jsonl file")
+
+
+def _parse(source, line, text):
+    if len(text.encode()) > MAX_RECORD_BYTES:
+        return Record(source, line, error="the record is larger than 1 MiB")
+    try:
+        return Record(source, line, data=json.loads(text))
+    except json.JSONDecodeError as exc:
+        return Record(source, line, error=f"not valid JSON: {exc.msg} (column {exc.colno})")
+
+
+def import_records(session, records, actor=None, progress=None):
+    """Validate and save each record in its own savepoint; report every invalid one."""
+    report = ImportReport()
+    for record in records:
+        if progress:
+            progress(record)
+        if record.error:
+            report.problems.append(f"{record.where}: {record.error}")
+            continue
+        try:
+            doc = validate(record.data)
+        except DocumentError as exc:
+            label = f"{record.where}: {exc.ref + ': ' if exc.ref else ''}"
+            report.problems.extend(f"{label}{error}" for error in exc.errors)
+            continue
+        existed = bool(doc["ref"]) and _exists(session, doc["ref"])
+        try:
+            with session.begin_nested():
+                _pm, changed = postmortems.save_document(session, doc, actor, note="imported")
+        except Exception as exc:  # a database refusal must not stop the other records
+            report.problems.append(f"{record.where}: could not be saved: {exc}")
+            continue
+        if not existed:
+            report.created += 1
+        elif changed:
+            report.updated += 1
+        else:
+            report.unchanged += 1
+    return report
+
+
+def _exists(session, ref):
+    return session.exec(select(Postmortem.id).where(Postmortem.ref == ref)).first() is not None
+
+
+def export_documents(session, dest, fmt="json", user=None, progress=None):
+    """Write every postmortem `user` may see (None: all) to `dest`; return how many."""
+    dest = Path(dest)
+    query = postmortems.visible(session, user).order_by(Postmortem.ref)
+    rows = session.exec(query).all()
+    if fmt == "json" and dest.suffix == ".jsonl":
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with open(dest, "w", encoding="utf-8") as handle:
+            for pm in rows:
+                handle.write(json.dumps(to_document(pm), ensure_ascii=False) + "\n")
+                if progress:
+                    progress(pm)
+        return len(rows)
+    dest.mkdir(parents=True, exist_ok=True)
+    for pm in rows:
+        if fmt == "json":
+            text = json.dumps(to_document(pm), indent=2, ensure_ascii=False) + "\n"
+            (dest / f"{pm.ref}.json").write_text(text, encoding="utf-8")
+        else:
+            (dest / f"{pm.ref}.md").write_text(to_markdown(pm), encoding="utf-8")
+        if progress:
+            progress(pm)
+    return len(rows)
+
+
+def to_markdown(pm):
+    """A readable Markdown rendering of a postmortem, for reading and archiving."""
+    doc = to_document(pm)
+    out = [f"# {doc['ref']}: {doc['title']}", ""]
+    facts = [
+        ("Kind", doc["kind"]),
+        ("Status", doc["status"]),
+        ("Severity", doc["severity"] or "not set"),
+        ("Visibility", doc["visibility"]),
+        ("Trigger", doc["trigger"]),
+        ("Authors", ", ".join(doc["authors"])),
+        ("Teams", ", ".join(doc["teams"])),
+        ("Services", ", ".join(doc["services"])),
+        ("Tags", ", ".join(doc["tags"])),
+        ("Started", doc["started_at"]),
+        ("Detected", doc["detected_at"]),
+        ("Mitigated", doc["mitigated_at"]),
+        ("Resolved", doc["resolved_at"]),
+        ("Published", doc["published_at"]),
+    ]
+    out += ["| | |", "| --- | --- |"]
+    out += [f"| {name} | {value} |" for name, value in facts if value]
+    for section in template.sections():
+        text = doc[section["field"]]
+        if text:
+            out += ["", f"## {section['heading']}", "", text]
+    if doc["timeline"]:
+        out += ["", f"## {template.heading('timeline')}", ""]
+        for e in doc["timeline"]:
+            source = f" ({e['source']})" if e.get("source") else ""
+            out.append(f"- **{e['at']}** {e['text']}{source}")
+    if doc["contributing_factors"]:
+        out += ["", f"## {template.heading('contributing_factors')}", ""]
+        for i, f in enumerate(doc["contributing_factors"], start=1):
+            category = f" _[{f['category']}]_" if f["category"] else ""
+            out.append(f"{i}. {f['text']}{category}")
+    if doc["action_items"]:
+        out += ["", f"## {template.heading('action_items')}", ""]
+        for a in doc["action_items"]:
+            bits = [a["status"], a["owner"], f"due {a['due']}" if a["due"] else None, a["url"]]
+            out.append(f"- {a['title']} ({', '.join(b for b in bits if b)})")
+    if doc["links"]:
+        out += ["", f"## {template.heading('links')}", ""]
+        out += [f"- [{link['title']}]({link['url']})" for link in doc["links"]]
+    return "\n".join(out) + "\n"

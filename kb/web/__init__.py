@@ -1,0 +1,166 @@
+"""The web layer: sign-in, security headers, error pages and the blueprints."""
+
+from flask import Flask, jsonify, render_template, request
+from flask_login import LoginManager
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
+
+from kb import accounts
+from kb.db import get_session
+from kb.markdown import render as render_markdown
+
+csrf = CSRFProtect()
+login_manager = LoginManager()
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def init_app(app: Flask):
+    """Register extensions, hooks, filters and blueprints."""
+    from datetime import timedelta
+
+    from kb.web import api, auth, postmortems
+
+    secure = app.config["BASE_URL"].startswith("https://")
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=secure,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=secure,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=app.config["SESSION_HOURS"]),
+        WTF_CSRF_CHECK_DEFAULT=False,  # checked in _protect, which lets API tokens through
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
+    )
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.sign_in"
+    login_manager.login_message = "Please sign in to see this page."
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "basic"
+    login_manager.user_loader(_load_user)
+    login_manager.request_loader(_load_user_from_request)
+    login_manager.unauthorized_handler(auth.unauthorized)
+
+    app.before_request(_protect)
+    app.after_request(_security_headers)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(OperationalError, _database_unavailable)
+    app.add_template_filter(render_markdown, "markdown")
+    app.add_template_filter(_when, "when")
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(postmortems.bp)
+    app.register_blueprint(api.bp)
+
+
+def _load_user(user_id):
+    from kb.models import User
+
+    try:
+        user = get_session().get(User, int(user_id))
+    except ValueError:
+        return None
+    return user if user is not None and user.active else None
+
+
+def _bearer_token():
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+def _load_user_from_request(req):
+    """API tokens on /api/, and the optional trusted single-sign-on header."""
+    from flask import current_app
+
+    session = get_session()
+    token = _bearer_token()
+    if token is not None and req.path.startswith("/api/"):
+        user = accounts.user_for_token(session, token)
+        if user is not None:
+            session.commit()  # last_used_at
+        return user
+    header = current_app.config.get("AUTH_TRUSTED_HEADER")
+    if header and req.headers.get(header):
+        user = accounts.get_user(session, req.headers[header])
+        return user if user is not None and user.active else None
+    return None
+
+
+def _protect():
+    """CSRF on every unsafe request, except API calls authenticated by a bearer token."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    if request.path.startswith("/api/") and _bearer_token() is not None:
+        return
+    csrf.protect()
+
+
+def _security_headers(response):
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    if request.path.startswith("/api/") or response.mimetype == "text/html":
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def wants_json():
+    """API calls and clients that ask for JSON get JSON errors."""
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return request.path.startswith("/api/") or best == "application/json"
+
+
+def error_response(status, title, message):
+    """An error as a JSON body or a page, whichever the client wants."""
+    if wants_json():
+        return jsonify(error={"status": status, "title": title, "message": message}), status
+    return render_template("error.html", status=status, title=title, message=message), status
+
+
+_MESSAGES = {
+    400: "The request could not be understood.",
+    403: "You do not have permission to do that.",
+    404: "There is nothing here. The address may be mistyped, or the page may have moved.",
+    405: "That method is not allowed here.",
+    413: "What you sent is too large.",
+    429: "Too many requests. Please wait a moment and try again.",
+}
+
+
+def _http_error(exc):
+    message = _MESSAGES.get(exc.code, exc.description)
+    if exc.code == 413:
+        limit = request.max_content_length or 0
+        message = f"What you sent is too large: the limit is {limit // 1024:,} KiB."
+    return error_response(exc.code or 500, exc.name, message)
+
+
+def _csrf_error(exc):
+    return error_response(
+        400,
+        "Form expired",
+        "This form has expired or was sent from another site. "
+        "Go back, reload the page and try again: what you typed is still in the form.",
+    )
+
+
+def _database_unavailable(exc):
+    get_session().rollback()
+    return error_response(
+        503, "Service unavailable", "The database is not reachable right now. Try again shortly."
+    )
+
+
+def _when(value, fmt="%Y-%m-%d %H:%M UTC"):
+    return value.strftime(fmt) if value else ""

@@ -1,0 +1,105 @@
+"""Signing in and out, and the admin's audit log page."""
+
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import current_user, login_required, login_user, logout_user
+
+from kb import accounts, audit
+from kb.db import get_session
+from kb.models import utcnow
+
+bp = Blueprint("auth", __name__)
+
+
+def unauthorized():
+    """Anonymous visitors see only the sign-in page; API clients get a JSON 401."""
+    from kb.web import error_response, wants_json
+
+    if wants_json():
+        return error_response(401, "Unauthorized", "Sign in, or send a valid API token.")
+    flash("Please sign in to see this page.", "info")
+    return redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?")))
+
+
+def safe_next(target):
+    """Only a path on this site: no scheme, no host, no protocol-relative URL."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    if "\\" in target:
+        return None
+    return target
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+def sign_in():
+    next_url = safe_next(request.values.get("next"))
+    if current_user.is_authenticated:
+        return redirect(next_url or url_for("postmortems.index"))
+    email = ""
+    status = 200
+    if request.method == "POST":
+        email = request.form.get("email", "").strip()
+        password = request.form.get("password", "")
+        db = get_session()
+        address = request.remote_addr or "unknown"
+        config = current_app.config
+        if accounts.too_many_attempts(
+            db,
+            email,
+            address,
+            limit=config["LOGIN_RATE_LIMIT"],
+            window_seconds=config["LOGIN_RATE_WINDOW"],
+        ):
+            minutes = max(1, config["LOGIN_RATE_WINDOW"] // 60)
+            flash(
+                f"Too many failed sign-ins. Please wait {minutes} minutes and try again.", "error"
+            )
+            status = 429
+        else:
+            user = accounts.authenticate(db, email, password)
+            if user is None:
+                accounts.record_failed_login(db, email, address)
+                db.commit()
+                flash("That e-mail address and password do not match an active account.", "error")
+                status = 401
+            else:
+                user.last_login_at = utcnow()
+                db.commit()
+                session.clear()
+                session.permanent = True
+                login_user(user)
+                return redirect(next_url or url_for("postmortems.index"))
+    return render_template("auth/sign_in.html", email=email, next_url=next_url), status
+
+
+@bp.route("/sign-out", methods=["POST"])
+def sign_out():
+    logout_user()
+    session.clear()
+    flash("You are signed out.", "info")
+    return redirect(url_for("auth.sign_in"))
+
+
+@bp.route("/admin/audit")
+@login_required
+def audit_log():
+    if current_user.role != "admin":
+        abort(403)
+    ref = request.args.get("ref", "").strip() or None
+    action = request.args.get("action", "").strip() or None
+    events = audit.recent(get_session(), limit=300, ref=ref, action=action)
+    return render_template("auth/audit.html", events=events, ref=ref or "", action=action or "")

@@ -1,0 +1,54 @@
+"""Reading postmortems in the browser: the list and the detail page."""
+
+from flask import Blueprint, abort, render_template, request
+from flask_login import current_user, login_required
+
+from kb import audit, postmortems, template
+from kb.db import get_session
+from kb.models import KINDS, SEVERITIES, STATUSES
+
+bp = Blueprint("postmortems", __name__)
+PAGE_SIZE = 25
+
+
+@bp.route("/")
+@login_required
+def index():
+    db = get_session()
+    status = request.args.get("status")
+    status = status if status in STATUSES else None
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    total = postmortems.count(db, current_user, status=status)
+    rows = postmortems.listing(
+        db, current_user, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, status=status
+    )
+    pages = max(1, -(-total // PAGE_SIZE))
+    return render_template(
+        "postmortems/index.html",
+        rows=rows,
+        total=total,
+        page=page,
+        pages=pages,
+        status=status,
+        statuses=STATUSES,
+    )
+
+
+@bp.route("/postmortems/<ref>")
+@login_required
+def show(ref):
+    db = get_session()
+    pm = postmortems.get(db, ref, current_user)
+    if pm is None:
+        abort(404)  # the same answer whether it does not exist or may not be seen
+    if pm.visibility == "restricted":
+        audit.record(db, current_user, "view-restricted", pm.ref)
+        db.commit()
+    return render_template(
+        "postmortems/show.html",
+        pm=pm,
+        sections=template.sections(),
+        heading=template.heading,
+        severities=SEVERITIES,
+        kinds=KINDS,
+    )

@@ -1,0 +1,3 @@
+from kb import create_app
+
+app = create_app()
