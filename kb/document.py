@@ -400,28 +400,43 @@ def _url(c, value, field, required=False):
     return value.strip()
 
 
+def canonical(doc):
+    """The canonical form of a validated document: the one export writes, byte for byte."""
+    out = {"format": FORMAT}
+    for key in ("ref", "title", "kind", "status", "severity", "visibility"):
+        out[key] = doc[key]
+    for key in ("readers", "authors", "teams", "services", "tags"):
+        out[key] = list(doc[key])
+    out["trigger"] = doc["trigger"]
+    for key in TIMESTAMPS:
+        out[key] = format_datetime(doc[key])
+    for key in SECTIONS:
+        out[key] = doc[key]
+    out["timeline"] = [
+        {"at": e["at"], "text": e["text"], "source": e.get("source")} for e in doc["timeline"]
+    ]
+    out["contributing_factors"] = [
+        {"text": f["text"], "category": f["category"]} for f in doc["contributing_factors"]
+    ]
+    out["action_items"] = [
+        {key: a[key] for key in ("title", "owner", "due", "status", "url", "factor")}
+        for a in doc["action_items"]
+    ]
+    out["links"] = [{"title": link["title"], "url": link["url"]} for link in doc["links"]]
+    return out
+
+
 def to_document(pm):
-    """The canonical document of a stored postmortem (the form export writes)."""
-    doc = {
-        "format": FORMAT,
-        "ref": pm.ref,
-        "title": pm.title,
-        "kind": pm.kind,
-        "status": pm.status,
-        "severity": pm.severity,
-        "visibility": pm.visibility,
-        "readers": pm.label_values("readers"),
-        "authors": pm.label_values("authors"),
-        "teams": pm.label_values("teams"),
-        "services": pm.label_values("services"),
-        "tags": pm.label_values("tags"),
-        "trigger": pm.trigger,
-    }
-    for field in TIMESTAMPS:
-        doc[field] = format_datetime(getattr(pm, field))
-    for field in SECTIONS:
-        doc[field] = getattr(pm, field)
-    doc["timeline"] = [dict(entry) for entry in pm.timeline]
+    """The canonical document of a stored postmortem."""
+    doc = {key: getattr(pm, key) for key in ("ref", "title", "kind", "status", "severity")}
+    doc["visibility"] = pm.visibility
+    doc["trigger"] = pm.trigger
+    for key in ("readers", "authors", "teams", "services", "tags"):
+        doc[key] = pm.label_values(key)
+    for key in (*TIMESTAMPS, *SECTIONS):
+        doc[key] = getattr(pm, key)
+    doc["timeline"] = pm.timeline
+    doc["links"] = pm.links
     doc["contributing_factors"] = [{"text": f.text, "category": f.category} for f in pm.factors]
     doc["action_items"] = [
         {
@@ -434,5 +449,4 @@ def to_document(pm):
         }
         for a in pm.action_items
     ]
-    doc["links"] = [dict(link) for link in pm.links]
-    return doc
+    return canonical(doc)

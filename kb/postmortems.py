@@ -9,7 +9,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from kb import accounts, audit
-from kb.document import to_document
+from kb.document import canonical, to_document
 from kb.models import (
     LABEL_FIELDS,
     SECTIONS,
@@ -93,6 +93,8 @@ def save_document(session, doc, actor=None, *, base_version=None, note=""):
     if base_version is not None and base_version != existing.version:
         raise Conflict(existing, base_version)
     before = to_document(existing)
+    if canonical({**doc, "ref": existing.ref}) == before:
+        return existing, False
     _apply(existing, doc)
     session.flush()
     after = to_document(existing)
@@ -130,7 +132,6 @@ def _create(session, doc, actor, note):
     session.flush()
     _record_revision(session, pm, to_document(pm), actor, note or "created")
     audit.record(session, actor, "create", pm.ref, pm.title)
-    session.flush()
     return pm
 
 

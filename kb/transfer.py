@@ -6,8 +6,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlmodel import select
-
 from kb import postmortems, template
 from kb.document import DocumentError, to_document, validate
 from kb.models import Postmortem
@@ -98,24 +96,19 @@ def import_records(session, records, actor=None, progress=None):
             label = f"{record.where}: {exc.ref + ': ' if exc.ref else ''}"
             report.problems.extend(f"{label}{error}" for error in exc.errors)
             continue
-        existed = bool(doc["ref"]) and _exists(session, doc["ref"])
         try:
             with session.begin_nested():
-                _pm, changed = postmortems.save_document(session, doc, actor, note="imported")
+                pm, changed = postmortems.save_document(session, doc, actor, note="imported")
         except Exception as exc:  # a database refusal must not stop the other records
             report.problems.append(f"{record.where}: could not be saved: {exc}")
             continue
-        if not existed:
+        if changed and pm.version == 1:
             report.created += 1
         elif changed:
             report.updated += 1
         else:
             report.unchanged += 1
     return report
-
-
-def _exists(session, ref):
-    return session.exec(select(Postmortem.id).where(Postmortem.ref == ref)).first() is not None
 
 
 def export_documents(session, dest, fmt="json", user=None, progress=None):
