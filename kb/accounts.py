@@ -2,6 +2,7 @@
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import and_, exists, false, or_, true
@@ -21,32 +22,63 @@ class AccountError(ValueError):
 # --- visibility ---------------------------------------------------------------------------
 
 
-def visibility_filter(user):
-    """The SQL condition for the postmortems `user` may see.
+@dataclass(frozen=True)
+class Scope:
+    """What one user may see, as plain data: the single definition of the visibility rule.
 
-    Admins see everything. Everyone else sees internal postmortems, and a restricted one
-    only when they belong to one of its teams or are named among its authors or readers.
-    An inactive or missing user sees nothing.
+    `everything` for admins; `nothing` for a missing or disabled user; otherwise internal
+    postmortems plus restricted ones whose teams include one of `teams` or whose authors or
+    readers include `email`. Every store (SQL, the search index, stored themes) builds its
+    own filter from a Scope, so the rule is written once.
     """
-    if user is None or not getattr(user, "active", False):
-        return false()
+
+    everything: bool = False
+    nothing: bool = False
+    email: str = ""
+    teams: tuple[str, ...] = ()
+
+    def allows(self, visibility, teams=(), people=()):
+        """Whether a postmortem with these teams and authors/readers may be seen."""
+        if self.nothing:
+            return False
+        if self.everything or visibility == "internal":
+            return True
+        return self.email in {p.lower() for p in people} or bool(set(self.teams) & set(teams))
+
+
+def scope_of(user):
+    """The Scope of a user (None is the system, which sees everything)."""
+    if user is None:
+        return Scope(everything=True)
+    if not getattr(user, "active", False):
+        return Scope(nothing=True)
     if user.role == "admin":
+        return Scope(everything=True)
+    return Scope(email=user.email.lower(), teams=tuple(user.teams))
+
+
+def visibility_filter(user):
+    """The SQL condition on Postmortem for what `user` may see (see Scope)."""
+    scope = scope_of(user) if not isinstance(user, Scope) else user
+    if scope.nothing:
+        return false()
+    if scope.everything:
         return true()
     named = exists().where(
         and_(
             Label.postmortem_id == Postmortem.id,
             Label.field.in_(("authors", "readers")),
-            func.lower(Label.value) == user.email.lower(),
+            func.lower(Label.value) == scope.email,
         )
     )
     conditions = [Postmortem.visibility == "internal", named]
-    if user.teams:
+    if scope.teams:
         conditions.append(
             exists().where(
                 and_(
                     Label.postmortem_id == Postmortem.id,
                     Label.field == "teams",
-                    Label.value.in_(user.teams),
+                    Label.value.in_(scope.teams),
                 )
             )
         )
@@ -55,12 +87,8 @@ def visibility_filter(user):
 
 def may_see(user, pm):
     """The same rule as visibility_filter, for one postmortem already in memory."""
-    if user is None or not user.active:
-        return False
-    if user.role == "admin" or pm.visibility == "internal":
-        return True
-    named = {v.lower() for v in pm.label_values("authors") + pm.label_values("readers")}
-    return user.email.lower() in named or bool(set(user.teams) & set(pm.label_values("teams")))
+    people = pm.label_values("authors") + pm.label_values("readers")
+    return scope_of(user).allows(pm.visibility, pm.label_values("teams"), people)
 
 
 # --- users --------------------------------------------------------------------------------

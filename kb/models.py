@@ -151,6 +151,19 @@ class Revision(SQLModel, table=True):
     document: dict = Field(sa_column=Column(JSON, nullable=False))
 
 
+class ReviewRequest(SQLModel, table=True):
+    """A request that one person review a postmortem, and their decision."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    postmortem_id: int = Field(foreign_key="postmortem.id", ondelete="CASCADE", index=True)
+    reviewer_id: int = Field(foreign_key="user.id", ondelete="CASCADE", index=True)
+    requested_by_id: int | None = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
+    state: str = Field(default="pending", max_length=24)  # pending | approved | changes-requested
+    comment: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    created_at: datetime = Field(default_factory=utcnow)
+    decided_at: datetime | None = None
+
+
 class Change(SQLModel, table=True):
     """The change log: one row per change to a postmortem, written in the same transaction.
 

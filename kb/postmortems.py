@@ -40,10 +40,7 @@ class Conflict(Exception):
 
 def visible(session, user):
     """A query for the postmortems `user` may see (None means the system: everything)."""
-    query = select(Postmortem)
-    if user is not None:
-        query = query.where(accounts.visibility_filter(user))
-    return query
+    return select(Postmortem).where(accounts.visibility_filter(user))
 
 
 def get(session, ref, user):
@@ -63,9 +60,7 @@ def listing(session, user, *, limit=50, offset=0, status=None):
 
 def count(session, user, *, status=None):
     """How many postmortems `user` may see."""
-    query = select(func.count()).select_from(Postmortem)
-    if user is not None:
-        query = query.where(accounts.visibility_filter(user))
+    query = select(func.count()).select_from(Postmortem).where(accounts.visibility_filter(user))
     if status:
         query = query.where(Postmortem.status == status)
     return session.exec(query).one()

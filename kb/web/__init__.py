@@ -24,7 +24,7 @@ def init_app(app: Flask):
     """Register extensions, hooks, filters and blueprints."""
     from datetime import timedelta
 
-    from kb.web import api, auth, postmortems
+    from kb.web import api, auth, openapi, postmortems
 
     secure = app.config["BASE_URL"].startswith("https://")
     app.config.update(
@@ -53,12 +53,35 @@ def init_app(app: Flask):
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(OperationalError, _database_unavailable)
+    app.context_processor(_navigation)
     app.add_template_filter(render_markdown, "markdown")
     app.add_template_filter(_when, "when")
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(postmortems.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(openapi.bp)
+
+
+# The main navigation: (endpoint, label, admins only). An entry shows once its page exists.
+MAIN_NAV = (
+    ("postmortems.index", "Postmortems", False),
+    ("actions.index", "Action items", False),
+    ("search.index", "Search", False),
+    ("themes.index", "Themes", False),
+    ("figures.index", "Figures", False),
+    ("digest.index", "Digest", False),
+    ("auth.audit_log", "Audit log", True),
+)
+
+
+def _navigation():
+    from flask import current_app
+
+    def has_page(endpoint):
+        return endpoint in current_app.view_functions
+
+    return {"main_nav": MAIN_NAV, "has_page": has_page}
 
 
 def _load_user(user_id):
