@@ -24,7 +24,7 @@ def init_app(app: Flask):
     """Register extensions, hooks, filters and blueprints."""
     from datetime import timedelta
 
-    from kb.web import api, auth, openapi, postmortems
+    from kb.web import api, auth, editor, openapi, postmortems
 
     secure = app.config["BASE_URL"].startswith("https://")
     app.config.update(
@@ -59,6 +59,7 @@ def init_app(app: Flask):
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(postmortems.bp)
+    app.register_blueprint(editor.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(openapi.bp)
 
@@ -140,7 +141,7 @@ def _security_headers(response):
 
 def wants_json():
     """API calls and clients that ask for JSON get JSON errors."""
-    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return request.path.startswith("/api/") or best == "application/json"
 
 

@@ -6,6 +6,7 @@ from flask_login import current_user, login_required
 from kb import audit, postmortems, template
 from kb.db import get_session
 from kb.models import KINDS, SEVERITIES, STATUSES
+from kb.web import editor
 
 bp = Blueprint("postmortems", __name__)
 PAGE_SIZE = 25
@@ -51,4 +52,5 @@ def show(ref):
         heading=template.heading,
         severities=SEVERITIES,
         kinds=KINDS,
+        review=editor.review_context(db, pm, current_user),
     )

@@ -1,0 +1,368 @@
+// The postmortem editor, made better by script: autosave, a local copy that survives a
+// reload, list rows that can be added, removed and moved, Markdown preview, time zones,
+// inline blameless-language hints and similar past incidents. Without script, the form
+// still works: it saves on submit and adds rows with a round trip.
+(function () {
+  "use strict";
+  const form = document.getElementById("editor");
+  if (!form) return;
+  document.documentElement.classList.add("js");
+
+  const ref = form.dataset.ref;
+  const storageKey = "hindsight-draft-" + ref;
+  const state = document.getElementById("save-state");
+  const conflictBanner = document.getElementById("conflict-banner");
+  const restoredBanner = document.getElementById("restored-banner");
+  const versionInput = form.querySelector("input[name=version]");
+  const tzInput = form.querySelector("input[name=tz]");
+  let timer = null;
+  let saving = false;
+  let dirty = false;
+  let retryDelay = 2000;
+  let conflicted = false;
+
+  // --- time zones: show local time, store UTC ------------------------------------------
+  const browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+  function zonedParts(date, zone) {
+    const parts = new Intl.DateTimeFormat("en-CA", {
+      timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+    }).formatToParts(date);
+    const get = (type) => parts.find((p) => p.type === type).value;
+    return `${get("year")}-${get("month")}-${get("day")}T${get("hour")}:${get("minute")}`;
+  }
+  function convertTimes(fromZone, toZone) {
+    if (fromZone === toZone) return;
+    form.querySelectorAll("input[data-time]").forEach((input) => {
+      if (!input.value) return;
+      // The value is wall-clock time in fromZone; find the instant, then show it in toZone.
+      const guess = new Date(input.value + ":00Z");
+      const offset = new Date(zonedParts(guess, fromZone) + ":00Z") - guess;
+      const instant = new Date(guess.getTime() - offset);
+      input.value = zonedParts(instant, toZone);
+    });
+    form.querySelectorAll(".tz-label").forEach((label) => { label.textContent = "(" + toZone + ")"; });
+  }
+  convertTimes(form.dataset.tz || "UTC", browserZone);
+  tzInput.value = browserZone;
+
+  // --- a local copy, so a reload or a crash loses nothing ------------------------------
+  function snapshot() {
+    const data = {};
+    new FormData(form).forEach((value, key) => {
+      if (key !== "csrf_token") data[key] = value;
+    });
+    return data;
+  }
+  function keepLocal() {
+    try {
+      localStorage.setItem(storageKey, JSON.stringify({ version: versionInput.value, data: snapshot() }));
+    } catch (e) { /* storage full or disabled: the server copy still saves */ }
+  }
+  function dropLocal() { try { localStorage.removeItem(storageKey); } catch (e) { /* ignore */ } }
+
+  function ensureRows(prefix, names) {
+    const list = form.querySelector(`[data-list="${prefix}"]`);
+    if (!list) return;
+    const indices = new Set();
+    names.forEach((name) => {
+      const m = name.match(new RegExp("^" + prefix + "-(\\d+)-"));
+      if (m) indices.add(Number(m[1]));
+    });
+    indices.forEach((i) => {
+      if (!form.querySelector(`[name^="${prefix}-${i}-"]`)) addRow(prefix, i);
+    });
+  }
+  function restoreLocal() {
+    let saved;
+    try { saved = JSON.parse(localStorage.getItem(storageKey) || "null"); } catch (e) { saved = null; }
+    if (!saved || !saved.data) return;
+    if (Number(saved.version) < Number(versionInput.value)) { dropLocal(); return; }
+    const names = Object.keys(saved.data);
+    ["timeline", "factor", "action", "link"].forEach((p) => ensureRows(p, names));
+    let changed = false;
+    names.forEach((name) => {
+      if (name === "version" || name === "tz") return;
+      const field = form.elements.namedItem(name);
+      if (!field || field instanceof RadioNodeList) return;
+      const value = saved.data[name];
+      if (field.type === "checkbox") {
+        if (field.checked !== Boolean(value)) { field.checked = Boolean(value); changed = true; }
+      } else if (field.value !== value) { field.value = value; changed = true; }
+    });
+    if (changed) {
+      restoredBanner.hidden = false;
+      dirty = true;
+      schedule(500);
+    }
+  }
+
+  // --- autosave --------------------------------------------------------------------------
+  function show(text, kind) {
+    state.textContent = text;
+    state.dataset.kind = kind || "";
+  }
+  function schedule(delay) {
+    clearTimeout(timer);
+    timer = setTimeout(save, delay === undefined ? 1200 : delay);
+  }
+  async function save() {
+    if (saving || conflicted) { if (!conflicted) schedule(); return; }
+    if (!dirty) return;
+    saving = true;
+    dirty = false;
+    show("Saving…", "busy");
+    let response;
+    try {
+      response = await fetch(form.dataset.autosave, {
+        method: "POST", body: new FormData(form), credentials: "same-origin",
+        headers: { Accept: "application/json" },
+      });
+    } catch (e) {
+      response = null;
+    }
+    saving = false;
+    if (response && response.ok) {
+      const body = await response.json();
+      versionInput.value = body.version;
+      form.dataset.version = body.version;
+      retryDelay = 2000;
+      if (!dirty) dropLocal(); else keepLocal();
+      show(`All changes saved (version ${body.version}).`, "ok");
+      showHints(body.hints || []);
+      if (dirty) schedule();
+      return;
+    }
+    dirty = true;
+    keepLocal();
+    if (response && response.status === 409) {
+      conflicted = true;
+      conflictBanner.hidden = false;
+      show("Not saved: someone else saved a newer version.", "error");
+      return;
+    }
+    if (response && response.status === 422) {
+      const body = await response.json();
+      const first = (body.error.errors || [])[0];
+      show("Not saved: " + (first ? `${first.field} ${first.message}` : body.error.message), "error");
+      return;  // saved again on the next change
+    }
+    if (response && (response.status === 401 || response.status === 400)) {
+      show("Not saved: your session has expired. Your text is kept in this browser; sign in again in another tab, then keep typing.", "error");
+    } else {
+      show(`Not saved: the server could not be reached. Retrying in ${Math.round(retryDelay / 1000)} s; your text is kept in this browser.`, "error");
+    }
+    schedule(retryDelay);
+    retryDelay = Math.min(retryDelay * 2, 30000);
+  }
+  function changed() {
+    dirty = true;
+    keepLocal();
+    show("Unsaved changes…", "busy");
+    schedule();
+    suggestSimilar();
+  }
+  form.addEventListener("input", changed);
+  form.addEventListener("change", changed);
+  window.addEventListener("pagehide", () => {
+    if (!dirty || conflicted) return;
+    keepLocal();
+    navigator.sendBeacon(form.dataset.autosave, new FormData(form));
+  });
+  document.addEventListener("keydown", (event) => {
+    if ((event.ctrlKey || event.metaKey) && event.key === "s") {
+      event.preventDefault();
+      dirty = true;
+      save();
+    }
+  });
+  form.addEventListener("submit", () => { dropLocal(); clearTimeout(timer); });
+  document.getElementById("discard-restored").addEventListener("click", () => {
+    dropLocal();
+    dirty = false;
+    window.location.reload();
+  });
+
+  // --- list rows -----------------------------------------------------------------------
+  function renumber(list) {
+    list.querySelectorAll("[data-row]").forEach((row, i) => {
+      const position = row.querySelector("input.position");
+      if (position) position.value = i + 1;
+    });
+  }
+  function addRow(prefix, index) {
+    const list = form.querySelector(`[data-list="${prefix}"]`);
+    const template = list.querySelector("[data-row]:last-child");
+    const row = template.cloneNode(true);
+    if (index === undefined) {
+      index = 0;
+      form.querySelectorAll(`[name^="${prefix}-"]`).forEach((el) => {
+        const m = el.name.match(/-(\d+)-/);
+        if (m) index = Math.max(index, Number(m[1]) + 1);
+      });
+    }
+    row.querySelectorAll("input, textarea, select").forEach((el) => {
+      el.name = el.name.replace(/-\d+-/, `-${index}-`);
+      if (el.type === "checkbox") el.checked = false;
+      else if (el.tagName === "SELECT") el.selectedIndex = 0;
+      else el.value = "";
+    });
+    row.querySelectorAll(".field-error").forEach((el) => el.remove());
+    list.appendChild(row);
+    renumber(list);
+    return row;
+  }
+  form.querySelectorAll("[data-add]").forEach((button) => {
+    button.addEventListener("click", (event) => {
+      event.preventDefault();
+      const row = addRow(button.dataset.add);
+      const first = row.querySelector("input:not([type=hidden]):not(.position), textarea");
+      if (first) first.focus();
+    });
+  });
+  form.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-move]");
+    if (!button) return;
+    move(button.closest("[data-row]"), button.dataset.move);
+    button.focus();
+  });
+  function move(row, direction) {
+    const list = row.parentElement;
+    if (direction === "up" && row.previousElementSibling) list.insertBefore(row, row.previousElementSibling);
+    if (direction === "down" && row.nextElementSibling) list.insertBefore(row.nextElementSibling, row);
+    renumber(list);
+    changed();
+  }
+  form.addEventListener("keydown", (event) => {
+    if (!event.altKey || (event.key !== "ArrowUp" && event.key !== "ArrowDown")) return;
+    const row = event.target.closest("[data-row]");
+    if (!row) return;
+    event.preventDefault();
+    move(row, event.key === "ArrowUp" ? "up" : "down");
+    event.target.focus();
+  });
+  form.addEventListener("change", (event) => {
+    if (!event.target.name || !event.target.name.endsWith("-remove") || !event.target.checked) return;
+    const row = event.target.closest("[data-row]");
+    const list = row.parentElement;
+    if (list.querySelectorAll("[data-row]").length > 1) {
+      row.remove();
+    } else {
+      row.querySelectorAll("input, textarea").forEach((el) => { if (el.type !== "checkbox") el.value = ""; });
+      event.target.checked = false;
+    }
+    renumber(list);
+  });
+
+  // --- Markdown preview -----------------------------------------------------------------
+  form.querySelectorAll("[data-preview-toggle]").forEach((button) => {
+    button.addEventListener("click", async () => {
+      const textarea = document.getElementById(button.dataset.previewToggle);
+      const pane = form.querySelector(`[data-preview-for="${textarea.id}"]`);
+      const showing = button.getAttribute("aria-pressed") === "true";
+      if (showing) {
+        pane.hidden = true;
+        textarea.hidden = false;
+        button.setAttribute("aria-pressed", "false");
+        button.textContent = "Preview";
+        textarea.focus();
+        return;
+      }
+      const body = new FormData();
+      body.append("text", textarea.value);
+      body.append("csrf_token", form.elements.namedItem("csrf_token").value);
+      const response = await fetch(form.dataset.preview, { method: "POST", body, credentials: "same-origin" });
+      if (!response.ok) return;
+      pane.innerHTML = (await response.json()).html || "<p class=\"muted\">Nothing written yet.</p>";
+      pane.hidden = false;
+      textarea.hidden = true;
+      button.setAttribute("aria-pressed", "true");
+      button.textContent = "Write";
+    });
+  });
+
+  // --- blameless-language hints ------------------------------------------------------------
+  const hintList = document.getElementById("hints");
+  function fieldElement(path) {
+    const m = path.match(/^(\w+)\[(\d+)\]\.(\w+)$/);
+    if (!m) return form.elements.namedItem(path);
+    const prefix = { timeline: "timeline", contributing_factors: "factor", action_items: "action" }[m[1]];
+    const rows = form.querySelectorAll(`[data-list="${prefix}"] [data-row]`);
+    const row = rows[Number(m[2])];
+    return row ? row.querySelector(`[name$="-${m[3]}"]`) : null;
+  }
+  function showHints(hints) {
+    hintList.textContent = "";
+    form.querySelectorAll(".has-hint").forEach((el) => el.classList.remove("has-hint"));
+    if (!hints.length) {
+      const li = document.createElement("li");
+      li.className = "muted no-hints";
+      li.textContent = "Nothing to flag.";
+      hintList.appendChild(li);
+      return;
+    }
+    hints.forEach((hint) => {
+      const li = document.createElement("li");
+      li.className = "hint";
+      const link = document.createElement("a");
+      link.href = "#";
+      const quote = document.createElement("q");
+      quote.textContent = hint.text;
+      link.appendChild(quote);
+      const target = fieldElement(hint.field);
+      if (target) target.classList.add("has-hint");
+      link.addEventListener("click", (event) => {
+        event.preventDefault();
+        if (!target) return;
+        target.focus();
+        if (target.setSelectionRange) target.setSelectionRange(hint.start, hint.end);
+      });
+      li.appendChild(link);
+      li.appendChild(document.createTextNode(` in ${hint.field.replace(/_/g, " ")}: ${hint.message} `));
+      const em = document.createElement("em");
+      em.textContent = hint.suggestion;
+      li.appendChild(em);
+      hintList.appendChild(li);
+    });
+  }
+
+  // --- similar past incidents while writing -------------------------------------------------
+  const similarCard = document.getElementById("similar-card");
+  const similarList = document.getElementById("similar-list");
+  let similarTimer = null;
+  function suggestSimilar() {
+    if (!form.dataset.similar) return;
+    clearTimeout(similarTimer);
+    similarTimer = setTimeout(async () => {
+      const parts = [form.elements.namedItem("title").value, form.elements.namedItem("summary").value];
+      form.querySelectorAll('[data-list="factor"] textarea').forEach((t) => parts.push(t.value));
+      const text = parts.join("\n").trim();
+      if (text.length < 12) return;
+      const url = form.dataset.similar + "?exclude=" + encodeURIComponent(ref) + "&text=" + encodeURIComponent(text.slice(0, 4000));
+      let response;
+      try { response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } }); } catch (e) { return; }
+      if (!response.ok) return;
+      const body = await response.json();
+      const items = (body.items || body.similar || []).filter((item) => item.ref !== ref);
+      similarList.textContent = "";
+      items.slice(0, 5).forEach((item) => {
+        const li = document.createElement("li");
+        const a = document.createElement("a");
+        a.href = item.url || ("/postmortems/" + encodeURIComponent(item.ref));
+        a.textContent = `${item.ref}: ${item.title}`;
+        li.appendChild(a);
+        if (item.shared && item.shared.length) {
+          const small = document.createElement("span");
+          small.className = "muted";
+          small.textContent = " shares: " + [].concat(item.shared).slice(0, 4).join(", ");
+          li.appendChild(small);
+        }
+        similarList.appendChild(li);
+      });
+      similarCard.hidden = items.length === 0;
+    }, 800);
+  }
+
+  restoreLocal();
+  suggestSimilar();
+})();

@@ -1,0 +1,358 @@
+"""Writing postmortems: create, edit (with autosave), conflicts, review workflow, revisions."""
+
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import current_user, login_required
+from sqlmodel import select
+
+from kb import accounts, blameless, diff, postmortems, template
+from kb.db import get_session
+from kb.document import DocumentError, to_document
+from kb.markdown import render
+from kb.models import ACTION_STATUSES, KINDS, SEVERITIES, TRIGGERS, VISIBILITIES, Label, User
+from kb.web import postmortem_form
+
+bp = Blueprint("editor", __name__)
+BLANK_ROWS = {"timeline": 1, "contributing_factors": 1, "action_items": 1, "links": 1}
+ADD_TARGETS = {
+    "timeline": "timeline",
+    "factor": "contributing_factors",
+    "action": "action_items",
+    "link": "links",
+}
+
+
+def _writer():
+    if current_user.role not in ("author", "admin"):
+        abort(403)
+
+
+def _editable(ref):
+    db = get_session()
+    pm = postmortems.get(db, ref, current_user)
+    if pm is None:
+        abort(404)
+    if not postmortems.can_edit(current_user, pm):
+        abort(403)
+    return db, pm
+
+
+def _tz():
+    name = request.form.get("tz") or session.get("tz") or "UTC"
+    if request.form.get("tz"):
+        session["tz"] = request.form["tz"]
+    return name
+
+
+def _names(db):
+    return [u.name for u in db.exec(select(User).where(User.active)).all() if u.name]
+
+
+def _suggestions(db):
+    """Existing values of services, teams and tags, for the form's suggestion lists."""
+    rows = db.exec(
+        select(Label.field, Label.value)
+        .where(Label.field.in_(("services", "teams", "tags")))
+        .distinct()
+    ).all()
+    found = {"services": set(), "teams": set(), "tags": set()}
+    for field, value in rows:
+        found[field].add(value)
+    return {k: sorted(v) for k, v in found.items()}
+
+
+@bp.route("/postmortems/new", methods=["GET", "POST"])
+@login_required
+def new():
+    _writer()
+    title, kind, error = "", "incident", None
+    if request.method == "POST":
+        title = (request.form.get("title") or "").strip()
+        kind = request.form.get("kind") if request.form.get("kind") in KINDS else "incident"
+        db = get_session()
+        try:
+            pm = postmortems.create_draft(db, title, current_user, kind=kind)
+        except DocumentError as exc:
+            error = "; ".join(e.message for e in exc.errors)
+        else:
+            db.commit()
+            flash(f"{pm.ref} created. Everything else can be filled in as you learn more.", "info")
+            return redirect(url_for("editor.edit", ref=pm.ref))
+    return render_template("editor/new.html", title=title, kind=kind, kinds=KINDS, error=error), (
+        422 if error else 200
+    )
+
+
+@bp.route("/postmortems/<ref>/edit", methods=["GET", "POST"])
+@login_required
+def edit(ref):
+    db, pm = _editable(ref)
+    tz = _tz()
+    if request.method == "GET":
+        return _render_editor(db, pm, to_document(pm), tz, version=pm.version)
+
+    raw = postmortem_form.read(request.form)
+    added = request.form.get("add")
+    if added in ADD_TARGETS:  # "Add a row" without JavaScript: show the form again, one more row
+        extra = dict(BLANK_ROWS)
+        extra[ADD_TARGETS[added]] += 1
+        return _render_editor(db, pm, raw, tz, version=_base_version(), extra=extra)
+
+    choices = {k[len("choose-") :]: v for k, v in request.form.items() if k.startswith("choose-")}
+    if choices:  # coming from the conflict page: take the chosen side of each field
+        current = to_document(pm)
+        for field, side in choices.items():
+            if side == "theirs" and field in current:
+                raw[field] = current[field]
+    return _save(db, pm, raw, tz, note="edited")
+
+
+def _base_version():
+    try:
+        return int(request.form.get("version", ""))
+    except ValueError:
+        return None
+
+
+def _save(db, pm, raw, tz, note):
+    wants_json = request.accept_mimetypes.best == "application/json"
+    base = _base_version()
+    if base is None:
+        if wants_json:
+            return jsonify(
+                error={
+                    "status": 400,
+                    "title": "Bad Request",
+                    "message": "version: the form carries no version",
+                }
+            ), 400
+        abort(400)
+    try:
+        pm, changed = postmortems.update(db, pm, raw, current_user, base_version=base, note=note)
+    except postmortems.Conflict as exc:
+        db.rollback()
+        if wants_json:
+            return jsonify(
+                error={"status": 409, "title": "Conflict", "message": str(exc)},
+                current_version=exc.postmortem.version,
+            ), 409
+        return _render_conflict(db, exc.postmortem, raw, tz)
+    except DocumentError as exc:
+        db.rollback()
+        errors = {e.field: e.message for e in exc.errors}
+        if wants_json:
+            return jsonify(
+                error={
+                    "status": 422,
+                    "title": "Not saved",
+                    "message": str(exc),
+                    "errors": [{"field": f, "message": m} for f, m in errors.items()],
+                },
+            ), 422
+        return _render_editor(db, pm, raw, tz, version=base, errors=errors, status=422)
+    db.commit()
+    hints = blameless.check_document(to_document(pm), _names(db))
+    if wants_json:
+        return jsonify(
+            version=pm.version,
+            saved=changed,
+            saved_at=pm.updated_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            hints=[h.as_dict() for h in hints],
+        )
+    flash("Saved." if changed else "No changes to save.", "info")
+    if request.form.get("then") == "view":
+        return redirect(url_for("postmortems.show", ref=pm.ref))
+    return redirect(url_for("editor.edit", ref=pm.ref))
+
+
+@bp.route("/postmortems/<ref>/autosave", methods=["POST"])
+@login_required
+def autosave(ref):
+    """The editor's script saves here as the person types (a form post, answered in JSON)."""
+    db, pm = _editable(ref)
+    tz = _tz()
+    return _save(db, pm, postmortem_form.read(request.form), tz, note=postmortems.AUTOSAVE_NOTE)
+
+
+@bp.route("/postmortems/preview", methods=["POST"])
+@login_required
+def preview():
+    """Markdown rendered exactly as the page will show it (sanitised)."""
+    return jsonify(html=render(request.form.get("text") or ""))
+
+
+def _render_editor(db, pm, doc, tz, *, version, errors=None, status=200, extra=None):
+    zone = postmortem_form.zone(tz)
+    view = postmortem_form.layout(doc, zone, extra or BLANK_ROWS)
+    hints = blameless.check_document(doc, _names(db)) if not errors else []
+    return render_template(
+        "editor/edit.html",
+        pm=pm,
+        doc=view,
+        version=version,
+        errors=errors or {},
+        hints=hints,
+        tz=tz,
+        sections=template.sections(),
+        lists=template.load()["lists"],
+        kinds=KINDS,
+        severities=SEVERITIES,
+        visibilities=VISIBILITIES,
+        triggers=TRIGGERS,
+        action_statuses=ACTION_STATUSES,
+        suggestions=_suggestions(db),
+    ), status
+
+
+def _render_conflict(db, current, mine_raw, tz):
+    theirs = to_document(current)
+    mine = {**theirs, **{k: v for k, v in mine_raw.items() if k in theirs}}
+    fields = [d.field for d in diff.compare(theirs, mine)]
+    latest = postmortems.revisions(db, current)[0]
+    author = db.get(User, latest.author_id) if latest.author_id else None
+    zone = postmortem_form.zone(tz)
+    return render_template(
+        "editor/conflict.html",
+        pm=current,
+        fields=fields,
+        mine=mine,
+        theirs=theirs,
+        mine_view=postmortem_form.layout(mine, zone),
+        theirs_view=postmortem_form.layout(theirs, zone),
+        heading=lambda f: diff._heading(f),
+        saved_by=author,
+        saved_at=latest.created_at,
+        form_items=list(request.form.items(multi=True)),
+        tz=tz,
+    ), 409
+
+
+# --- review workflow ----------------------------------------------------------------------
+
+
+@bp.route("/postmortems/<ref>/transition", methods=["POST"])
+@login_required
+def transition(ref):
+    db = get_session()
+    pm = postmortems.get(db, ref, current_user)
+    if pm is None:
+        abort(404)
+    action = request.form.get("action", "")
+    reviewers = request.form.getlist("reviewers") or _split(request.form.get("reviewer_list"))
+    try:
+        pm = postmortems.transition(
+            db,
+            pm,
+            action,
+            current_user,
+            reviewers=reviewers,
+            comment=request.form.get("comment", ""),
+            base_version=_base_version(),
+        )
+    except (postmortems.WorkflowError, postmortems.Conflict) as exc:
+        db.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("postmortems.show", ref=ref) + "#review")
+    db.commit()
+    words = {
+        "request-review": "Review requested.",
+        "approve": "Approved and published.",
+        "request-changes": "Changes requested; it is back in draft.",
+        "withdraw": "Back in draft.",
+        "unpublish": "Unpublished; it is back in draft.",
+    }
+    flash(words.get(action, "Done."), "info")
+    return redirect(url_for("postmortems.show", ref=pm.ref))
+
+
+def _split(text):
+    return [p.strip() for p in (text or "").replace("\n", ",").split(",") if p.strip()]
+
+
+# --- revisions ----------------------------------------------------------------------------
+
+
+@bp.route("/postmortems/<ref>/revisions")
+@login_required
+def revisions(ref):
+    db = get_session()
+    pm = postmortems.get(db, ref, current_user)
+    if pm is None:
+        abort(404)
+    rows = postmortems.revisions(db, pm)
+    authors = {u.id: u for u in db.exec(select(User)).all()}
+    return render_template("editor/revisions.html", pm=pm, rows=rows, authors=authors)
+
+
+@bp.route("/postmortems/<ref>/revisions/compare")
+@login_required
+def compare(ref):
+    db = get_session()
+    pm = postmortems.get(db, ref, current_user)
+    if pm is None:
+        abort(404)
+    a = request.args.get("a", type=int)
+    b = request.args.get("b", type=int)
+    old = postmortems.revision(db, pm, a) if a else None
+    new = postmortems.revision(db, pm, b) if b else None
+    if old is None or new is None:
+        flash("Choose two revisions that exist.", "error")
+        return redirect(url_for("editor.revisions", ref=ref))
+    changes = diff.compare(old.document, new.document)
+    return render_template("editor/compare.html", pm=pm, old=old, new=new, changes=changes)
+
+
+@bp.route("/postmortems/<ref>/revisions/<int:number>/restore", methods=["POST"])
+@login_required
+def restore(ref, number):
+    db, pm = _editable(ref)
+    try:
+        pm, changed = postmortems.restore(
+            db, pm, number, current_user, base_version=_base_version()
+        )
+    except (postmortems.WorkflowError, postmortems.Conflict, DocumentError) as exc:
+        db.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("editor.revisions", ref=ref))
+    db.commit()
+    flash(
+        f"Revision {number} restored as the current version."
+        if changed
+        else f"Revision {number} is the same as the current version.",
+        "info",
+    )
+    return redirect(url_for("editor.revisions", ref=ref))
+
+
+def review_context(db, pm, user):
+    """What the review panel of the postmortem page needs."""
+    requests = postmortems.reviews(db, pm)
+    pending_for_me = any(r.state == "pending" and u.id == user.id for r, u in requests)
+    own = postmortems.is_own(db, user, pm)
+    reviewers = [
+        u
+        for u in db.exec(select(User).where(User.active, User.role.in_(("author", "admin"))))
+        if u.id != user.id
+        and accounts.may_see(u, pm)
+        and u.email.lower() not in {a.lower() for a in pm.label_values("authors")}
+    ]
+    return {
+        "requests": requests,
+        "can_edit": postmortems.can_edit(user, pm),
+        "can_review": pm.status == "in-review"
+        and not own
+        and (pending_for_me or user.role == "admin"),
+        "own": own,
+        "reviewer_choices": reviewers,
+        "hints": blameless.check_document(to_document(pm), _names(db)),
+        "is_admin": user.role == "admin",
+    }

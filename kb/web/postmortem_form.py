@@ -1,0 +1,142 @@
+"""The editor's HTML form: reading it into a document and laying a document out as rows.
+
+Lists (timeline, factors, action items, links) are numbered rows: `timeline-3-text`. Each
+row has a `position` (reordering without JavaScript) and a `remove` box. Times are entered in
+the writer's time zone (`tz`, an IANA name the page's script fills in; UTC without it) and
+stored in UTC.
+"""
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from kb.models import SECTIONS, TIMESTAMPS
+
+LIST_FIELDS = {
+    "timeline": ("at", "text", "source"),
+    "contributing_factors": ("text", "category"),
+    "action_items": ("title", "owner", "due", "status", "url", "factor"),
+    "links": ("title", "url"),
+}
+NAME_LISTS = ("authors", "teams", "services", "tags", "readers")
+SCALARS = ("title", "kind", "severity", "visibility", "trigger")
+
+
+def zone(name):
+    """A time zone by IANA name; UTC for anything unknown."""
+    try:
+        return ZoneInfo(name) if name else UTC
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+def to_utc(value, tz):
+    """A datetime-local value (2026-03-02T10:14) in zone `tz` as an ISO UTC string.
+
+    Anything that does not parse is returned unchanged, so validation can name the field.
+    """
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        local = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if local.tzinfo is None:
+        local = local.replace(tzinfo=tz)
+    return local.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def to_local(value, tz):
+    """An ISO UTC string as a datetime-local value in zone `tz`."""
+    if not value:
+        return ""
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    return moment.astimezone(tz).strftime("%Y-%m-%dT%H:%M")
+
+
+def _names(text):
+    return [part.strip() for part in (text or "").replace("\n", ",").split(",") if part.strip()]
+
+
+def _rows(form, prefix, keys):
+    """The rows of one list, in position order, without removed or blank rows."""
+    indices = set()
+    for name in form:
+        if name.startswith(prefix + "-"):
+            middle = name[len(prefix) + 1 :].split("-", 1)[0]
+            if middle.isdigit():
+                indices.add(int(middle))
+    rows = []
+    for index in sorted(indices):
+        if form.get(f"{prefix}-{index}-remove"):
+            continue
+        row = {key: (form.get(f"{prefix}-{index}-{key}") or "").strip() for key in keys}
+        if not any(row[k] for k in keys if k not in ("status",)):
+            continue
+        try:
+            position = float(form.get(f"{prefix}-{index}-position") or index)
+        except ValueError:
+            position = index
+        rows.append((position, index, row))
+    rows.sort(key=lambda r: (r[0], r[1]))
+    return [row for _p, _i, row in rows]
+
+
+def read(form):
+    """The form's fields as a raw document (validation happens in the domain)."""
+    tz = zone(form.get("tz"))
+    raw = {key: (form.get(key) or "").strip() or None for key in SCALARS}
+    for key in NAME_LISTS:
+        raw[key] = _names(form.get(key))
+    for key in TIMESTAMPS:
+        raw[key] = to_utc(form.get(key), tz)
+    for key in SECTIONS:
+        raw[key] = form.get(key) or ""
+    timeline = _rows(form, "timeline", LIST_FIELDS["timeline"])
+    raw["timeline"] = [
+        {"at": to_utc(r["at"], tz), "text": r["text"], "source": r["source"] or None}
+        for r in timeline
+    ]
+    raw["contributing_factors"] = [
+        {"text": r["text"], "category": r["category"] or None}
+        for r in _rows(form, "factor", LIST_FIELDS["contributing_factors"])
+    ]
+    raw["action_items"] = [
+        {
+            "title": r["title"],
+            "owner": r["owner"] or None,
+            "due": r["due"] or None,
+            "status": r["status"] or "open",
+            "url": r["url"] or None,
+            "factor": int(r["factor"]) - 1 if r["factor"].isdigit() else None,
+        }
+        for r in _rows(form, "action", LIST_FIELDS["action_items"])
+    ]
+    raw["links"] = [
+        {"title": r["title"] or None, "url": r["url"]}
+        for r in _rows(form, "link", LIST_FIELDS["links"])
+    ]
+    return raw
+
+
+def layout(doc, tz, extra_rows=None):
+    """A document as the form shows it: times in zone `tz`, lists as rows (plus blanks)."""
+    extra_rows = extra_rows or {}
+    view = {key: doc.get(key) for key in (*SCALARS, *SECTIONS)}
+    for key in NAME_LISTS:
+        view[key] = ", ".join(doc.get(key) or [])
+    for key in TIMESTAMPS:
+        view[key] = to_local(doc.get(key), tz)
+    view["timeline"] = [{**e, "at": to_local(e.get("at"), tz)} for e in doc.get("timeline") or []]
+    view["contributing_factors"] = list(doc.get("contributing_factors") or [])
+    view["action_items"] = [
+        {**a, "factor": "" if a.get("factor") is None else a["factor"] + 1}
+        for a in doc.get("action_items") or []
+    ]
+    view["links"] = list(doc.get("links") or [])
+    for key, count in extra_rows.items():
+        view[key] = view[key] + [{} for _ in range(count)]
+    return view
