@@ -222,6 +222,10 @@ def validate(raw):
         raise DocumentError([FieldError("document", "must be a JSON object")])
     c = _Checker()
     ref_hint = raw.get("ref") if isinstance(raw.get("ref"), str) else None
+    for path, problem in _unstorable_text(raw):
+        c.error(path, problem)
+    if c.errors:
+        raise DocumentError(c.errors, ref=ref_hint)
     c.unknown_keys(raw, FIELDS, "")
     if raw.get("format") not in (None, FORMAT):
         c.error("format", f'must be "{FORMAT}" (got {_show(raw.get("format"))})')
@@ -276,6 +280,25 @@ def validate(raw):
     if c.errors:
         raise DocumentError(c.errors, ref=ref_hint)
     return doc
+
+
+def _unstorable_text(value, path=""):
+    """Text no database can store faithfully: NUL characters and lone surrogates."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            yield path or "document", "contains a NUL character"
+        else:
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                yield path or "document", "contains characters that are not valid Unicode"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _unstorable_text(key, path or "document")
+            yield from _unstorable_text(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _unstorable_text(item, f"{path}[{i}]")
 
 
 def _check_order(c, doc):

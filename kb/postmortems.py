@@ -5,7 +5,7 @@ Every function takes the session first, flushes and never commits; the caller co
 
 from datetime import date, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import and_, case, exists, func, or_
 from sqlmodel import select
 
 from kb import accounts, audit
@@ -402,3 +402,53 @@ def set_action_status(session, pm, index, status, actor):
 def _owns_action(user, item):
     owner = (item.get("owner") or "").lower()
     return bool(owner) and (owner == user.email.lower() or owner in user.teams)
+
+
+ACTION_VIEWS = ("open", "overdue", "due-soon", "done", "all")
+
+
+def action_items(session, user, *, view="open", team=None, owner=None, today=None, limit=500):
+    """Action items across every postmortem `user` may see, soonest due first.
+
+    `view`: open (open or in progress), overdue (open and due before today), due-soon (open and
+    due within 14 days), done (done or won't do), all. `team` matches the postmortem's teams or
+    an item owned by the team; `owner` matches the owner exactly.
+    """
+    today = today or utcnow().date()
+    query = (
+        select(ActionItem, Postmortem)
+        .join(Postmortem, ActionItem.postmortem_id == Postmortem.id)
+        .where(accounts.visibility_filter(user))
+    )
+    active = ActionItem.status.in_(("open", "in-progress"))
+    if view == "open":
+        query = query.where(active)
+    elif view == "overdue":
+        query = query.where(active, ActionItem.due < today)
+    elif view == "due-soon":
+        query = query.where(
+            active, ActionItem.due >= today, ActionItem.due <= today + timedelta(days=14)
+        )
+    elif view == "done":
+        query = query.where(ActionItem.status.in_(("done", "wont-do")))
+    if team:
+        in_team = exists().where(
+            and_(Label.postmortem_id == Postmortem.id, Label.field == "teams", Label.value == team)
+        )
+        query = query.where(or_(in_team, ActionItem.owner == team))
+    if owner:
+        query = query.where(func.lower(ActionItem.owner) == owner.lower())
+    due_last = case((ActionItem.due.is_(None), 1), else_=0)
+    query = query.order_by(due_last, ActionItem.due, Postmortem.ref, ActionItem.position)
+    return session.exec(query.limit(limit)).all()
+
+
+def action_owners(session, user):
+    """Every owner named on an action item `user` may see."""
+    query = (
+        select(ActionItem.owner)
+        .join(Postmortem, ActionItem.postmortem_id == Postmortem.id)
+        .where(accounts.visibility_filter(user), ActionItem.owner.is_not(None))
+        .distinct()
+    )
+    return sorted(session.exec(query).all())

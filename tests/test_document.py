@@ -124,3 +124,11 @@ def test_the_ref_of_a_bad_document_is_kept_for_the_report():
     with pytest.raises(DocumentError) as info:
         validate(document(ref="INC-2026-001", severity="SEV0"))
     assert info.value.ref == "INC-2026-001"
+
+
+def test_text_a_database_cannot_store_is_refused():
+    errors = errors_of(document(summary="a\x00b", timeline=[{"at": "x", "text": "\ud800"}]))
+    assert errors == {
+        "summary": "contains a NUL character",
+        "timeline[0].text": "contains characters that are not valid Unicode",
+    }

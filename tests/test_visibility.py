@@ -43,7 +43,25 @@ def _export(client, _token, tmp_path, runner, email):
     return dest.read_text() + result.output
 
 
+def _actions_page(client, _token, _tmp_path, _runner, _email):
+    return client.get("/actions?view=all").get_data(as_text=True)
+
+
+def _history_page(client, _token, _tmp_path, _runner, _email):
+    return client.get("/postmortems/INC-2026-002/revisions").get_data(as_text=True)
+
+
+def _api_revision(client, token, _tmp_path, _runner, _email):
+    response = client.get(
+        "/api/v1/postmortems/INC-2026-002/revisions/1", headers={"Authorization": f"Bearer {token}"}
+    )
+    return response.get_data(as_text=True)
+
+
 READ_PATHS = {
+    "actions": _actions_page,
+    "history": _history_page,
+    "api-revision": _api_revision,
     "list": _list_page,
     "list-by-status": _list_page_by_status,
     "detail": _detail_page,
@@ -96,7 +114,8 @@ def test_restricted_postmortems_reach_only_those_allowed(
 
     text = READ_PATHS[path](client, token, tmp_path, runner, email)
 
-    assert "An ordinary internal incident" in text or path in ("detail", "api-detail")
+    single = ("detail", "api-detail", "history", "api-revision")
+    assert "An ordinary internal incident" in text or path in single or path == "actions"
     if allowed:
         assert MARKER in text
     else:

@@ -24,7 +24,7 @@ def init_app(app: Flask):
     """Register extensions, hooks, filters and blueprints."""
     from datetime import timedelta
 
-    from kb.web import api, auth, editor, openapi, postmortems
+    from kb.web import actions, api, auth, editor, openapi, postmortems
 
     secure = app.config["BASE_URL"].startswith("https://")
     app.config.update(
@@ -60,6 +60,7 @@ def init_app(app: Flask):
     app.register_blueprint(auth.bp)
     app.register_blueprint(postmortems.bp)
     app.register_blueprint(editor.bp)
+    app.register_blueprint(actions.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(openapi.bp)
 

@@ -1,0 +1,60 @@
+"""Action items across all postmortems: what is open, overdue and due soon, by team and owner."""
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlmodel import select
+
+from kb import postmortems
+from kb.db import get_session
+from kb.models import ACTION_STATUSES, Label, utcnow
+
+bp = Blueprint("actions", __name__)
+
+
+@bp.route("/actions")
+@login_required
+def index():
+    db = get_session()
+    view = request.args.get("view", "open")
+    view = view if view in postmortems.ACTION_VIEWS else "open"
+    team = request.args.get("team") or None
+    owner = request.args.get("owner") or None
+    rows = postmortems.action_items(db, current_user, view=view, team=team, owner=owner)
+    teams = sorted(set(db.exec(select(Label.value).where(Label.field == "teams")).all()))
+    return render_template(
+        "actions/index.html",
+        rows=rows,
+        view=view,
+        views=postmortems.ACTION_VIEWS,
+        team=team or "",
+        owner=owner or "",
+        teams=teams,
+        owners=postmortems.action_owners(db, current_user),
+        statuses=ACTION_STATUSES,
+        today=utcnow().date(),
+        may_update=lambda pm, item: postmortems.can_edit(current_user, pm)
+        or postmortems._owns_action(current_user, {"owner": item.owner}),
+    )
+
+
+@bp.route("/actions/<ref>/<int:position>", methods=["POST"])
+@login_required
+def update(ref, position):
+    db = get_session()
+    pm = postmortems.get(db, ref, current_user)
+    if pm is None:
+        abort(404)
+    status = request.form.get("status")
+    if status not in ACTION_STATUSES:
+        flash(f"Choose a status: {', '.join(ACTION_STATUSES)}.", "error")
+    else:
+        try:
+            postmortems.set_action_status(db, pm, position, status, current_user)
+        except postmortems.WorkflowError as exc:
+            db.rollback()
+            flash(str(exc), "error")
+        else:
+            db.commit()
+            flash(f"{ref}: action {position + 1} is now {status.replace('-', ' ')}.", "info")
+    back = request.form.get("back") or ""
+    return redirect(back if back.startswith("/actions") else url_for("actions.index"))
