@@ -32,8 +32,10 @@ def index():
         owners=postmortems.action_owners(db, current_user),
         statuses=ACTION_STATUSES,
         today=utcnow().date(),
-        may_update=lambda pm, item: postmortems.can_edit(current_user, pm)
-        or postmortems._owns_action(current_user, {"owner": item.owner}),
+        may_update=lambda pm, item: (
+            postmortems.can_edit(current_user, pm)
+            or postmortems._owns_action(current_user, {"owner": item.owner})
+        ),
     )
 
 
