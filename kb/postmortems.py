@@ -87,11 +87,11 @@ def save_document(session, doc, actor=None, *, base_version=None, note=""):
         existing = session.exec(select(Postmortem).where(Postmortem.ref == doc["ref"])).first()
     if existing is None:
         return _create(session, doc, actor, note), True
-    if base_version is not None and base_version != existing.version:
-        raise Conflict(existing, base_version)
     before = to_document(existing)
     if canonical({**doc, "ref": existing.ref}) == before:
-        return existing, False
+        return existing, False  # the same content is never a conflict, whatever its base
+    if base_version is not None and base_version != existing.version:
+        raise Conflict(existing, base_version)
     _apply(existing, doc)
     session.flush()
     after = to_document(existing)

@@ -177,6 +177,9 @@ def test_autosave_answers_in_json(client, author, make_postmortem):
     ok = client.post("/postmortems/INC-2026-001/autosave", data=data, headers=headers)
     assert ok.status_code == 200 and ok.json["version"] == 2
     assert ok.json["hints"][0]["rule"] == "should-have"
+    same = client.post("/postmortems/INC-2026-001/autosave", data=data, headers=headers)
+    assert same.status_code == 200 and same.json["saved"] is False  # same words: no conflict
+    data["summary"] = "Different words on top of version 1"
     stale = client.post("/postmortems/INC-2026-001/autosave", data=data, headers=headers)
     assert stale.status_code == 409 and stale.json["current_version"] == 2
     data.update(version="2", severity="SEV9")

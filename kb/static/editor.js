@@ -93,7 +93,8 @@
     if (changed) {
       restoredBanner.hidden = false;
       dirty = true;
-      schedule(500);
+      show("Restored unsaved changes; saving…", "busy");
+      schedule(300);
     }
   }
 
