@@ -4,6 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
+KB_BASE_URL ?= http://$(HOST):$(PORT)
+export KB_BASE_URL
 
 .PHONY: run test lint format install install-test bench clean
 
