@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import and_, exists, false, or_, true
-from sqlmodel import func, select
+from sqlmodel import delete, func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from kb import audit
@@ -194,7 +194,8 @@ def too_many_attempts(session, email, address, *, limit, window_seconds):
 
 
 def record_failed_login(session, email, address):
-    """Remember a failed sign-in for the rate limit."""
+    """Remember a failed sign-in for the rate limit (and forget those older than a day)."""
+    session.exec(delete(LoginAttempt).where(LoginAttempt.at < utcnow() - timedelta(days=1)))
     session.add(LoginAttempt(email=normalise_email(email)[:254], address=address[:64]))
     session.flush()
 

@@ -84,11 +84,12 @@ def compare(old, new):
     for field in fields:
         before, after = _lines(old, field), _lines(new, field)
         if before != after:
-            result.append(FieldDiff(field, _heading(field), _chunks(before, after)))
+            result.append(FieldDiff(field, heading(field), _chunks(before, after)))
     return result
 
 
-def _heading(field):
+def heading(field):
+    """The heading a person knows a field by."""
     if field in SECTIONS or field in ("timeline", "contributing_factors", "action_items", "links"):
         return template.heading(field)
     return field.replace("_at", "").replace("_", " ").capitalize()

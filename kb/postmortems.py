@@ -312,9 +312,8 @@ def transition(session, pm, action, actor, *, reviewers=(), comment="", base_ver
                     decided_at=utcnow(),
                 )
             )
-        if action == "request-changes":
-            for request, _user in pending:
-                request.state = "superseded"
+        for request, _user in pending:  # the decision is made; other requests are closed
+            request.state = "superseded"
         note = f"{note}: {comment}" if comment else note
     elif action == "withdraw":
         if not can_edit(actor, pm):

@@ -228,7 +228,7 @@ def _render_conflict(db, current, mine_raw, tz):
         theirs=theirs,
         mine_view=postmortem_form.layout(mine, zone),
         theirs_view=postmortem_form.layout(theirs, zone),
-        heading=lambda f: diff._heading(f),
+        heading=diff.heading,
         saved_by=author,
         saved_at=latest.created_at,
         form_items=list(request.form.items(multi=True)),
