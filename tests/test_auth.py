@@ -188,3 +188,18 @@ def test_oversized_bodies_get_413(client, csrf_token):
     )
     assert response.status_code == 413
     assert "too large" in response.get_data(as_text=True)
+
+
+def test_an_expired_session_asks_to_sign_in_again(app, client, login, make_user):
+    from datetime import timedelta
+
+    login(make_user("a@x.example"))
+    assert client.get("/").status_code == 200
+    app.permanent_session_lifetime = timedelta(seconds=-1)  # every session is now too old
+    response = client.get("/postmortems/INC-2026-001")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/sign-in")
+    app.permanent_session_lifetime = timedelta(hours=12)
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Please sign in to see this page." in page
+    api = client.get("/api/v1/postmortems")
+    assert api.status_code == 401 and api.json["error"]["message"]
