@@ -61,10 +61,13 @@ def main():
 
             from kb.config import normalise_database_url
 
-            engine = create_engine(normalise_database_url(url))
-            with engine.begin() as connection:
-                connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-            engine.dispose()
+            url = normalise_database_url(url)
+            target = create_engine(url).url
+            admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+            with admin.connect() as connection:  # a fresh, empty database for each run
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{target.database}"'))
+                connection.execute(text(f'CREATE DATABASE "{target.database}"'))
+            admin.dispose()
         first, second, code, reported, summary = run(args.records, url)
         print(f"| {name} | {args.records} | {first:.2f} | {second:.2f} | {code} | {reported} |")
         print(f"<!-- {summary} -->")
