@@ -1,0 +1,348 @@
+"""Sets of matching documents as numpy masks, per index segment: totals, facets, date order.
+
+Whoosh is good at ranking the top few hits (it skips blocks that cannot make the top 10) but
+slow at anything that visits every match in Python: a facet count over 40,000 matches, or a
+filter built by running a query. Here postings are read block by block into arrays, boolean
+queries become mask operations, and facet counts become array lookups, so their cost no
+longer grows with the number of matches in Python. Data that never changes for a segment
+(postings of keyword fields, facet values, start dates) is cached per segment id.
+"""
+
+import threading
+from collections import OrderedDict
+
+import numpy as np
+from whoosh import query as wq
+
+from kb.search import schema
+
+_EMPTY = np.zeros(0, dtype=np.int32)
+_EMPTY_F = np.zeros(0, dtype=np.float32)
+K1, B = 1.2, 0.75  # Whoosh's BM25F defaults
+_MAX_EXPANSION = 2000  # terms a prefix or wildcard may expand to in one segment
+_TERM_CACHE_BYTES = 64 * 1024 * 1024  # cached postings of text terms, per segment
+
+
+def raw_postings(segreader, field, text, weights=False):
+    """The document numbers (and, if asked, the weights) of a term in one segment, deleted
+    documents included, as arrays."""
+    btext = text if isinstance(text, bytes) else segreader._text_to_bytes(field, text)
+    terms = segreader._terms
+    if (field, btext) not in terms:
+        return (_EMPTY, _EMPTY_F) if weights else _EMPTY
+    matcher = terms.matcher(field, btext, segreader.schema[field].format)
+    id_parts, weight_parts = [], []
+    # Read whole blocks and decode them with numpy instead of stepping through postings.
+    while matcher.is_active():
+        if matcher._data is None:
+            matcher._read_data()
+        deltas, block_weights = matcher._data[0], matcher._data[1]
+        count = matcher._blocklength
+        if matcher._byteids:
+            id_parts.append(np.asarray(deltas, dtype=np.int32))
+        else:
+            id_parts.append(np.cumsum(np.asarray(deltas, dtype=np.int64)).astype(np.int32))
+        if weights:
+            if block_weights is None:
+                weight_parts.append(np.ones(count, dtype=np.float32))
+            elif isinstance(block_weights, float):
+                weight_parts.append(np.full(count, block_weights, dtype=np.float32))
+            else:
+                weight_parts.append(np.asarray(block_weights, dtype=np.float32))
+        matcher._next_block()
+    ids = np.concatenate(id_parts) if id_parts else _EMPTY
+    if not weights:
+        return ids
+    return ids, (np.concatenate(weight_parts) if weight_parts else _EMPTY_F)
+
+
+def raw_ids(segreader, field, text):
+    """The document numbers of a term in one segment (deleted ones included)."""
+    return raw_postings(segreader, field, text)
+
+
+class SegmentData:
+    """What never changes for one segment: postings, facet values and start dates."""
+
+    def __init__(self, segreader):
+        self.n = segreader.doc_count_all()
+        self._keywords = {}
+        self._bytes = 0
+        self._facets = {}
+        self._started = None
+        self._weighted = OrderedDict()
+        self._lengths = {}
+        self._lock = threading.Lock()
+
+    def lengths(self, segreader, field):
+        """The length of `field` in every document (Whoosh's lossy one-byte encoding)."""
+        if field not in self._lengths:
+            length = segreader.doc_field_length
+            self._lengths[field] = np.fromiter(
+                (length(i, field, 0) or 0 for i in range(self.n)), dtype=np.float32, count=self.n
+            )
+        return self._lengths[field]
+
+    def postings(self, segreader, field, text):
+        """The document numbers of a term (deleted documents included)."""
+        if field in schema.TEXT_FIELDS:
+            return self.weighted(segreader, field, text)[0]
+        key = (field, text)  # keyword terms: small, few, kept for the segment's lifetime
+        cached = self._keywords.get(key)
+        if cached is None:
+            cached = self._keywords[key] = raw_ids(segreader, field, text)
+        return cached
+
+    def weighted(self, segreader, field, text):
+        """(ids, weights) of a text term, from a cache bounded by bytes (a common word's
+        postings take 400 KB at 50,000 documents)."""
+        key = (field, text)
+        with self._lock:
+            cached = self._weighted.get(key)
+            if cached is not None:
+                self._weighted.move_to_end(key)
+                return cached
+        value = raw_postings(segreader, field, text, weights=True)
+        size = value[0].nbytes + value[1].nbytes
+        with self._lock:
+            if key not in self._weighted:
+                self._weighted[key] = value
+                self._bytes += size
+            while self._bytes > _TERM_CACHE_BYTES and len(self._weighted) > 1:
+                _old, (ids, weights) = self._weighted.popitem(last=False)
+                self._bytes -= ids.nbytes + weights.nbytes
+        return value
+
+    def facet(self, segreader, field):
+        """[(value, ids)] of one keyword field."""
+        if field not in self._facets:
+            values = [
+                (
+                    term.decode() if isinstance(term, bytes) else term,
+                    raw_ids(segreader, field, term),
+                )
+                for term in segreader.lexicon(field)
+            ]
+            self._facets[field] = values
+        return self._facets[field]
+
+    def started(self, segreader):
+        """The start time (epoch seconds, 0 when unknown) of every document."""
+        if self._started is None:
+            if segreader.has_column("started"):
+                reader = segreader.column_reader("started")
+                self._started = np.fromiter(
+                    (reader[i] for i in range(self.n)), dtype=np.int64, count=self.n
+                )
+            else:
+                self._started = np.zeros(self.n, dtype=np.int64)
+        return self._started
+
+
+class SegmentCaches:
+    """SegmentData per segment id, and live-document masks per (segment, deletions)."""
+
+    def __init__(self):
+        self._data = {}
+        self._live = {}
+        self._allowed = OrderedDict()
+        self._lock = threading.Lock()
+
+    def clear(self):
+        with self._lock:
+            self._data.clear()
+            self._live.clear()
+            self._allowed.clear()
+
+    def keep_only(self, searcher):
+        """Drop what belongs to segments the searcher no longer has."""
+        ids = {_segment_id(r) for r, _o, _s in leaves(searcher)}
+        with self._lock:
+            for key in [k for k in self._data if k not in ids]:
+                del self._data[key]
+            for key in [k for k in self._live if k[0] not in ids]:
+                del self._live[key]
+            for key in [k for k in self._allowed if k[0] not in ids]:
+                del self._allowed[key]
+
+    def data(self, segreader):
+        key = _segment_id(segreader)
+        with self._lock:
+            if key not in self._data:
+                self._data[key] = SegmentData(segreader)
+            return self._data[key]
+
+    def live(self, segreader):
+        """True for documents that are neither deleted nor the sync-state document."""
+        segment = segreader.segment()
+        key = (_segment_id(segreader), segment.deleted_count())
+        with self._lock:
+            cached = self._live.get(key)
+        if cached is not None:
+            return cached
+        data = self.data(segreader)
+        mask = np.zeros(data.n, dtype=bool)
+        # Every postmortem has a visibility; the state document has none.
+        for value in ("internal", "restricted"):
+            mask[data.postings(segreader, "visibility", value)] = True
+        deleted = segreader.deleted_docs_set
+        if deleted:
+            mask[np.fromiter(deleted, dtype=np.int64, count=len(deleted))] = False
+        with self._lock:
+            self._live[key] = mask
+        return mask
+
+    def allowed(self, segreader, scope):
+        """True for the live documents a Scope may see (accounts.Scope's rule, as a mask)."""
+        key = (_segment_id(segreader), segreader.segment().deleted_count(), scope)
+        with self._lock:
+            cached = self._allowed.get(key)
+            if cached is not None:
+                return cached
+        live = self.live(segreader)
+        if scope.nothing:
+            mask = np.zeros_like(live)
+        elif scope.everything:
+            mask = live
+        else:
+            data = self.data(segreader)
+            mask = np.zeros_like(live)
+            mask[data.postings(segreader, "visibility", "internal")] = True
+            mask[data.postings(segreader, "acl", f"person:{scope.email}")] = True
+            for team in scope.teams:
+                mask[data.postings(segreader, "acl", f"team:{team}")] = True
+            mask &= live
+        with self._lock:
+            self._allowed[key] = mask
+            if len(self._allowed) > 256:
+                self._allowed.popitem(last=False)
+        return mask
+
+
+def leaves(searcher):
+    """[(segment reader, docnum offset, sub-searcher)] of a searcher, empty indexes skipped."""
+    return [
+        (reader, offset, sub)
+        for (reader, offset), (sub, _o) in zip(
+            searcher.reader().leaf_readers(), searcher.leaf_searchers(), strict=True
+        )
+        if reader.segment() is not None
+    ]
+
+
+def _segment_id(segreader):
+    return segreader.segment().segment_id()
+
+
+def match_mask(q, segreader, subsearcher, data):
+    """The documents of one segment that match a Whoosh query, as a boolean mask."""
+    n = data.n
+    if isinstance(q, wq.Every):
+        return np.ones(n, dtype=bool)
+    if q is wq.NullQuery:
+        return np.zeros(n, dtype=bool)
+    if type(q) is wq.Term:
+        mask = np.zeros(n, dtype=bool)
+        mask[data.postings(segreader, q.fieldname, q.text)] = True
+        return mask
+    if isinstance(q, wq.And):
+        mask = np.ones(n, dtype=bool)
+        for sub in q.subqueries:
+            mask &= match_mask(sub, segreader, subsearcher, data)
+        return mask
+    if isinstance(q, wq.Or | wq.DisjunctionMax) and not getattr(q, "minmatch", 0):
+        mask = np.zeros(n, dtype=bool)
+        for sub in q.subqueries:
+            mask |= match_mask(sub, segreader, subsearcher, data)
+        return mask
+    if isinstance(q, wq.Not):
+        return ~match_mask(q.query, segreader, subsearcher, data)
+    if isinstance(q, wq.AndNot):
+        return match_mask(q.a, segreader, subsearcher, data) & ~match_mask(
+            q.b, segreader, subsearcher, data
+        )
+    if isinstance(q, wq.AndMaybe):
+        return match_mask(q.a, segreader, subsearcher, data)
+    if isinstance(q, wq.Require):
+        return match_mask(q.a, segreader, subsearcher, data) & match_mask(
+            q.b, segreader, subsearcher, data
+        )
+    if isinstance(q, wq.MultiTerm):
+        mask = np.zeros(n, dtype=bool)
+        for i, btext in enumerate(q._btexts(segreader)):
+            if i >= _MAX_EXPANSION:
+                break
+            mask[raw_ids(segreader, q.fieldname, btext)] = True
+        return mask
+    # Phrases and anything rarer: let Whoosh match, one posting at a time.
+    mask = np.zeros(n, dtype=bool)
+    matcher = q.matcher(subsearcher)
+    ids = np.fromiter(matcher.all_ids(), dtype=np.int64)
+    mask[ids] = True
+    return mask
+
+
+def scoring_terms(q, segreader):
+    """[(field, text, boost)] of the words that add to a document's score (not under NOT)."""
+    out = []
+    if isinstance(q, wq.Term):
+        out.append((q.fieldname, q.text, q.boost))
+    elif isinstance(q, wq.MultiTerm):
+        for i, btext in enumerate(q._btexts(segreader)):
+            if i >= _MAX_EXPANSION:
+                break
+            out.append((q.fieldname, btext, q.boost * 0.5))  # a guess counts less than a word
+    elif isinstance(q, wq.Not):
+        pass
+    elif isinstance(q, wq.AndNot | wq.AndMaybe | wq.Require):
+        out += scoring_terms(q.a, segreader)
+        if isinstance(q, wq.AndMaybe | wq.Require):
+            out += scoring_terms(q.b, segreader)
+    elif isinstance(q, wq.Phrase):
+        out += [(q.fieldname, w, q.boost) for w in q.words]
+    elif hasattr(q, "subqueries"):
+        for sub in q.subqueries:
+            out += scoring_terms(sub, segreader)
+    elif hasattr(q, "child"):
+        out += scoring_terms(q.child, segreader)
+    return out
+
+
+def ranks_by_words(q, segreader):
+    """True when the query has words to rank by (not only field filters or NOT)."""
+    return any(f in schema.TEXT_FIELDS for f, _t, _b in scoring_terms(q, segreader))
+
+
+def bm25_scores(q, segreader, data, searcher, mask):
+    """BM25F scores (Whoosh's formula and statistics) of the documents in `mask`, computed
+    for all of them at once; 0 for documents outside the mask."""
+    scores = np.zeros(data.n, dtype=np.float32)
+    for field, text, boost in scoring_terms(q, segreader):
+        if field not in schema.TEXT_FIELDS:
+            continue  # keyword fields filter; every match has them, so they cannot rank
+        ids, weights = data.weighted(segreader, field, text)
+        if not len(ids):
+            continue
+        if isinstance(text, bytes):
+            text = segreader.schema[field].from_bytes(text)
+        idf = searcher.idf(field, text)
+        avg = searcher.avg_field_length(field) or 1.0
+        lengths = data.lengths(segreader, field)[ids]
+        tf = weights
+        scores[ids] += boost * idf * (tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * lengths / avg))
+    scores[~mask] = 0
+    return scores
+
+
+def facet_counts(segreader, data, mask, fields=schema.FACET_FIELDS):
+    """{field: {value: count}} over the documents in `mask` (one segment)."""
+    out = {}
+    for field in fields:
+        counts = {}
+        for value, ids in data.facet(segreader, field):
+            if len(ids):
+                c = int(np.count_nonzero(mask[ids]))
+                if c:
+                    counts[value] = c
+        out[field] = counts
+    return out

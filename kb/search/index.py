@@ -1,0 +1,268 @@
+"""The Whoosh index on disk: one per app (KB_INDEX_DIR), one writer at a time, many readers.
+
+Writers take an OS file lock (`flock`, non-blocking): whoever holds it applies everything that
+is pending; the others carry on. Readers never lock: each process keeps one searcher and
+refreshes it when another process has committed, retrying the few opens that race a commit.
+"""
+
+import contextlib
+import fcntl
+import io
+import json
+import logging
+import os
+import random
+import shutil
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from whoosh import index as whoosh_index
+from whoosh import util as whoosh_util
+from whoosh.filedb.filestore import FileStorage
+from whoosh.filedb.structfile import StructFile
+from whoosh.reading import EmptyReader, MultiReader, SegmentReader
+from whoosh.searching import Searcher
+
+from kb.search import schema
+from kb.search.docsets import SegmentCaches
+
+log = logging.getLogger(__name__)
+INDEX_NAME = "MAIN"
+
+# Whoosh names new segments and temporary files with the global `random` module. Anything
+# that seeds it (a test framework, a script calling random.seed) makes two commits pick the
+# same segment name, and the second commit fails. Its own generator cannot be re-seeded.
+whoosh_util.random = random.SystemRandom()
+OPEN_ATTEMPTS = 5
+# Reading segments through mmap makes every index page a worker touches count in its
+# resident memory (218 MiB of files at 50,000 postmortems); plain reads cost the same here.
+USE_MMAP = False
+
+
+class IndexUnavailable(Exception):
+    """The index does not exist yet, or cannot be read: it is being (re)built."""
+
+
+class SearchIndex:
+    """One index folder: the shared searcher of this process, and the writer lock."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self._mutex = threading.RLock()  # Whoosh readers seek shared files: one thread at a time
+        self._searcher = None
+        self.caches = SegmentCaches()
+        self.pid = os.getpid()
+
+    # --- reading ------------------------------------------------------------------------
+
+    def exists(self):
+        """True when the folder holds a Whoosh index (of table of contents at least)."""
+        if not self.path.is_dir():
+            return False
+        prefix = f"_{INDEX_NAME}_"
+        return any(p.name.startswith(prefix) and p.suffix == ".toc" for p in self.path.iterdir())
+
+    def open(self):
+        """The Whoosh index, retrying opens that race another process's commit."""
+        if not self.exists():
+            raise IndexUnavailable("there is no search index yet")
+        for attempt in range(OPEN_ATTEMPTS):
+            try:
+                storage = FileStorage(str(self.path), supports_mmap=USE_MMAP)
+                return storage.open_index(indexname=INDEX_NAME)
+            except Exception as exc:  # noqa: BLE001 (a damaged table of contents raises anything)
+                _close_files_of(exc)
+                if attempt == OPEN_ATTEMPTS - 1:
+                    raise IndexUnavailable(f"the search index cannot be opened: {exc}") from exc
+                time.sleep(0.02 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    @contextmanager
+    def searcher(self):
+        """This process's searcher, brought up to date; one thread uses it at a time."""
+        with self._mutex:
+            yield self._fresh_searcher()
+
+    def _fresh_searcher(self):
+        for attempt in range(OPEN_ATTEMPTS):
+            try:
+                if self._searcher is None:
+                    ix = self.open()
+                    self._check_schema(ix)
+                    self._searcher = _open_searcher(ix, None)
+                elif not self._searcher.up_to_date():
+                    self._searcher = _open_searcher(self._searcher._ix, self._searcher)
+                self.caches.keep_only(self._searcher)
+                return self._searcher
+            except IndexUnavailable:
+                self.close()
+                raise
+            except (FileNotFoundError, OSError, EOFError, ValueError, KeyError, TypeError) as exc:
+                # A commit removed files between listing and opening (or Whoosh cannot
+                # refresh a reader of an empty index): open again.
+                self.close()
+                if attempt == OPEN_ATTEMPTS - 1:
+                    raise IndexUnavailable(f"the search index cannot be read: {exc}") from exc
+                time.sleep(0.02 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def _check_schema(self, ix):
+        if set(ix.schema.names()) != set(schema.make_schema().names()):
+            raise IndexUnavailable("the search index was built by another version")
+
+    def close(self):
+        """Forget this process's searcher (the next search opens a new one)."""
+        with self._mutex:
+            if self._searcher is not None:
+                try:
+                    self._searcher.close()
+                except Exception:  # noqa: BLE001 (closing a broken reader must not fail)
+                    log.debug("closing the searcher failed", exc_info=True)
+                self._searcher = None
+            self.caches.clear()
+
+    def __del__(self):
+        # An app that is thrown away (tests make many) closes its index files with it.
+        with contextlib.suppress(Exception):
+            self.close()
+
+    def state(self):
+        """The sync state committed with the documents (see kb.search.sync), or None."""
+        with self.searcher() as searcher:
+            return read_state(searcher)
+
+    # --- writing ------------------------------------------------------------------------
+
+    @contextmanager
+    def write_lock(self, wait=0.0):
+        """Yield True when this process now holds the writer lock, False when another does.
+
+        `wait` seconds: keep trying that long (the default is one non-blocking try).
+        """
+        self.path.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path / "sync.lock", "a+b")  # noqa: SIM115 (held for the block)
+        try:
+            deadline = time.monotonic() + wait
+            while True:
+                try:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        yield False
+                        return
+                    time.sleep(0.02)
+            try:
+                yield True
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        finally:
+            handle.close()
+
+    def open_for_writing(self):
+        """The index to write to (the caller holds the write lock), or None if unusable."""
+        if not self.exists():
+            return None
+        try:
+            ix = self.open()
+            self._check_schema(ix)
+            state = self.state()
+            if state is None or state.get("schema") != schema.SCHEMA_VERSION:
+                return None
+            return ix
+        except Exception:  # noqa: BLE001 (any damage means: rebuild from the database)
+            log.warning("the search index at %s is unusable; it will be rebuilt", self.path)
+            return None
+
+    def create_empty(self):
+        """Replace whatever is in the folder with an empty index (the caller holds the lock)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        for entry in self.path.iterdir():
+            if entry.name == "sync.lock":
+                continue
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+        return whoosh_index.create_in(str(self.path), schema.make_schema(), indexname=INDEX_NAME)
+
+    def size_bytes(self):
+        """The size of the index files on disk."""
+        if not self.path.exists():
+            return 0
+        return sum(p.stat().st_size for p in self.path.iterdir() if p.is_file())
+
+
+def _open_searcher(ix, previous):
+    """A searcher of the index's latest generation, reusing the previous one's segment readers
+    where the segment AND its deletions are unchanged.
+
+    Whoosh's own Searcher.refresh() reuses a reader whenever the segment id matches (so it
+    keeps showing documents deleted since) and adds back segments that a merge removed.
+    """
+    toc = ix._read_toc()
+    reusable = {}
+    if previous is not None:
+        for reader, _offset in previous.reader().leaf_readers():
+            segment = reader.segment()
+            if segment is not None:
+                reusable[(segment.segment_id(), segment.deleted_count())] = reader
+    readers = []
+    try:
+        for segment in toc.segments:
+            key = (segment.segment_id(), segment.deleted_count())
+            reader = reusable.pop(key, None)
+            if reader is None:
+                reader = SegmentReader(ix.storage, ix.schema, segment, generation=toc.generation)
+            readers.append(reader)
+    except BaseException:
+        for reader in readers:
+            if reader not in reusable.values():
+                reader.close()
+        raise
+    for reader in reusable.values():  # segments merged away or changed: no longer needed
+        with contextlib.suppress(Exception):
+            reader.close()
+    if not readers:
+        top = EmptyReader(ix.schema)
+    elif len(readers) == 1 and readers[0].generation() == toc.generation:
+        top = readers[0]
+    else:
+        top = MultiReader(readers, generation=toc.generation)
+    return Searcher(top, fromindex=ix)
+
+
+def _close_files_of(exc):
+    # Whoosh leaves the file of an unreadable table of contents open: close what the failed
+    # frames still hold, so it does not linger until garbage collection.
+    tb = exc.__traceback__
+    while tb is not None:
+        for value in list(tb.tb_frame.f_locals.values()):
+            if isinstance(value, StructFile | io.IOBase):
+                with contextlib.suppress(Exception):
+                    value.close()
+        tb = tb.tb_next
+
+
+def read_state(searcher):
+    """The stored sync state of a searcher's index, or None."""
+    fields = searcher.document(pid=schema.STATE_ID)
+    if not fields or not fields.get("state"):
+        return None
+    return json.loads(fields["state"])
+
+
+def state_fields(state):
+    """The special document that carries the sync state."""
+    return {"pid": schema.STATE_ID, "state": json.dumps(state, separators=(",", ":"))}
+
+
+def for_app(app):
+    """The SearchIndex of an app in this process (a forked worker gets its own)."""
+    current = app.extensions.get("kb_search_index")
+    if current is None or current.pid != os.getpid():
+        current = SearchIndex(os.path.abspath(app.config["INDEX_DIR"]))
+        app.extensions["kb_search_index"] = current
+    return current

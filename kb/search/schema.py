@@ -1,0 +1,282 @@
+"""The shape of the search index: its analyzer, its fields, and one postmortem as index fields.
+
+Three text fields carry the words (title above factors above everything else, through field
+boosts); keyword fields carry the facets and the visibility rule's inputs; the sections are
+stored (compressed) so a hit can show the passage that matched and name its section.
+"""
+
+import json
+import re
+import zlib
+from datetime import UTC, datetime
+from functools import lru_cache
+
+from whoosh import columns, fields
+from whoosh.analysis import STOP_WORDS, IDAnalyzer, Token, Tokenizer
+from whoosh.lang.porter import stem as porter_stem
+
+# Bump when the schema or the analyzer changes: an index of another version is rebuilt.
+SCHEMA_VERSION = 1
+STATE_ID = "__state__"
+
+# `content` holds every word of a postmortem and answers plain words; `title` and `factors`
+# also exist on their own for title: and factor: queries.
+TEXT_FIELDS = ("content", "title", "factors")
+DEFAULT_FIELD = "content"
+# Field boosts, applied inside `content` at index time: a word of the title counts three
+# times, a word of a contributing factor twice. (Searching three fields per word instead made
+# Whoosh score every posting of the union eagerly: four times slower at 2,000 documents.)
+BOOSTS = (3.0, 2.0, 1.0)  # title, factors, everything else
+PART = "\x1d"  # separates the parts of `content`; never typed, never indexed
+# Facets: (index field, label, query prefix the user types).
+FACETS = (
+    ("severity", "Severity", "severity"),
+    ("kind", "Kind", "kind"),
+    ("status", "Status", "status"),
+    ("services", "Service", "service"),
+    ("teams", "Team", "team"),
+    ("tags", "Tag", "tag"),
+    ("year", "Year", "year"),
+)
+FACET_FIELDS = tuple(f for f, _l, _p in FACETS)
+# Sections, in the order a reader meets them; each hit's passage comes from one of them.
+SECTION_KEYS = (
+    "summary",
+    "impact",
+    "detection",
+    "response",
+    "timeline",
+    "contributing_factors",
+    "went_well",
+    "went_poorly",
+    "got_lucky",
+    "surprises",
+    "lessons",
+    "action_items",
+)
+
+_WORD_RE = re.compile(r"\w+(?:[.']\w+)*", re.UNICODE)
+
+
+@lru_cache(maxsize=200_000)
+def stem(word):
+    """The Porter stem of a lower-case word, cached (a corpus reuses few words many times)."""
+    return porter_stem(word)
+
+
+class StemmingTokenizer(Tokenizer):
+    """Words, lower-cased, stop words dropped, Porter-stemmed: one pass, no filter chain.
+
+    Equivalent to Whoosh's StemmingAnalyzer but about twice as fast, which matters for a full
+    reindex. Positions count only the words kept (like StopFilter(renumber=True)).
+    """
+
+    def __eq__(self, other):
+        return self.__class__ is other.__class__
+
+    def __hash__(self):
+        return hash(self.__class__)
+
+    def __call__(
+        self,
+        value,
+        positions=False,
+        chars=False,
+        keeporiginal=False,
+        removestops=True,
+        start_pos=0,
+        start_char=0,
+        tokenize=True,
+        mode="",
+        **kwargs,
+    ):
+        token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        if not tokenize:
+            # Wildcards and ranges: the text as typed, lower-cased, never stemmed.
+            token.original = token.text = value.lower()
+            token.boost = 1.0
+            token.stopped = False
+            if positions:
+                token.pos = start_pos
+            if chars:
+                token.startchar = start_char
+                token.endchar = start_char + len(value)
+            yield token
+            return
+        pos = start_pos
+        boosts = iter(BOOSTS)
+        boost = next(boosts) if PART in value and mode != "query" else 1.0
+        part_ends = []
+        if boost != 1.0:
+            at = value.find(PART)
+            while at >= 0:
+                part_ends.append(at)
+                at = value.find(PART, at + 1)
+        for match in _WORD_RE.finditer(value):
+            while part_ends and match.start() > part_ends[0]:
+                part_ends.pop(0)
+                boost = next(boosts, 1.0)
+            word = match.group(0).lower()
+            if len(word) < 2 or word in STOP_WORDS:
+                if removestops:
+                    continue
+                token.stopped = True
+            else:
+                token.stopped = False
+            if keeporiginal:
+                token.original = match.group(0)
+            token.text = stem(word)
+            token.boost = boost
+            if positions:
+                token.pos = pos
+            if chars:
+                token.startchar = start_char + match.start()
+                token.endchar = start_char + match.end()
+            pos += 1
+            yield token
+
+
+ANALYZER = StemmingTokenizer()
+
+
+def count_matches(text, stems):
+    """How many words of `text` have one of these stems (cheaper than running the analyzer)."""
+    return sum(1 for w in _WORD_RE.findall(text.lower()) if stem(w) in stems)
+
+
+def make_schema():
+    """The index schema."""
+    return fields.Schema(
+        pid=fields.ID(unique=True, stored=True),
+        ref=fields.ID(analyzer=IDAnalyzer(lowercase=True)),
+        content=fields.TEXT(analyzer=ANALYZER),
+        title=fields.TEXT(analyzer=ANALYZER),
+        factors=fields.TEXT(analyzer=ANALYZER),
+        severity=fields.KEYWORD(lowercase=True),
+        kind=fields.KEYWORD(lowercase=True),
+        status=fields.KEYWORD(lowercase=True),
+        trigger=fields.KEYWORD(lowercase=True),
+        year=fields.KEYWORD(),
+        services=fields.KEYWORD(commas=True, lowercase=True),
+        teams=fields.KEYWORD(commas=True, lowercase=True),
+        tags=fields.KEYWORD(commas=True, lowercase=True),
+        # The visibility rule's inputs, exactly as accounts.Scope compares them.
+        visibility=fields.ID(),
+        acl=fields.KEYWORD(commas=True),
+        started=fields.COLUMN(columns.NumericColumn("q", default=0)),
+        meta=fields.STORED(),
+        sections=fields.STORED(),
+        state=fields.STORED(),
+    )
+
+
+# --- from a document to index fields --------------------------------------------------------
+
+_IMAGE_RE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
+_LINK_RE = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+_TAG_RE = re.compile(r"<[^>]+>")
+_MARKUP_RE = re.compile(r"(^|\s)[#>]+\s|[*`|~]+|^\s*[-+]\s+|^\s*\d+\.\s+", re.MULTILINE)
+_SPACE_RE = re.compile(r"[ \t]+")
+
+
+def plain(markdown_text):
+    """Markdown to plain text, quickly: links keep their words, markup characters go.
+
+    kb.markdown.plain_text renders through the sanitiser and is ~100 times slower; for the
+    index, words are all that count.
+    """
+    if not markdown_text:
+        return ""
+    text = _IMAGE_RE.sub(r"\1", markdown_text)
+    text = _LINK_RE.sub(r"\1", text)
+    text = _TAG_RE.sub(" ", text)
+    text = _MARKUP_RE.sub(" ", text)
+    text = text.replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")
+    return "\n".join(
+        line for line in (_SPACE_RE.sub(" ", s).strip() for s in text.splitlines()) if line
+    )
+
+
+def _epoch(value):
+    if value is None:
+        return 0
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return int(value.timestamp())
+
+
+def sections_of(doc):
+    """[(section key, plain text)] for every non-empty section of a document."""
+    out = []
+    for key in SECTION_KEYS:
+        if key == "timeline":
+            text = "\n".join(plain(e.get("text", "")) for e in doc.get("timeline") or ())
+        elif key == "contributing_factors":
+            text = "\n".join(
+                plain(f.get("text", "")) for f in doc.get("contributing_factors") or ()
+            )
+        elif key == "action_items":
+            text = "\n".join(a.get("title", "") for a in doc.get("action_items") or ())
+        else:
+            text = plain(doc.get(key) or "")
+        if text:
+            out.append((key, text))
+    return out
+
+
+def fields_for(pid, doc, version=1, created_at=None):
+    """The index fields of one postmortem, from its document (kb.document's format)."""
+    sections = sections_of(doc)
+    labels = [*doc.get("services", ()), *doc.get("teams", ()), *doc.get("tags", ())]
+    # Services, teams and tags are words too: "checkout-api" typed alone finds its incidents.
+    body = "\n".join([*(t for k, t in sections if k != "contributing_factors"), " ".join(labels)])
+    factor_text = "\n".join(
+        " ".join(filter(None, (plain(f.get("text", "")), f.get("category") or "")))
+        for f in doc.get("contributing_factors") or ()
+    )
+    started = _epoch(doc.get("started_at")) or _epoch(created_at)
+    year = str(datetime.fromtimestamp(started, UTC).year) if started else ""
+    title = doc["title"]
+    people = [p.lower() for p in (*doc.get("authors", ()), *doc.get("readers", ()))]
+    acl = [f"team:{t}" for t in doc.get("teams", ())] + [f"person:{p}" for p in people]
+    meta = {
+        "ref": doc["ref"],
+        "title": title,
+        "severity": doc.get("severity"),
+        "kind": doc.get("kind"),
+        "status": doc.get("status"),
+        "visibility": doc.get("visibility"),
+        "started": started or None,
+        "services": list(doc.get("services", ())),
+        "teams": list(doc.get("teams", ())),
+        "tags": list(doc.get("tags", ())),
+        "version": version,
+    }
+    packed = zlib.compress(json.dumps(sections, separators=(",", ":")).encode(), 1)
+    return {
+        "pid": str(pid),
+        "ref": doc["ref"],
+        "title": title,
+        "factors": factor_text,
+        "content": f"{title}{PART}{factor_text}{PART}{body}",
+        "severity": doc.get("severity") or "none",
+        "kind": doc.get("kind") or "",
+        "status": doc.get("status") or "",
+        "trigger": doc.get("trigger") or "",
+        "year": year,
+        "services": ",".join(doc.get("services", ())),
+        "teams": ",".join(doc.get("teams", ())),
+        "tags": ",".join(doc.get("tags", ())),
+        "visibility": doc.get("visibility") or "internal",
+        "acl": ",".join(acl),
+        "started": started,
+        "meta": meta,
+        "sections": packed,
+    }
+
+
+def unpack_sections(packed):
+    """The stored sections of a hit, [(key, text)]."""
+    return [tuple(s) for s in json.loads(zlib.decompress(packed))] if packed else []

@@ -1,0 +1,275 @@
+"""The search page (/search) and the search API (/api/v1/search)."""
+
+from datetime import UTC, datetime
+
+from flask import Blueprint, current_app, jsonify, render_template, request, url_for
+from flask_login import current_user, login_required
+from markupsafe import Markup
+
+from kb.search import query as search_query
+from kb.search import sync
+from kb.search.index import for_app
+from kb.web.openapi import error_responses
+
+bp = Blueprint("search", __name__)
+MAX_PER_PAGE = 50
+FACET_PARAMS = tuple(search_query.FACET_FIELD)
+
+
+@bp.record_once
+def _setup(state):
+    sync.init_app(state.app)
+
+
+def _run(per_page):
+    filters = {p: request.args.getlist(p) for p in FACET_PARAMS if request.args.getlist(p)}
+    page = request.args.get("page", 1, type=int) or 1
+    sync.syncer_for(current_app).before_search()
+    return search_query.search(
+        for_app(current_app),
+        current_user,
+        request.args.get("q", ""),
+        filters=filters,
+        sort=request.args.get("sort", "relevance"),
+        page=page,
+        per_page=per_page,
+    )
+
+
+@bp.route("/search")
+@login_required
+def index():
+    result = _run(search_query.PER_PAGE)
+    return render_template("search/index.html", result=result, url=_url_maker(result))
+
+
+def _url_maker(result):
+    """A function building /search URLs from the current one, with changes."""
+
+    def url(toggle=None, **changes):
+        args = {
+            "q": result.text or None,
+            "sort": result.sort if result.sort != "relevance" else None,
+        }
+        filters = {k: list(v) for k, v in result.filters.items()}
+        if toggle is not None:
+            param, value = toggle
+            values = filters.setdefault(param, [])
+            if value.lower() in {v.lower() for v in values}:
+                filters[param] = [v for v in values if v.lower() != value.lower()]
+            else:
+                values.append(value)
+        args.update(filters)
+        args.update(changes)
+        if "page" not in changes:
+            args.pop("page", None)
+        return url_for("search.index", **{k: v for k, v in args.items() if v})
+
+    return url
+
+
+@bp.app_template_filter("epoch_date")
+def _epoch_date(value, fmt="%d %b %Y"):
+    return datetime.fromtimestamp(value, UTC).strftime(fmt) if value else ""
+
+
+@bp.app_template_filter("marked")
+def _marked(html):
+    # query._MarkFormatter escapes every character of the text and adds only <mark> tags.
+    return Markup(html)  # noqa: S704
+
+
+# --- API ----------------------------------------------------------------------------------
+
+
+@bp.route("/api/v1/search")
+@login_required
+def api_search():
+    per_page = request.args.get("per_page", search_query.PER_PAGE, type=int)
+    if per_page is None or not 1 <= per_page <= MAX_PER_PAGE:
+        return _bad_request("per_page", f"must be a whole number from 1 to {MAX_PER_PAGE}")
+    page = request.args.get("page", 1, type=int)
+    if page is None or not 1 <= page <= search_query.MAX_PAGE:
+        return _bad_request("page", f"must be a whole number from 1 to {search_query.MAX_PAGE}")
+    sort = request.args.get("sort", "relevance")
+    if sort not in search_query.SORTS:
+        return _bad_request("sort", f"must be one of {', '.join(search_query.SORTS)}")
+    result = _run(per_page)
+    if result.error:
+        return _bad_request("q", result.error)
+    if result.rebuilding:
+        body = {
+            "status": 503,
+            "title": "Service Unavailable",
+            "message": "The search index is being rebuilt. Try again in a minute.",
+        }
+        return jsonify(error=body), 503, {"Retry-After": "30"}
+    return jsonify(
+        query=result.text,
+        sort=result.sort,
+        total=result.total,
+        page=result.page,
+        per_page=result.per_page,
+        pages=result.pages,
+        relaxed=result.relaxed,
+        suggestion=result.suggestion,
+        hits=[_hit_json(h) for h in result.hits],
+        facets={
+            f.param: [
+                {"value": v.value, "count": v.count, "selected": v.selected} for v in f.values
+            ]
+            for f in result.facets
+        },
+    )
+
+
+def _hit_json(hit):
+    highlights = []
+    if hit.passage is not None:
+        highlights.append(
+            {
+                "section": hit.passage.section,
+                "heading": hit.passage.heading,
+                "html": hit.passage.html,
+            }
+        )
+    return {
+        "ref": hit.ref,
+        "title": hit.title,
+        "url": url_for("postmortems.show", ref=hit.ref, _external=True),
+        "score": hit.score,
+        "severity": hit.severity,
+        "kind": hit.kind,
+        "status": hit.status,
+        "started_at": _epoch_date(hit.started, "%Y-%m-%dT%H:%M:%SZ") or None,
+        "services": hit.services,
+        "teams": hit.teams,
+        "tags": hit.tags,
+        "highlights": highlights,
+    }
+
+
+def _bad_request(field, message):
+    body = {
+        "status": 400,
+        "title": "Bad Request",
+        "message": f"{field}: {message}",
+        "errors": [{"field": field, "message": message}],
+    }
+    return jsonify(error=body), 400
+
+
+_FACET_PARAMETERS = [
+    {
+        "name": param,
+        "in": "query",
+        "required": False,
+        "description": f"Only results with this {param} (repeatable; every value must match).",
+        "schema": {"type": "array", "items": {"type": "string"}},
+        "style": "form",
+        "explode": True,
+    }
+    for param in FACET_PARAMS
+]
+
+OPENAPI_SCHEMAS = {
+    "SearchHit": {
+        "type": "object",
+        "properties": {
+            "ref": {"type": "string"},
+            "title": {"type": "string"},
+            "url": {"type": "string"},
+            "score": {"type": "number", "nullable": True},
+            "severity": {"type": "string", "nullable": True},
+            "kind": {"type": "string"},
+            "status": {"type": "string"},
+            "started_at": {"type": "string", "nullable": True},
+            "services": {"type": "array", "items": {"type": "string"}},
+            "teams": {"type": "array", "items": {"type": "string"}},
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "highlights": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "section": {"type": "string"},
+                        "heading": {"type": "string"},
+                        "html": {
+                            "type": "string",
+                            "description": "HTML-escaped text with <mark> around matches",
+                        },
+                    },
+                },
+            },
+        },
+    },
+    "SearchResults": {
+        "type": "object",
+        "properties": {
+            "query": {"type": "string"},
+            "sort": {"type": "string", "enum": list(search_query.SORTS)},
+            "total": {"type": "integer"},
+            "page": {"type": "integer"},
+            "per_page": {"type": "integer"},
+            "pages": {"type": "integer"},
+            "relaxed": {
+                "type": "boolean",
+                "description": "No result had every word: these have some of them",
+            },
+            "suggestion": {"type": "string", "nullable": True},
+            "hits": {"type": "array", "items": {"$ref": "#/components/schemas/SearchHit"}},
+            "facets": {
+                "type": "object",
+                "additionalProperties": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "value": {"type": "string"},
+                            "count": {"type": "integer"},
+                            "selected": {"type": "boolean"},
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+OPENAPI_PATHS = {
+    "/api/v1/search": {
+        "get": {
+            "summary": "Search the postmortems you may see",
+            "description": 'Words, "phrases", AND/OR/NOT, prefix*, and fields such as '
+            "service:payments severity:SEV1 (see docs/search.md). Hits, totals, facet counts "
+            "and suggestions only come from postmortems visible to the caller.",
+            "parameters": [
+                {"name": "q", "in": "query", "schema": {"type": "string"}},
+                {
+                    "name": "sort",
+                    "in": "query",
+                    "schema": {"type": "string", "enum": list(search_query.SORTS)},
+                },
+                {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+                {
+                    "name": "per_page",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
+                },
+                *_FACET_PARAMETERS,
+            ],
+            "responses": {
+                "200": {
+                    "description": "Results",
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": "#/components/schemas/SearchResults"}
+                        }
+                    },
+                },
+                **error_responses(400, 401),
+                "503": {"description": "The search index is being rebuilt; retry shortly"},
+            },
+        }
+    }
+}
