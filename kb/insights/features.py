@@ -1,0 +1,100 @@
+"""Text features, in plain Python: the same terms for fitting themes and for typed text.
+
+No scikit-learn here: `suggest()` tokenises what an author types inside a request, and the
+rebuild hands `analyze` to scikit-learn's vectoriser so both sides agree on every term.
+"""
+
+import re
+from collections import Counter, defaultdict
+from functools import lru_cache
+
+# Common English words, plus words every postmortem uses and that tell incidents apart
+# poorly ("incident", "outage", "caused"). Kept here, not taken from scikit-learn, so that
+# tokenising typed text never imports it.
+STOP_WORDS = frozenset(
+    """
+    a about above after again against all almost also although always am among an and another
+    any anyone anything are around as at back be became because become been before being below
+    between both but by can cannot could did do does doing done down during each either else
+    enough etc even ever every few for from further get gets got had has have having he her
+    here hers him his how however i if in into is it its itself just least less let like made
+    make many may me might more most much must my neither never no nor not now of off often on
+    once one only or other others otherwise our ours out over own per perhaps put rather same
+    several she should since so some something still such than that the their theirs them then
+    there these they this those though through thus to too toward towards under until up upon
+    us use used uses using very via was we well were what whatever when where whether which
+    while who whom whose why will with within without would yet you your yours incident
+    incidents outage outages caused cause causing due issue issues problem problems result
+    resulted resulting led lead leading happened occurred took take taking went
+    new service services system systems minute minutes hour hours second seconds day days
+    two three four five
+    """.split()  # noqa: SIM905 (a word list reads better as text)
+)
+
+_WORD = re.compile(r"[a-z][a-z0-9]+")
+
+
+# Spellings of one idea that a stemmer keeps apart, common in incident writing. A generic
+# normalisation of the field's vocabulary (docs/themes.md measures it), not a label list.
+VARIANTS = {
+    "configur": "config",
+    "misconfigur": "config",
+    "reconfigur": "config",
+    "cert": "certif",
+    "db": "databas",
+    "k8s": "kubernet",
+}
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import snowballstemmer
+
+    return snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=200_000)
+def stem(word):
+    """The Snowball (Porter 2) stem of a word, with common spelling variants merged."""
+    stemmed = _stemmer().stemWord(word)
+    return VARIANTS.get(stemmed, stemmed)
+
+
+def words(text):
+    """Lower-cased words of `text` without stop words and numbers."""
+    found = _WORD.findall((text or "").lower().replace("'s ", " "))
+    return [w for w in found if w not in STOP_WORDS]
+
+
+_STEMS = {}  # word -> stem; a plain dict is faster than lru_cache in this hot loop
+
+
+def tokens(text):
+    """Stemmed words of `text` without stop words and numbers."""
+    out = []
+    for word in words(text):
+        stemmed = _STEMS.get(word)
+        if stemmed is None:
+            stemmed = _STEMS[word] = stem(word)
+        out.append(stemmed)
+    return out
+
+
+def analyze(text):
+    """Terms of `text`: its tokens and the pairs of neighbouring tokens ("connection pool")."""
+    stems = tokens(text)
+    return stems + [f"{a} {b}" for a, b in zip(stems, stems[1:], strict=False) if a != b]
+
+
+def surface_forms(texts):
+    """{term: the form people wrote most often}, to show "configuration", not "configur"."""
+    counts = defaultdict(Counter)
+    for text in texts:
+        plain = words(text)
+        stems = tokens(text)
+        for word, term in zip(plain, stems, strict=True):
+            counts[term][word] += 1
+        for i in range(len(stems) - 1):
+            if stems[i] != stems[i + 1]:
+                counts[f"{stems[i]} {stems[i + 1]}"][f"{plain[i]} {plain[i + 1]}"] += 1
+    return {term: forms.most_common(1)[0][0] for term, forms in counts.items()}

@@ -1,0 +1,236 @@
+"""Similar incidents: an inverted index of weighted key terms, stored as rows.
+
+The rebuild (`kb themes rebuild`) keeps each published postmortem's strongest TF-IDF terms,
+plus `service:<name>` and `theme:<id>` entries, in PostmortemTerm. A lookup is one SQL query
+that sums products of weights over shared terms, joined with the visibility filter, so
+nobody is shown, counted or ranked against a postmortem they may not see. Reading needs no
+scikit-learn: typed text is tokenised by kb.insights.features and weighed by stored IDF.
+"""
+
+import math
+from collections import Counter, defaultdict
+
+from sqlalchemy import case, delete, func, insert
+from sqlmodel import select
+
+from kb.insights import features
+from kb.insights.kpis import published
+from kb.models import Label, Postmortem, PostmortemTerm, TermWeight, Theme
+
+SIMILAR_TERMS = 8  # key terms kept per postmortem
+SERVICE_WEIGHT = 0.35  # a shared service adds 0.35 * 0.35 to the score
+THEME_WEIGHT = 0.35  # and so does a shared theme
+MAX_QUERY_TEXT = 20_000  # characters of typed text considered
+
+
+def build_index(session, pms, factor_rows, themes_of_pm):
+    """Replace the stored terms of every published postmortem (`pms`: id, ref, title, summary).
+
+    Flushes, never commits. Needs scikit-learn (called from the rebuild only).
+    """
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    session.exec(delete(PostmortemTerm))
+    session.exec(delete(TermWeight))
+    if not pms:
+        return
+    factors = defaultdict(list)
+    for _id, pm_id, text, _category in factor_rows:
+        factors[pm_id].append(text)
+    documents = [f"{title}. {summary} " + " ".join(factors[i]) for i, _r, title, summary in pms]
+    small = len(documents) < 20
+    vectoriser = TfidfVectorizer(
+        analyzer=features.analyze,
+        sublinear_tf=True,
+        min_df=1 if small else 2,
+        max_df=1.0 if small else 0.5,
+        dtype=np.float32,
+    )
+    try:
+        matrix = vectoriser.fit_transform(documents).tocsr()
+    except ValueError:  # no usable term at all
+        return
+    names = vectoriser.get_feature_names_out()
+    services = defaultdict(list)
+    ids = [row[0] for row in pms]
+    for pm_id, value in session.exec(
+        select(Label.postmortem_id, Label.value).where(Label.field == "services")
+    ).all():
+        services[pm_id].append(value)
+    # A shared service or theme counts more when few postmortems have it (like a word's IDF):
+    # sharing the "monitoring" theme with half the organisation says little.
+    extra = {
+        pm_id: [f"service:{s}"[:80] for s in sorted(set(services.get(pm_id, ())))] for pm_id in ids
+    }
+    for pm_id in ids:
+        extra[pm_id] += [f"theme:{t}" for t in sorted(themes_of_pm.get(pm_id, ()))]
+    df = Counter(term for terms in extra.values() for term in terms)
+    ceiling = math.log(1 + len(ids)) + 1
+    rows = []
+    for index, pm_id in enumerate(ids):
+        start, end = matrix.indptr[index], matrix.indptr[index + 1]
+        values, columns = matrix.data[start:end], matrix.indices[start:end]
+        if len(values) > SIMILAR_TERMS:
+            keep = np.argsort(-values, kind="stable")[:SIMILAR_TERMS]
+            values, columns = values[keep], columns[keep]
+        norm = float(np.sqrt((values**2).sum())) or 1.0
+        for value, column in zip(values, columns, strict=True):
+            rows.append((pm_id, str(names[column])[:80], round(float(value) / norm, 5)))
+        for term in extra[pm_id]:
+            base = SERVICE_WEIGHT if term.startswith("service:") else THEME_WEIGHT
+            idf = math.log((1 + len(ids)) / (1 + df[term])) + 1
+            rows.append((pm_id, term, round(base * idf / ceiling, 5)))
+    # Core inserts: the ORM's bulk path costs several times more per row, and a rebuild
+    # writes hundreds of thousands of them.
+    connection = session.connection()
+    dicts = [{"postmortem_id": p, "term": t, "weight": w} for p, t, w in rows]
+    for start in range(0, len(dicts), 50_000):
+        connection.execute(insert(PostmortemTerm.__table__), dicts[start : start + 50_000])
+    shown = features.surface_forms(documents)
+    idf = [
+        {
+            "term": str(name)[:80],
+            "idf": round(float(value), 5),
+            "label": shown.get(name, name)[:120],
+        }
+        for name, value in zip(names, vectoriser.idf_, strict=True)
+    ]
+    unique = list({row["term"]: row for row in idf}.values())
+    for start in range(0, len(unique), 50_000):
+        connection.execute(insert(TermWeight.__table__), unique[start : start + 50_000])
+    session.flush()
+
+
+def query_terms(session, text, limit=SIMILAR_TERMS):
+    """Weighted key terms of typed text, by the stored IDF (unknown words are dropped)."""
+    counts = Counter(features.analyze((text or "")[:MAX_QUERY_TEXT]))
+    if not counts:
+        return {}
+    idf = dict(
+        session.exec(
+            select(TermWeight.term, TermWeight.idf).where(TermWeight.term.in_(list(counts)))
+        ).all()
+    )
+    weights = {t: (1 + math.log(n)) * idf[t] for t, n in counts.items() if t in idf}
+    strongest = sorted(weights.items(), key=lambda item: (-item[1], item[0]))[:limit]
+    norm = math.sqrt(sum(w * w for _t, w in strongest)) or 1.0
+    return {t: w / norm for t, w in strongest}
+
+
+def _rank(session, user, weights, *, exclude=None, limit=5):
+    """[(postmortem id, score)] of visible published postmortems, best first."""
+    if not weights:
+        return []
+    terms = sorted(weights)
+    factor = case({t: weights[t] for t in terms}, value=PostmortemTerm.term, else_=0.0)
+    score = func.sum(PostmortemTerm.weight * factor)
+    query = (
+        select(PostmortemTerm.postmortem_id, score.label("score"))
+        .join(Postmortem, Postmortem.id == PostmortemTerm.postmortem_id)
+        .where(PostmortemTerm.term.in_(terms), published(user))
+        .group_by(PostmortemTerm.postmortem_id)
+        .order_by(score.desc(), PostmortemTerm.postmortem_id)
+        .limit(limit)
+    )
+    if exclude is not None:
+        query = query.where(PostmortemTerm.postmortem_id != exclude)
+    return [(pm_id, float(value)) for pm_id, value in session.exec(query).all()]
+
+
+def _describe(session, user, ranked, weights):
+    """Result dicts for ranked ids: ref, title, score and what they share with the query."""
+    if not ranked:
+        return []
+    ids = [pm_id for pm_id, _score in ranked]
+    pms = {
+        pm.id: pm
+        for pm in session.exec(select(Postmortem).where(Postmortem.id.in_(ids), published(user)))
+    }
+    shared = defaultdict(list)
+    for pm_id, term, weight in session.exec(
+        select(PostmortemTerm.postmortem_id, PostmortemTerm.term, PostmortemTerm.weight).where(
+            PostmortemTerm.postmortem_id.in_(ids), PostmortemTerm.term.in_(list(weights))
+        )
+    ).all():
+        shared[pm_id].append((-weight * weights[term], term))
+    theme_ids = {
+        int(term.split(":", 1)[1])
+        for items in shared.values()
+        for _w, term in items
+        if term.startswith("theme:")
+    }
+    labels = dict(
+        session.exec(
+            # A theme labelled from restricted words is not named here (see Theme).
+            select(Theme.id, Theme.label).where(
+                Theme.id.in_(theme_ids), Theme.private_label.is_(False)
+            )
+        ).all()
+        if theme_ids
+        else []
+    )
+    plain = {t for items in shared.values() for _w, t in items if ":" not in t}
+    shown = dict(
+        session.exec(
+            select(TermWeight.term, TermWeight.label).where(TermWeight.term.in_(plain))
+        ).all()
+        if plain
+        else []
+    )
+    results = []
+    for pm_id, score in ranked:
+        pm = pms.get(pm_id)
+        if pm is None:
+            continue
+        items = [term for _w, term in sorted(shared[pm_id])]
+        results.append(
+            {
+                "ref": pm.ref,
+                "title": pm.title,
+                "score": round(score, 3),
+                "severity": pm.severity,
+                "started_at": pm.started_at,
+                "shared": {
+                    "terms": [shown.get(t) or t for t in items if ":" not in t][:6],
+                    "services": [t.split(":", 1)[1] for t in items if t.startswith("service:")],
+                    "themes": [
+                        {"id": int(t.split(":", 1)[1]), "label": labels[int(t.split(":", 1)[1])]}
+                        for t in items
+                        if t.startswith("theme:") and int(t.split(":", 1)[1]) in labels
+                    ],
+                },
+            }
+        )
+    return results
+
+
+def similar_to(session, user, pm, limit=5):
+    """The `limit` published postmortems most like `pm` that `user` may see."""
+    weights = dict(
+        session.exec(
+            select(PostmortemTerm.term, PostmortemTerm.weight).where(
+                PostmortemTerm.postmortem_id == pm.id
+            )
+        ).all()
+    )
+    if not weights:
+        # Not indexed yet (published after the last rebuild): fall back on its own text.
+        text = " ".join([pm.title, pm.summary, *(f.text for f in pm.factors)])
+        weights = query_terms(session, text)
+        for service in pm.label_values("services"):
+            weights[f"service:{service}"] = SERVICE_WEIGHT
+    ranked = _rank(session, user, weights, exclude=pm.id, limit=limit)
+    return _describe(session, user, ranked, weights)
+
+
+def suggest(session, user, text, limit=5, services=()):
+    """Published postmortems `user` may see that are most like typed `text` (for the editor).
+
+    Returns [{ref, title, score, shared: {terms, services, themes}, severity, started_at}].
+    """
+    weights = query_terms(session, text)
+    for service in services:
+        weights[f"service:{service}"] = SERVICE_WEIGHT
+    ranked = _rank(session, user, weights, limit=limit)
+    return _describe(session, user, ranked, weights)

@@ -1,0 +1,361 @@
+"""Recurring themes and similar incidents: pages and /api/v1 routes.
+
+Everything here reads stored rows (see kb.insights.themes) through the visibility filter;
+nothing fits a model or imports scikit-learn.
+"""
+
+from datetime import UTC, datetime
+
+from flask import Blueprint, abort, jsonify, render_template, request
+from flask_login import current_user, login_required
+
+from kb import postmortems
+from kb.db import get_session
+from kb.insights import charts, similar
+from kb.insights import themes as domain
+from kb.insights.kpis import month_start
+
+bp = Blueprint("themes", __name__)
+PAGE_SIZE = 20
+MAX_TEXT = 20_000
+
+
+@bp.app_context_processor
+def _similar_helpers():
+    """`similar_for(pm)` and `themes_of(pm)` for the postmortem page's partial."""
+
+    def similar_for(pm, limit=5):
+        if not current_user.is_authenticated or pm.status != "published":
+            return []
+        return similar.similar_to(get_session(), current_user, pm, limit=limit)
+
+    def themes_of(pm):
+        if not current_user.is_authenticated:
+            return []
+        found = domain.theme_of_factors(get_session(), current_user, [f.id for f in pm.factors])
+        return sorted({theme for theme in found.values()})
+
+    return {"similar_for": similar_for, "themes_of": themes_of}
+
+
+@bp.route("/themes")
+@login_required
+def index():
+    db = get_session()
+    sort = request.args.get("sort", "size")
+    sort = sort if sort in ("size", "growth") else "size"
+    today = datetime.now(UTC).date()
+    views = domain.list_themes(db, current_user, today=today, sort=sort)
+    recurring = [v for v in views if v.recurring]
+    one_off = [v for v in views if not v.recurring]
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    pages = max(1, -(-len(recurring) // PAGE_SIZE))
+    shown = recurring[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    domain.add_details(shown + one_off, db, current_user, quotes=3)
+    return render_template(
+        "themes/index.html",
+        themes=shown,
+        recurring=len(recurring),
+        one_off=one_off,
+        run=domain.last_run(db),
+        month=month_start(today),
+        sort=sort,
+        page=page,
+        pages=pages,
+        sparkline=_sparkline,
+    )
+
+
+@bp.route("/themes/<int:theme_id>")
+@login_required
+def show(theme_id):
+    db = get_session()
+    view = domain.get_theme(db, current_user, theme_id)
+    if view is None:
+        abort(404)  # the same whether it does not exist or holds nothing this user may see
+    today = month_start(datetime.now(UTC).date())
+    months = view.sparkline(today, months=24)
+    chart = charts.bar_chart(
+        [d.strftime("%b %y") for d, _n in months],
+        {"factors": [n for _d, n in months]},
+        title="Factors in this theme per month (last 24 months)",
+        height=160,
+    )
+    return render_template("themes/show.html", theme=view, chart=chart, months=months)
+
+
+def _sparkline(view, month):
+    counts = [n for _d, n in view.sparkline(month)]
+    return charts.sparkline(counts, label="Factors per month, last 12 months")
+
+
+# --- API ----------------------------------------------------------------------------------
+
+
+@bp.route("/api/v1/themes")
+@login_required
+def api_themes():
+    db = get_session()
+    views = domain.list_themes(db, current_user)
+    domain.add_details(views, db, current_user, quotes=3)
+    refs = domain.factor_refs(db, current_user)
+    run = domain.last_run(db)
+    return jsonify(
+        built_at=run.built_at.isoformat() if run else None,
+        total=len(views),
+        items=[_theme_json(v, refs.get(v.id, [])) for v in views],
+    )
+
+
+def _theme_json(view, factors):
+    return {
+        "id": view.id,
+        "label": view.label,
+        "terms": view.terms,
+        "size": view.size,
+        "recurring": view.recurring,
+        "postmortems": sorted({ref for ref, _index in factors}),
+        "factors": [{"ref": ref, "index": index} for ref, index in factors],
+        "quotes": [
+            {"ref": q["ref"], "index": q["index"], "text": q["text"], "title": q["title"]}
+            for q in view.quotes
+        ],
+        "per_month": {d.strftime("%Y-%m"): n for d, n in sorted(view.per_month.items())},
+        "severities": dict(view.severities),
+        "services": dict(view.services),
+        "actions": {"done": view.actions_done, "total": view.actions_total},
+    }
+
+
+@bp.route("/api/v1/postmortems/<ref>/similar")
+@login_required
+def api_similar_to(ref):
+    db = get_session()
+    pm = postmortems.get(db, ref, current_user)
+    if pm is None:
+        abort(404)
+    limit = request.args.get("limit", 5, type=int)
+    if limit is None or not 1 <= limit <= 20:
+        return _bad_request("limit", "must be a whole number from 1 to 20")
+    found = similar.similar_to(db, current_user, pm, limit)
+    return jsonify(ref=pm.ref, title=pm.title, items=[_similar_json(s) for s in found])
+
+
+@bp.route("/api/v1/similar", methods=["GET", "POST"])
+@login_required
+def api_suggest():
+    if request.method == "POST":
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            return _bad_request("body", 'must be a JSON object like {"text": "..."}')
+        parts = [body.get(k) for k in ("title", "summary", "text")]
+        factors = body.get("factors") or []
+        if not all(p is None or isinstance(p, str) for p in parts) or not isinstance(factors, list):
+            return _bad_request("text", "title, summary and text must be strings, factors a list")
+        text = " ".join([p for p in parts if p] + [f for f in factors if isinstance(f, str)])
+        services = body.get("services") or []
+        limit = body.get("limit", 5)
+    else:
+        text = request.args.get("text", "")
+        services = request.args.getlist("service")
+        limit = request.args.get("limit", 5, type=int)
+    if not isinstance(limit, int) or not 1 <= limit <= 20:
+        return _bad_request("limit", "must be a whole number from 1 to 20")
+    if not isinstance(services, list) or not all(isinstance(s, str) for s in services):
+        return _bad_request("services", "must be a list of service names")
+    if len(text) > MAX_TEXT:
+        return _bad_request("text", f"must be at most {MAX_TEXT:,} characters")
+    found = similar.suggest(get_session(), current_user, text, limit=limit, services=services)
+    return jsonify(items=[_similar_json(s) for s in found])
+
+
+def _similar_json(item):
+    started = item["started_at"]
+    return {
+        "ref": item["ref"],
+        "title": item["title"],
+        "score": item["score"],
+        "severity": item["severity"],
+        "started_at": started.strftime("%Y-%m-%dT%H:%M:%SZ") if started else None,
+        "shared": item["shared"],
+    }
+
+
+def _bad_request(field, message):
+    body = {
+        "status": 400,
+        "title": "Bad Request",
+        "message": f"{field}: {message}",
+        "errors": [{"field": field, "message": message}],
+    }
+    return jsonify(error=body), 400
+
+
+_SIMILAR_ITEM = {
+    "type": "object",
+    "required": ["ref", "title", "score", "shared"],
+    "properties": {
+        "ref": {"type": "string"},
+        "title": {"type": "string"},
+        "score": {"type": "number"},
+        "severity": {"type": "string", "nullable": True},
+        "started_at": {"type": "string", "format": "date-time", "nullable": True},
+        "shared": {
+            "type": "object",
+            "properties": {
+                "terms": {"type": "array", "items": {"type": "string"}},
+                "services": {"type": "array", "items": {"type": "string"}},
+                "themes": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {"id": {"type": "integer"}, "label": {"type": "string"}},
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+def _ok(schema, description):
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+    }
+
+
+def _errors(*codes):
+    from kb.web.openapi import error_responses
+
+    return error_responses(*codes)
+
+
+OPENAPI_SCHEMAS = {
+    "SimilarIncident": _SIMILAR_ITEM,
+    "SimilarList": {
+        "type": "object",
+        "properties": {
+            "ref": {"type": "string"},
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/SimilarIncident"}},
+        },
+    },
+    "Theme": {
+        "type": "object",
+        "required": ["id", "label", "terms", "size", "postmortems", "factors"],
+        "properties": {
+            "id": {"type": "integer"},
+            "label": {"type": "string"},
+            "terms": {"type": "array", "items": {"type": "string"}},
+            "size": {"type": "integer", "description": "factors this user may see"},
+            "recurring": {"type": "boolean"},
+            "postmortems": {"type": "array", "items": {"type": "string"}},
+            "factors": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "ref": {"type": "string"},
+                        "index": {"type": "integer", "description": "position, from 0"},
+                    },
+                },
+            },
+            "quotes": {
+                "type": "array",
+                "description": "the three most central factors, quoted",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "ref": {"type": "string"},
+                        "index": {"type": "integer"},
+                        "text": {"type": "string"},
+                        "title": {"type": "string", "description": "the postmortem's title"},
+                    },
+                },
+            },
+            "per_month": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "severities": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "services": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "actions": {
+                "type": "object",
+                "properties": {"done": {"type": "integer"}, "total": {"type": "integer"}},
+            },
+        },
+    },
+    "ThemeList": {
+        "type": "object",
+        "properties": {
+            "built_at": {"type": "string", "nullable": True},
+            "total": {"type": "integer"},
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Theme"}},
+        },
+    },
+}
+
+
+def _openapi_paths():
+    limit = {
+        "name": "limit",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 20, "default": 5},
+    }
+    return {
+        "/api/v1/themes": {
+            "get": {
+                "summary": "Recurring themes of contributing factors (visible factors only)",
+                "responses": {"200": _ok("ThemeList", "Themes, recurring first"), **_errors(401)},
+            }
+        },
+        "/api/v1/postmortems/{ref}/similar": {
+            "get": {
+                "summary": "The published postmortems most similar to this one",
+                "parameters": [
+                    {"name": "ref", "in": "path", "required": True, "schema": {"type": "string"}},
+                    limit,
+                ],
+                "responses": {
+                    "200": _ok("SimilarList", "Most similar first"),
+                    **_errors(400, 401, 404),
+                },
+            }
+        },
+        "/api/v1/similar": {
+            "get": {
+                "summary": "Past incidents similar to typed text (for the editor)",
+                "parameters": [
+                    {"name": "text", "in": "query", "schema": {"type": "string"}},
+                    {
+                        "name": "service",
+                        "in": "query",
+                        "schema": {"type": "array", "items": {"type": "string"}},
+                    },
+                    limit,
+                ],
+                "responses": {"200": _ok("SimilarList", "Most similar first"), **_errors(400, 401)},
+            },
+            "post": {
+                "summary": "Past incidents similar to a draft: title, summary, factors, services",
+                "requestBody": {
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "title": {"type": "string"},
+                                    "summary": {"type": "string"},
+                                    "text": {"type": "string"},
+                                    "factors": {"type": "array", "items": {"type": "string"}},
+                                    "services": {"type": "array", "items": {"type": "string"}},
+                                    "limit": {"type": "integer"},
+                                },
+                            }
+                        }
+                    }
+                },
+                "responses": {"200": _ok("SimilarList", "Most similar first"), **_errors(400, 401)},
+            },
+        },
+    }
+
+
+OPENAPI_PATHS = _openapi_paths()
