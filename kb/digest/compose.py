@@ -1,0 +1,613 @@
+"""What the digest of one month says to one reader: a Digest, built through their visibility.
+
+Everything is read through `accounts.visibility_filter` for the reader's Scope, and only
+published postmortems count. Figures and themes come from kb.insights (month_figures and
+trending); this module only chooses, orders and links.
+"""
+
+import re
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+
+from sqlalchemy import case
+from sqlalchemy.orm import selectinload
+from sqlmodel import select
+
+from kb import accounts
+from kb.accounts import Scope
+from kb.digest.links import external, first_link
+from kb.insights.kpis import MonthFigures, month_figures, month_start, next_month
+from kb.insights.themes import TREND_MONTHS, trending
+from kb.markdown import first_sentence, plain_text
+from kb.models import (
+    SEVERITIES,
+    ActionItem,
+    Factor,
+    Label,
+    Membership,
+    Postmortem,
+    ThemeFactor,
+)
+
+MAX_POSTMORTEMS = 20  # incidents listed in full; more are counted and linked
+MAX_PRACTICE = 10  # near-misses and game days
+MAX_TEAMS = 12  # teams in the action-item section
+ACTIONS_PER_TEAM = 3  # items named per team; the rest are counted
+OPEN_STATUSES = ("open", "in-progress")
+# The internal-only version, for distribution lists: nobody's address, no team.
+INTERNAL_ONLY = Scope(email="", teams=())
+
+_MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+class MonthError(ValueError):
+    """A month that is not YYYY-MM, or that has not begun yet."""
+
+
+def parse_month(text, today=None):
+    """A YYYY-MM string as the first day of that month; refuses other forms and the future."""
+    match = _MONTH_RE.match((text or "").strip())
+    if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 1970:
+        raise MonthError(f"{text!r} is not a month: use YYYY-MM, for example 2026-10")
+    month = date(int(match.group(1)), int(match.group(2)), 1)
+    if month > month_start(today or datetime.now(UTC).date()):
+        raise MonthError(f"{month:%B %Y} has not begun yet")
+    return month
+
+
+def month_key(month):
+    """A month as YYYY-MM (the send log's key and the URL's)."""
+    return f"{month:%Y-%m}"
+
+
+def previous_month(month):
+    """The first day of the month before `month`."""
+    return date(month.year - (month.month == 1), (month.month - 2) % 12 + 1, 1)
+
+
+def last_ended_month(today=None):
+    """The month that ended most recently: the default digest, sent on the 1st."""
+    return previous_month(month_start(today or datetime.now(UTC).date()))
+
+
+def _at(day):
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+# --- the Digest ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A postmortem as the digest shows it."""
+
+    ref: str
+    title: str
+    kind: str
+    severity: str | None
+    restricted: bool
+    summary: str
+    lesson: str
+    teams: tuple[str, ...]
+    services: tuple[str, ...]
+    published_at: datetime
+    url: str
+
+
+@dataclass(frozen=True)
+class Theme:
+    """A recurring theme that is new or growing this month."""
+
+    id: int
+    label: str
+    terms: tuple[str, ...]
+    this_month: int
+    monthly_average: float
+    postmortems: int
+    is_new: bool
+    is_growing: bool
+    refs: tuple[str, ...]
+    url: str | None
+
+    @property
+    def trend(self):
+        """The trend in words: new, or this month against the usual month before it."""
+        factors = f"{self.this_month} contributing factor{'' if self.this_month == 1 else 's'}"
+        if self.is_new:
+            return f"New this month: {factors} across {self.postmortems} postmortems"
+        if not self.monthly_average:
+            return f"{factors} this month, none in the {TREND_MONTHS} months before"
+        return (
+            f"{factors} this month, against {self.monthly_average:.1f} a month "
+            f"over the {TREND_MONTHS} months before"
+        )
+
+    @property
+    def extra_terms(self):
+        """Key terms not already in the label."""
+        label = self.label.lower()
+        return tuple(t for t in self.terms if t.lower() not in label)
+
+
+@dataclass(frozen=True)
+class Action:
+    """An open action item that is overdue or due next month."""
+
+    title: str
+    owner: str | None
+    due: date
+    status: str
+    overdue: bool
+    ref: str
+    url: str
+
+
+@dataclass(frozen=True)
+class TeamActions:
+    """One team's overdue and soon-due action items (the first few named, the rest counted)."""
+
+    team: str
+    overdue: int
+    due_next_month: int
+    items: tuple[Action, ...]
+    url: str | None = None
+
+    @property
+    def more(self):
+        """How many items are counted but not named."""
+        return self.overdue + self.due_next_month - len(self.items)
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One key figure of the month beside the month before; `better` is None when unchanged."""
+
+    label: str
+    this: float | int | None
+    previous: float | int | None
+    unit: str  # count | minutes | percent
+    lower_is_better: bool = True
+
+    @property
+    def better(self):
+        """True when the month improved on the one before, False when it got worse."""
+        if self.this is None or self.previous is None or self.this == self.previous:
+            return None
+        return (self.this < self.previous) == self.lower_is_better
+
+    @property
+    def change(self):
+        """Up, down or same (or None when either month has no value)."""
+        if self.this is None or self.previous is None:
+            return None
+        return (
+            "same" if self.this == self.previous else "up" if self.this > self.previous else "down"
+        )
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The one postmortem worth reading this month, and why it was chosen."""
+
+    entry: Entry
+    reason: str
+    rule: str  # earlier-in-rising-theme | most-severe-this-month
+    factor: str = ""  # the earlier postmortem's factor that belongs to the theme
+
+
+@dataclass(frozen=True)
+class Digest:
+    """The digest of one month as one reader (or the internal-only version) would get it."""
+
+    month: date
+    internal_only: bool
+    incidents: tuple[Entry, ...]
+    incidents_total: int
+    practice: tuple[Entry, ...]
+    practice_counts: dict  # {"near-miss": n, "game-day": n}, all of them, not only those listed
+    themes: tuple[Theme, ...]
+    actions: tuple[TeamActions, ...]
+    actions_overdue: int
+    actions_due_next_month: int
+    figures: MonthFigures
+    previous_figures: MonthFigures
+    key_figures: tuple[Figure, ...]
+    recommended: Recommendation | None
+    links: dict = field(default_factory=dict)
+
+    @property
+    def title(self):
+        """The month in words: October 2026."""
+        return f"{self.month:%B %Y}"
+
+    @property
+    def key(self):
+        """The month as YYYY-MM."""
+        return month_key(self.month)
+
+    @property
+    def next_month(self):
+        """The first day of the month after this one (the action items' horizon)."""
+        return next_month(self.month)
+
+    @property
+    def practice_total(self):
+        """Near misses and game days published this month (listed or not)."""
+        return sum(self.practice_counts.values())
+
+    @property
+    def has_restricted(self):
+        """Whether anything restricted is named in this digest (a reason not to forward it)."""
+        named = [*self.incidents, *self.practice]
+        if self.recommended:
+            named.append(self.recommended.entry)
+        return any(e.restricted for e in named)
+
+    @property
+    def is_quiet(self):
+        """Nothing was published and nothing is trending: a short digest."""
+        return not (self.incidents or self.practice or self.themes)
+
+    def as_dict(self):
+        """Plain data for the JSON API (dates as ISO strings)."""
+
+        def plain(value):
+            if isinstance(value, datetime | date):
+                return value.isoformat()
+            if isinstance(value, dict):
+                return {str(k): plain(v) for k, v in value.items()}
+            if isinstance(value, list | tuple):
+                return [plain(v) for v in value]
+            return value
+
+        data = plain(asdict(self))
+        data["month"] = self.key
+        data["practice_total"] = self.practice_total
+        data["title"] = self.title
+        data["themes"] = [
+            {**t, "trend": theme.trend}
+            for t, theme in zip(data["themes"], self.themes, strict=True)
+        ]
+        data["key_figures"] = [
+            {**f, "change": fig.change, "better": fig.better}
+            for f, fig in zip(data["key_figures"], self.key_figures, strict=True)
+        ]
+        for team, row in zip(data["actions"], self.actions, strict=True):
+            team["more"] = row.more
+        return data
+
+
+# --- composing ----------------------------------------------------------------------------
+
+
+def compose(session, viewer, month: date) -> Digest:
+    """The digest of `month` for `viewer`: a User, a Scope, or INTERNAL_ONLY for lists."""
+    scope = viewer if isinstance(viewer, Scope) else accounts.scope_of(viewer)
+    month = month_start(month)
+    incidents, incidents_total, practice, practice_counts = _published(session, scope, month)
+    themes = _themes(session, scope, month)
+    actions, overdue, due_soon = _actions(session, scope, month)
+    figures = month_figures(session, scope, month)
+    previous = month_figures(session, scope, previous_month(month))
+    return Digest(
+        month=month,
+        internal_only=scope == INTERNAL_ONLY,
+        incidents=tuple(incidents),
+        incidents_total=incidents_total,
+        practice=tuple(practice),
+        practice_counts=practice_counts,
+        themes=tuple(themes),
+        actions=tuple(actions),
+        actions_overdue=overdue,
+        actions_due_next_month=due_soon,
+        figures=figures,
+        previous_figures=previous,
+        key_figures=tuple(key_figures(figures, previous)),
+        recommended=_recommend(session, scope, month, incidents, themes),
+        links=_links(month),
+    )
+
+
+def _links(month):
+    return {
+        "digest": external("digest.preview", month=month_key(month)),
+        "postmortems": external("postmortems.index", status="published"),
+        "actions": external("actions.index"),
+        "themes": external("themes.index"),
+        "figures": external("figures.index"),
+        "settings": external("digest.settings"),
+    }
+
+
+def _severity_rank(severity):
+    return SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES)
+
+
+def _entry(pm):
+    return Entry(
+        ref=pm.ref,
+        title=pm.title,
+        kind=pm.kind,
+        severity=pm.severity,
+        restricted=pm.visibility == "restricted",
+        summary=first_sentence(pm.summary),
+        lesson=key_lesson(pm.lessons),
+        teams=tuple(pm.label_values("teams")),
+        services=tuple(pm.label_values("services")),
+        published_at=pm.published_at,
+        url=external("postmortems.show", ref=pm.ref) or "",
+    )
+
+
+def key_lesson(lessons):
+    """The first lesson of a lessons section (its first list item or sentence), or ''."""
+    lines = plain_text(lessons).splitlines()
+    return first_sentence(lines[0]) if lines else ""
+
+
+def _published(session, scope, month):
+    """This month's published incidents, and its near-misses and game days, most severe first.
+
+    Sorting needs only a few columns; whole postmortems are loaded only for those listed
+    (a big organisation publishes hundreds a month).
+    """
+    rows = session.exec(
+        select(Postmortem.id, Postmortem.kind, Postmortem.severity, Postmortem.published_at)
+        .where(
+            Postmortem.status == "published",
+            accounts.visibility_filter(scope),
+            Postmortem.published_at >= _at(month),
+            Postmortem.published_at < _at(next_month(month)),
+        )
+        .order_by(Postmortem.ref)
+    ).all()
+    rows = sorted(rows, key=lambda r: (_severity_rank(r.severity), r.published_at))
+    incidents = [r.id for r in rows if r.kind == "incident"]
+    practice = [r.id for r in rows if r.kind != "incident"]
+    shown = incidents[:MAX_POSTMORTEMS] + practice[:MAX_PRACTICE]
+    loaded = {
+        pm.id: pm
+        for pm in session.exec(
+            select(Postmortem)
+            .where(Postmortem.id.in_(shown))
+            .options(selectinload(Postmortem.labels))
+        ).all()
+    }
+    kinds = Counter(r.kind for r in rows)
+    return (
+        [_entry(loaded[i]) for i in incidents[:MAX_POSTMORTEMS]],
+        len(incidents),
+        [_entry(loaded[i]) for i in practice[:MAX_PRACTICE]],
+        {"near-miss": kinds["near-miss"], "game-day": kinds["game-day"]},
+    )
+
+
+def _themes(session, scope, month):
+    def link(theme):
+        return first_link(("themes.show", {"theme_id": theme.id}), ("themes.index", {}))
+
+    return [
+        Theme(
+            id=t.id,
+            label=t.label,
+            terms=tuple(t.terms),
+            this_month=t.this_month,
+            monthly_average=t.monthly_average,
+            postmortems=t.postmortems,
+            is_new=t.is_new,
+            is_growing=t.is_growing,
+            refs=tuple(t.refs),
+            url=link(t),
+        )
+        for t in trending(session, scope, month)
+        if t.is_new or t.is_growing
+    ]
+
+
+def _actions(session, scope, month):
+    """Open action items overdue at the month's end or due next month, grouped by team.
+
+    The team is the owner when the owner names a known team, otherwise the postmortem's
+    first team. Overdue uses the same rule as the figures: open or in progress, due before
+    the end of the month. Status is the item's status now (no history is kept).
+    """
+    end = next_month(month)
+    horizon = next_month(end)
+    first_team = (
+        select(Label.value)
+        .where(Label.postmortem_id == Postmortem.id, Label.field == "teams")
+        .order_by(Label.position)
+        .limit(1)
+        .scalar_subquery()
+    )
+    rows = session.exec(
+        select(
+            ActionItem.title,
+            ActionItem.owner,
+            ActionItem.due,
+            ActionItem.status,
+            Postmortem.ref,
+            first_team,
+        )
+        .join(Postmortem, Postmortem.id == ActionItem.postmortem_id)
+        .where(
+            Postmortem.status == "published",
+            accounts.visibility_filter(scope),
+            ActionItem.status.in_(OPEN_STATUSES),
+            ActionItem.due.is_not(None),
+            ActionItem.due < horizon,
+        )
+        .order_by(ActionItem.due, Postmortem.ref, ActionItem.position)
+    ).all()
+    teams = _known_teams(session)
+    by_team = defaultdict(list)
+    for title, owner, due, status, ref, pm_team in rows:
+        owner_team = owner.strip().lower() if owner else ""
+        team = owner_team if owner_team in teams else (pm_team or "no team")
+        by_team[team].append((title, owner, due, status, ref, due < end))
+    groups = []
+    for team, items in by_team.items():
+        overdue = sum(1 for item in items if item[5])
+        named = [
+            Action(
+                title=title,
+                owner=owner,
+                due=due,
+                status=status,
+                overdue=is_overdue,
+                ref=ref,
+                url=external("postmortems.show", ref=ref) or "",
+            )
+            for title, owner, due, status, ref, is_overdue in items[:ACTIONS_PER_TEAM]
+        ]
+        url = external("actions.index", team=team) if team != "no team" else None
+        groups.append(TeamActions(team, overdue, len(items) - overdue, tuple(named), url))
+    groups.sort(key=lambda g: (-g.overdue, -g.due_next_month, g.team))
+    total_overdue = sum(g.overdue for g in groups)
+    total_soon = sum(g.due_next_month for g in groups)
+    return groups[:MAX_TEAMS], total_overdue, total_soon
+
+
+def _known_teams(session):
+    """Team names in use: on postmortems and in memberships (owners may name a team)."""
+    labelled = session.exec(select(Label.value).where(Label.field == "teams").distinct()).all()
+    members = session.exec(select(Membership.team).distinct()).all()
+    return {t.lower() for t in (*labelled, *members)}
+
+
+def key_figures(this: MonthFigures, previous: MonthFigures):
+    """The figures shown side by side: incidents by severity, detection, resolution, actions."""
+
+    def completion(f):
+        return round(100 * f.actions_done / f.actions_total) if f.actions_total else None
+
+    rows = [Figure("Incidents", this.incidents, previous.incidents, "count")]
+    rows += [
+        Figure(
+            severity,
+            this.incidents_by_severity.get(severity, 0),
+            previous.incidents_by_severity.get(severity, 0),
+            "count",
+        )
+        for severity in SEVERITIES
+    ]
+    rows += [
+        Figure(
+            "Near misses and game days",
+            this.near_misses + this.game_days,
+            previous.near_misses + previous.game_days,
+            "count",
+            lower_is_better=False,  # finding problems before customers do is good
+        ),
+        Figure(
+            "Median time to detect",
+            this.ttd_median_minutes,
+            previous.ttd_median_minutes,
+            "minutes",
+        ),
+        Figure(
+            "Median time to resolve",
+            this.ttr_median_minutes,
+            previous.ttr_median_minutes,
+            "minutes",
+        ),
+        Figure(
+            "Action items done",
+            completion(this),
+            completion(previous),
+            "percent",
+            lower_is_better=False,
+        ),
+        Figure("Action items overdue", this.actions_overdue, previous.actions_overdue, "count"),
+    ]
+    return rows
+
+
+def _recommend(session, scope, month, incidents, themes):
+    """One postmortem to read, chosen by a rule that can be explained in the mail.
+
+    1. For the theme on the rise with the most factors this month: its most severe earlier
+       postmortem (published before this month; the latest of equals). It met the same
+       problem before; its factor in the theme is quoted as the evidence.
+    2. Otherwise the most severe incident published this month with lessons written down.
+    """
+    severity_rank = case(
+        {sev: rank for rank, sev in enumerate(SEVERITIES)},
+        value=Postmortem.severity,
+        else_=len(SEVERITIES),
+    )
+    for theme in themes:
+        # The theme's stored members (kb themes rebuild), read through the visibility filter.
+        row = session.exec(
+            select(Postmortem.id, Factor.text)
+            .join(ThemeFactor, ThemeFactor.factor_id == Factor.id)
+            .join(Postmortem, Postmortem.id == ThemeFactor.postmortem_id)
+            .where(
+                ThemeFactor.theme_id == theme.id,
+                Postmortem.status == "published",
+                accounts.visibility_filter(scope),
+                Postmortem.published_at < _at(month),
+            )
+            .order_by(
+                severity_rank,
+                Postmortem.published_at.desc(),
+                ThemeFactor.score.desc(),
+                Postmortem.id,
+            )
+            .limit(1)
+        ).first()
+        if row is None:
+            continue
+        pm = session.exec(
+            select(Postmortem)
+            .where(Postmortem.id == row[0])
+            .options(selectinload(Postmortem.labels))
+        ).one()
+        return Recommendation(
+            entry=_entry(pm),
+            reason=(
+                f"“{theme.label}” is {'new' if theme.is_new else 'on the rise'} this month. "
+                f"{pm.ref} ({pm.published_at:%B %Y}) met the same problem, and its lessons "
+                "were learned once already."
+            ),
+            rule="earlier-in-rising-theme",
+            factor=row[1],
+        )
+    with_lessons = [e for e in incidents if e.lesson]
+    if with_lessons:
+        entry = with_lessons[0]  # incidents are sorted most severe first
+        return Recommendation(
+            entry=entry,
+            reason=(
+                f"The most severe incident published in {month:%B}"
+                f"{f' ({entry.severity})' if entry.severity else ''}, "
+                "with lessons that reach beyond the teams involved."
+            ),
+            rule="most-severe-this-month",
+        )
+    return None
+
+
+def visibility_groups(session, scopes):
+    """Group scopes that see exactly the same published postmortems.
+
+    Two readers who may see the same restricted postmortems get the same digest, so the
+    sender composes once per group. Returns {key: [indexes into scopes]}.
+    """
+    restricted = session.exec(
+        select(Postmortem)
+        .where(Postmortem.status == "published", Postmortem.visibility == "restricted")
+        .options(selectinload(Postmortem.labels))
+    ).all()
+    facts = [
+        (pm.id, pm.label_values("teams"), pm.label_values("authors") + pm.label_values("readers"))
+        for pm in restricted
+    ]
+    groups = defaultdict(list)
+    for index, scope in enumerate(scopes):
+        key = frozenset(
+            pm_id for pm_id, teams, people in facts if scope.allows("restricted", teams, people)
+        )
+        groups[key].append(index)
+    return groups
