@@ -1,0 +1,1 @@
+"""Helpers for the fault tests: a PostgreSQL server of the test's own, gunicorn as a subprocess."""
