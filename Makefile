@@ -7,7 +7,7 @@ PORT ?= 5000
 KB_BASE_URL ?= http://$(HOST):$(PORT)
 export KB_BASE_URL
 
-.PHONY: run test lint format install install-test bench clean
+.PHONY: run test lint format install install-test bench bench-load bench-search clean
 
 $(BIN)/kb: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,15 @@ format: install-test
 
 bench: install-test
 	$(BIN)/python bench/import_speed.py
+
+# Load test (issue 8): gunicorn with 2 workers, 10,000 postmortems, SQLite and (with
+# KB_LOAD_POSTGRES, a database it may empty) PostgreSQL; about 10 minutes. docs/performance.md
+bench-load: install-test
+	$(BIN)/python bench/load_test.py $(if $(KB_LOAD_POSTGRES),--postgres $(KB_LOAD_POSTGRES))
+
+# Search (issue 5): 50,000 synthetic postmortems, Whoosh beside SQLite FTS5 (several minutes).
+bench-search: install-test
+	$(BIN)/python bench/search_bench.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

@@ -61,7 +61,12 @@ def rules(path=RULES_PATH):
 
 
 def _person_rule(names):
-    names = sorted({n.strip() for n in names if n and len(n.strip()) >= 3}, key=len, reverse=True)
+    return _compiled_person_rule(tuple(sorted({n.strip() for n in names if n})))
+
+
+@cache
+def _compiled_person_rule(names):
+    names = sorted((n for n in names if len(n) >= 3), key=len, reverse=True)
     if not names:
         return None
     alternatives = "|".join(re.escape(n) for n in names)

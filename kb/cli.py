@@ -26,7 +26,20 @@ def main():
 
 def init_app(app):
     """Add the domain command groups to the app's CLI (and so to `kb`)."""
-    for command in (db, seed_command, import_command, export_command, users, tokens, audit_command):
+    for command in (
+        db,
+        seed_command,
+        import_command,
+        export_command,
+        users,
+        tokens,
+        audit_command,
+        digest,
+        themes,
+        search,
+        backup_command,
+        restore_command,
+    ):
         app.cli.add_command(command)
 
 
@@ -311,3 +324,385 @@ def audit_command(ref, action, limit):
             f"{event.at:%Y-%m-%d %H:%M:%S}  {event.actor_email:<32} {event.action:<16} "
             f"{event.ref:<14} {event.detail}"
         )
+
+
+# --- digest -------------------------------------------------------------------------------
+
+
+@click.group(cls=AppGroup)
+def digest():
+    """The monthly lessons-learned digest: preview and send it."""
+
+
+def _digest_month(value):
+    from kb.digest.compose import MonthError, last_ended_month, parse_month
+
+    if value is None:
+        return last_ended_month()
+    try:
+        return parse_month(value)
+    except MonthError as exc:
+        _fail(str(exc))
+
+
+@digest.command("send")
+@click.option("--month", help="YYYY-MM; default: the month that just ended.")
+@click.option("--dry-run", is_flag=True, help="Compose and list who would get it; send nothing.")
+@click.option(
+    "--to", "to", metavar="ADDRESS", help="Send one test copy here; the log is untouched."
+)
+@click.option(
+    "--resend-uncertain",
+    is_flag=True,
+    help="Also resend to addresses whose earlier send may or may not have arrived.",
+)
+def digest_send(month, dry_run, to, resend_uncertain):
+    """Send a month's digest to everyone who has not had it yet.
+
+    Idempotent: a rerun sends only to those who did not get it. Exit status 1 when anyone
+    is left without it (they are listed).
+    """
+    from flask import current_app
+
+    from kb.digest import mail, send
+
+    month = _digest_month(month)
+    config = current_app.config
+    try:
+        backend = mail.backend_from_config(config)
+    except ValueError as exc:
+        _fail(str(exc))
+    session = get_session()
+    common = {
+        "backend": backend,
+        "mail_from": config["MAIL_FROM"],
+        "secret_key": config["SECRET_KEY"],
+        "base_url": config["BASE_URL"],
+    }
+    if to:
+        if "@" not in to:
+            _fail(f"{to!r} is not an e-mail address")
+        try:
+            msg_id = send.send_test(session, month, to, **common)
+        except mail.MailError as exc:
+            _fail(f"the test copy was not sent: {exc}")
+        click.echo(
+            f"Sent a test copy of {month:%B %Y} to {to} ({msg_id}); the send log is unchanged."
+        )
+        return
+    try:
+        everyone = len(send.recipients(session, config["DIGEST_EXTRA_RECIPIENTS"]))
+    except send.RecipientError as exc:
+        _fail(str(exc))
+    click.echo(
+        f"Digest for {month:%B %Y}{' (dry run)' if dry_run else ''} via {backend.describe()}: "
+        f"{everyone} recipient{'' if everyone == 1 else 's'}.",
+        err=True,
+    )
+    with click.progressbar(
+        length=everyone, label="Sending" if not dry_run else "Composing", file=sys.stderr
+    ) as bar:
+        report = send.send_month(
+            session,
+            month,
+            commit=session.commit,
+            extra=config["DIGEST_EXTRA_RECIPIENTS"],
+            dry_run=dry_run,
+            resend_uncertain=resend_uncertain,
+            progress=lambda _r: bar.update(1),
+            **common,
+        )
+    session.commit()
+    _print_send_report(report)
+    if not report.ok:
+        sys.exit(1)
+
+
+def _print_send_report(report):
+    if report.dry_run:
+        click.echo(
+            f"Would send to {len(report.would_send)} ({report.versions} distinct version"
+            f"{'' if report.versions == 1 else 's'}); {len(report.already)} already have it."
+        )
+        for address in report.would_send:
+            click.echo(f"  {address}")
+    else:
+        click.echo(f"Sent {len(report.sent)}; {len(report.already)} already had it.")
+    if report.missing:
+        click.secho(f"Did not get it ({len(report.missing)}):", fg="red", err=True)
+        for address, reason in report.missing:
+            click.secho(f"  {address}: {reason}", fg="red", err=True)
+    if report.failed or report.not_attempted:
+        click.echo(
+            f"Run `kb digest send --month {report.month}` again to send to them only.", err=True
+        )
+    if report.uncertain:
+        click.echo(
+            "Uncertain messages may have arrived: look for their Message-ID in the mail server's "
+            "log, then rerun with --resend-uncertain if they did not.",
+            err=True,
+        )
+
+
+@digest.command("preview")
+@click.option("--month", help="YYYY-MM; default: the month that just ended.")
+@click.option(
+    "--as", "as_user", metavar="EMAIL", help="As this user would get it (default: lists)."
+)
+@click.option("--html", "as_html", is_flag=True, help="Print the HTML instead of the plain text.")
+def digest_preview(month, as_user, as_html):
+    """Print a month's digest (plain text, or HTML) without sending it."""
+    from kb.digest.compose import INTERNAL_ONLY, compose
+    from kb.digest.render import render
+
+    month = _digest_month(month)
+    session = get_session()
+    viewer, to = INTERNAL_ONLY, "distribution lists"
+    if as_user:
+        viewer = accounts.get_user(session, as_user)
+        if viewer is None:
+            _fail(f"no user {as_user}")
+        to = viewer.email
+    content = render(compose(session, viewer, month), to=to, is_list=not as_user)
+    if as_html:
+        click.echo(content.html)
+    else:
+        click.echo(f"Subject: {content.subject}\n")
+        click.echo(content.text)
+
+
+@digest.command("log")
+@click.option("--month", help="YYYY-MM; default: the month that just ended.")
+def digest_log(month):
+    """Show the send log of a month: who got it, who did not and why."""
+    from kb.digest import send
+
+    month = _digest_month(month)
+    rows = sorted(send.send_log(get_session(), month).values(), key=lambda r: r.address)
+    for row in rows:
+        when = f"{row.updated_at:%Y-%m-%d %H:%M}"
+        click.echo(f"{row.address:<40} {row.variant:<8} {row.status:<8} {when}  {row.error}")
+    click.echo(f"{len(rows)} entries for {month:%B %Y}.")
+
+
+# --- themes -------------------------------------------------------------------------------
+
+
+@click.group(cls=AppGroup)
+def themes():
+    """Recurring themes and similar incidents: rebuild them from published postmortems."""
+
+
+@themes.command("rebuild")
+@click.option("--force", is_flag=True, help="Rebuild even when nothing changed since last time.")
+def themes_rebuild(force):
+    """Recompute themes and similar incidents (does nothing when nothing changed).
+
+    Cheap to run often (from cron or a systemd timer): it compares a fingerprint of the
+    published postmortems with the last run's and returns at once when they match.
+    """
+    from kb.insights import themes as insights_themes
+
+    session = get_session()
+    with click.progressbar(length=5, label="Rebuilding themes", file=sys.stderr) as bar:
+
+        def progress(step, _total, message):
+            bar.label = f"Rebuilding themes: {message}"
+            bar.update(step - bar.pos)
+
+        report = insights_themes.rebuild(session, force=force, progress=progress)
+    session.commit()
+    if not report.changed:
+        click.echo(
+            f"Nothing changed since the last rebuild: {report.themes} themes "
+            f"from {report.factors} factors."
+        )
+        return
+    click.echo(
+        f"{report.themes} themes from {report.factors} factors of {report.postmortems} "
+        f"published postmortems in {report.seconds:.1f} s ({report.method})."
+    )
+
+
+@themes.command("list")
+def themes_list():
+    """List the stored themes, recurring first."""
+    from kb.insights import themes as insights_themes
+
+    for view in insights_themes.list_themes(get_session(), None):
+        mark = "*" if view.recurring else " "
+        click.echo(
+            f"{mark} #{view.id:<5} {view.size:>5} factors {view.postmortems:>5} pms  {view.label}"
+        )
+
+
+# --- search -------------------------------------------------------------------------------
+
+
+@click.group(cls=AppGroup)
+def search():
+    """Build, check and inspect the full-text search index."""
+
+
+@search.command("reindex")
+@click.option("--procs", default=2, show_default=True, help="Indexing processes.")
+def search_reindex(procs):
+    """Rebuild the search index from the database (searches keep working meanwhile)."""
+    from flask import current_app
+    from sqlmodel import func, select
+
+    from kb.models import Postmortem
+    from kb.search import sync
+    from kb.search.index import IndexUnavailable, for_app
+
+    session = get_session()
+    total = session.exec(select(func.count()).select_from(Postmortem)).one()
+    try:
+        with click.progressbar(
+            length=total, label="Indexing", file=sys.stderr, show_pos=True, show_eta=True
+        ) as bar:
+            count = sync.rebuild(session, for_app(current_app), progress=bar.update, procs=procs)
+    except IndexUnavailable as exc:
+        _fail(str(exc))
+    click.echo(f"Indexed {count} postmortems.")
+
+
+@search.command("check")
+def search_check():
+    """Compare the index with the database; exit 1 on any difference."""
+    from flask import current_app
+
+    from kb.search import sync
+
+    report = sync.check(get_session(), current_app)
+    if not report.available:
+        _fail(f"the search index is not usable ({report.lag} changes pending): `kb search reindex`")
+    click.echo(
+        f"{report.indexed} postmortems indexed, {report.in_database} in the database, "
+        f"{report.lag} changes not applied yet."
+    )
+    differences = (("missing", report.missing), ("extra", report.extra), ("stale", report.stale))
+    for label, refs in differences:
+        if refs:
+            shown = ", ".join(refs[:20]) + (" …" if len(refs) > 20 else "")
+            click.secho(f"{len(refs)} {label}: {shown}", fg="red", err=True)
+    if report.drift:
+        _fail("the index differs from the database (see above); `kb search reindex` rebuilds it")
+    click.echo("The index matches the database.")
+
+
+@search.command("status")
+def search_status():
+    """Show the index: documents, last change applied, changes pending, size."""
+    from flask import current_app
+
+    from kb.search import sync
+
+    info = sync.status(get_session(), current_app)
+    keys = ("path", "available", "documents", "segments", "upto", "gaps", "latest_change", "lag")
+    for key in keys:
+        if key in info:
+            click.echo(f"{key:<14} {info[key]}")
+    click.echo(f"{'size':<14} {info['size_bytes'] / 1_048_576:.1f} MiB")
+    if info.get("problem"):
+        click.secho(info["problem"], fg="red", err=True)
+
+
+# --- backup, restore (kb/ops/backup.py) ---------------------------------------------------
+
+
+@click.command("backup")
+@with_appcontext
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+def backup_command(dest):
+    """Write a consistent backup into the new folder DEST, while the app keeps serving.
+
+    SQLite: a copy by the online backup API; PostgreSQL: pg_dump (when installed). Both with
+    every postmortem in the document format (documents.jsonl). See docs/operations.md.
+    """
+    from sqlmodel import func, select
+
+    from kb.models import Postmortem
+    from kb.ops import backup
+
+    session = get_session()
+    about = session.exec(select(func.count()).select_from(Postmortem)).one()
+    session.rollback()  # the backup takes its own snapshot
+    try:
+        with click.progressbar(length=about, label="Exporting", file=sys.stderr) as bar:
+            manifest = backup.backup(session, dest, progress=lambda _pm: bar.update(1))
+    except backup.BackupError as exc:
+        _fail(str(exc))
+    for warning in manifest.warnings:
+        click.secho(f"Warning: {warning}", fg="yellow", err=True)
+    what = manifest.snapshot or "no database snapshot"
+    click.echo(
+        f"Backed up {manifest.postmortems} postmortems ({manifest.database}, schema "
+        f"{manifest.revision}, {what} + {manifest.documents}) to {dest} "
+        f"in {manifest.seconds:.1f} s."
+    )
+
+
+@click.command("restore")
+@with_appcontext
+@click.argument("src", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--from-documents",
+    is_flag=True,
+    help="Rebuild from documents.jsonl only (postmortems, not accounts), even when a "
+    "database snapshot of the same kind is there.",
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def restore_command(src, from_documents, yes):
+    """Replace this database with the backup in SRC, migrate it, and rebuild the search index.
+
+    Stop the app servers first. Other servers' indexes notice the restored change log and
+    rebuild themselves; `kb search check` on each proves it.
+    """
+    from flask import current_app
+
+    from kb.db import engine
+    from kb.ops import backup
+    from kb.search import sync
+    from kb.search.index import IndexUnavailable, for_app
+
+    url = current_app.config["DATABASE_URL"]
+    try:
+        manifest = backup.read_manifest(src)
+        method = backup.restore_method(manifest, src, url, from_documents)
+    except backup.BackupError as exc:
+        _fail(str(exc))
+    shown = engine().url.render_as_string(hide_password=True)
+    click.echo(
+        f"Backup of {manifest.created_at}: {manifest.postmortems} postmortems from "
+        f"{manifest.database}, restored by {method}.",
+        err=True,
+    )
+    if method == "documents":
+        click.echo("Accounts are not in the documents: recreate them with `kb users`.", err=True)
+    if not yes:
+        click.confirm(f"This replaces everything in {shown}. Go on?", abort=True, err=True)
+    engine().dispose()  # no pooled connection may hold the old database open
+    try:
+        with click.progressbar(
+            length=manifest.postmortems, label="Importing", file=sys.stderr
+        ) as bar:
+            report = backup.restore(
+                src, url, from_documents=from_documents, progress=lambda _r: bar.update(1)
+            )
+    except backup.BackupError as exc:
+        _fail(str(exc))
+    engine().dispose()
+    for problem in report.problems:
+        click.secho(problem, fg="red", err=True)
+    session = get_session()
+    try:
+        indexed = sync.rebuild(session, for_app(current_app))
+    except IndexUnavailable as exc:
+        _fail(f"the database is restored, but the search index was not rebuilt: {exc}")
+    click.echo(
+        f"Restored {report.postmortems} postmortems by {report.method}; "
+        f"search index rebuilt ({indexed} postmortems)."
+    )
+    if report.problems:
+        sys.exit(1)

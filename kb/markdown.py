@@ -2,6 +2,7 @@
 
 import html
 import re
+from functools import lru_cache
 
 import markdown as md
 import nh3
@@ -28,6 +29,12 @@ def render(text):
     """Markdown to HTML that keeps no script, style, event handler or javascript: URL."""
     if not text:
         return ""
+    return _render(text)
+
+
+@lru_cache(maxsize=4096)
+def _render(text):
+    # Pages render the same sections again and again; the result depends on the text alone.
     raw = md.markdown(text, extensions=_EXTENSIONS, output_format="html")
     return nh3.clean(
         raw,

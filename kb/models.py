@@ -258,3 +258,111 @@ class LoginAttempt(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow, index=True)
     email: str = Field(max_length=254, index=True)
     address: str = Field(max_length=64, index=True)
+
+
+# --- themes, similar incidents (kb/insights): derived from the tables above, rebuilt by
+# `kb themes rebuild`; stored as plain rows so pages read them without fitting anything.
+
+
+# The figures dashboard reads these columns of every postmortem in a range: an index that
+# covers them spares reading the wide rows (tens of thousands of them at a time).
+Index(
+    "ix_postmortem_figures",
+    Postmortem.status,
+    Postmortem.started_at,
+    Postmortem.kind,
+    Postmortem.severity,
+    Postmortem.trigger,
+    Postmortem.visibility,
+    Postmortem.detected_at,
+    Postmortem.resolved_at,
+    Postmortem.published_at,
+)
+
+
+class ThemeRun(SQLModel, table=True):
+    """One rebuild of the themes: a fingerprint of the published factors it saw, and counts."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    fingerprint: str = Field(max_length=64, index=True)
+    built_at: datetime = Field(default_factory=utcnow)
+    postmortems: int = 0
+    factors: int = 0
+    themes: int = 0
+    seconds: float = 0.0
+    method: str = Field(default="", max_length=300)
+
+
+class Theme(SQLModel, table=True):
+    """A recurring theme: a cluster of contributing factors with a label and its key terms."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    label: str = Field(max_length=200)
+    terms: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    size: int = 0
+    rank: int = Field(default=0, index=True)
+    # True when every member is restricted: the stored label then quotes restricted words,
+    # so pages label the theme from the factors the reader may see instead.
+    private_label: bool = False
+
+
+class ThemeFactor(SQLModel, table=True):
+    """One factor's membership of a theme; `score` is its closeness to the theme's centre."""
+
+    __table_args__ = (Index("ix_themefactor_theme_score", "theme_id", "score"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    theme_id: int = Field(foreign_key="theme.id", ondelete="CASCADE")
+    factor_id: int = Field(foreign_key="factor.id", ondelete="CASCADE", unique=True)
+    postmortem_id: int = Field(foreign_key="postmortem.id", ondelete="CASCADE", index=True)
+    score: float = 0.0
+
+
+class PostmortemTerm(SQLModel, table=True):
+    """A weighted key term of a published postmortem, for similar incidents (an inverted index).
+
+    Terms include `service:<name>` and `theme:<id>` entries so that sharing a service or a
+    theme counts towards similarity.
+    """
+
+    __table_args__ = (Index("ix_postmortemterm_term", "term", "postmortem_id", "weight"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    postmortem_id: int = Field(foreign_key="postmortem.id", ondelete="CASCADE", index=True)
+    term: str = Field(max_length=80)
+    weight: float = 0.0
+
+
+class TermWeight(SQLModel, table=True):
+    """The inverse document frequency of a term at the last rebuild (to weigh typed text)."""
+
+    term: str = Field(max_length=80, primary_key=True)
+    idf: float = 0.0
+    label: str = Field(default="", max_length=120)  # the form people wrote most often
+
+
+# --- the monthly digest (kb/digest): the send log that makes sending idempotent -----------
+
+
+class DigestSend(SQLModel, table=True):
+    """One digest message for one month to one address: the send log.
+
+    `sending` is written and committed before the message goes to the mail server and `sent`
+    after it was accepted, so a rerun never sends a second copy; a row left at `sending` by
+    a process that died in between is reported as uncertain, never resent on its own.
+    """
+
+    __table_args__ = (UniqueConstraint("month", "address"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    month: str = Field(max_length=7, index=True)  # YYYY-MM
+    address: str = Field(max_length=254)
+    variant: str = Field(max_length=16)  # personal | list
+    user_id: int | None = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
+    status: str = Field(default="sending", max_length=16, index=True)  # sending | sent | failed
+    message_id: str = Field(default="", max_length=300)
+    error: str = Field(default="", max_length=1000)
+    attempts: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None

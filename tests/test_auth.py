@@ -203,3 +203,13 @@ def test_an_expired_session_asks_to_sign_in_again(app, client, login, make_user)
     assert "Please sign in to see this page." in page
     api = client.get("/api/v1/postmortems")
     assert api.status_code == 401 and api.json["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "path", ["/?status=%00", "/api/v1/postmortems?team=a%00b", "/x%00y", "/?a=1&a=%00", "/?%00=1"]
+)
+def test_a_nul_character_is_refused_clearly(client, login, make_user, path):
+    login(make_user("a@x.example"))
+    response = client.get(path)
+    assert response.status_code == 400
+    assert "NUL character" in response.get_data(as_text=True)

@@ -58,6 +58,126 @@ def _api_revision(client, token, _tmp_path, _runner, _email):
     return response.get_data(as_text=True)
 
 
+def _digest_preview(client, _token, _tmp_path, _runner, _email):
+    # The page, its plain-text tab and the e-mail HTML in the frame (the fixtures publish in
+    # March 2026).
+    paths = ("/digest/2026-03", "/digest/2026-03?view=text", "/digest/2026-03/email.html")
+    return "".join(client.get(path).get_data(as_text=True) for path in paths)
+
+
+def _digest_api(client, token, _tmp_path, _runner, _email):
+    response = client.get("/api/v1/digest/2026-03", headers={"Authorization": f"Bearer {token}"})
+    return response.get_data(as_text=True)
+
+
+# --- themes, similar incidents, figures (kb/insights): stored rows read through visibility
+
+
+def _themes_rebuilt(runner):
+    result = runner.invoke(args=["themes", "rebuild"])
+    assert result.exit_code == 0, result.output
+
+
+def _bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _themes_page(client, _token, _tmp_path, runner, _email):
+    _themes_rebuilt(runner)
+    return client.get("/themes").get_data(as_text=True)
+
+
+def _theme_pages(client, _token, _tmp_path, runner, _email):
+    _themes_rebuilt(runner)
+    return "".join(client.get(f"/themes/{i}").get_data(as_text=True) for i in range(1, 4))
+
+
+def _themes_api(client, token, _tmp_path, runner, _email):
+    _themes_rebuilt(runner)
+    return client.get("/api/v1/themes", headers=_bearer(token)).get_data(as_text=True)
+
+
+def _similar_api(client, token, _tmp_path, runner, _email):
+    _themes_rebuilt(runner)
+    return "".join(
+        client.get(f"/api/v1/postmortems/{ref}/similar", headers=_bearer(token)).get_data(
+            as_text=True
+        )
+        for ref in ("INC-2026-001", "INC-2026-002")
+    )
+
+
+def _suggest_api(client, token, _tmp_path, runner, _email):
+    _themes_rebuilt(runner)
+    text = f"checkout configuration push {MARKER}"
+    response = client.get("/api/v1/similar", query_string={"text": text}, headers=_bearer(token))
+    return response.get_data(as_text=True)
+
+
+def _similar_on_page(client, _token, _tmp_path, runner, _email):
+    _themes_rebuilt(runner)
+    return client.get("/postmortems/INC-2026-001").get_data(as_text=True)
+
+
+def _figures_page(client, _token, _tmp_path, runner, _email):
+    _themes_rebuilt(runner)
+    return client.get("/figures?from=2026-01&to=2026-06").get_data(as_text=True)
+
+
+def _figures_api(client, token, _tmp_path, runner, _email):
+    _themes_rebuilt(runner)
+    response = client.get("/api/v1/figures?from=2026-01&to=2026-06", headers=_bearer(token))
+    return response.get_data(as_text=True)
+
+
+def _figures_csv(client, _token, _tmp_path, _runner, _email):
+    import csv
+    import io
+
+    text = client.get("/figures.csv?from=2026-03&to=2026-03").get_data(as_text=True)
+    # The CSV holds only numbers, so its trace is a count: March 2026 has the ordinary
+    # incident, and the restricted one only for those who may see it.
+    rows = list(csv.DictReader(io.StringIO(text))) if text.startswith("month,") else []
+    incidents = int(rows[0]["incidents"]) if rows else 0
+    return (
+        text
+        + ("An ordinary internal incident" if incidents >= 1 else "")
+        + (MARKER if incidents == 2 else "")
+    )
+
+
+# --- search (kb/search): hits, passages, counts and "did you mean" ----------------------
+
+
+def _search(client, query, token=None):
+    # The page and the API echo what the person typed: that is theirs, not a leak. Remove
+    # the echo (plain, HTML-escaped and URL-encoded) and keep everything the index returned.
+    from urllib.parse import quote, quote_plus
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    path = "/api/v1/search" if token else "/search"
+    text = client.get(path, query_string={"q": query}, headers=headers).get_data(as_text=True)
+    for echo in (query, quote_plus(query), quote(query)):
+        text = text.replace(echo, "")
+    return text
+
+
+def _search_page(client, _token, _tmp_path, _runner, _email):
+    # "configuration" finds the ordinary incident; "credential" the restricted one.
+    return _search(client, "credential OR configuration")
+
+
+def _search_misspelt(client, _token, _tmp_path, _runner, _email):
+    # A misspelt marker: only those who may see it are offered it as "did you mean".
+    return _search(client, f"{MARKER[:-1]} OR configuration")
+
+
+def _search_api(client, token, _tmp_path, _runner, _email):
+    return _search(client, "credential OR configuration", token) + _search(
+        client, f"{MARKER[:-1]} OR configuration", token
+    )
+
+
 READ_PATHS = {
     "actions": _actions_page,
     "history": _history_page,
@@ -68,6 +188,20 @@ READ_PATHS = {
     "api-list": _api_list,
     "api-detail": _api_detail,
     "export": _export,
+    "digest-preview": _digest_preview,
+    "digest-api": _digest_api,
+    "themes": _themes_page,
+    "theme-detail": _theme_pages,
+    "themes-api": _themes_api,
+    "similar-api": _similar_api,
+    "suggest-api": _suggest_api,
+    "similar-on-page": _similar_on_page,
+    "figures": _figures_page,
+    "figures-csv": _figures_csv,
+    "figures-api": _figures_api,
+    "search": _search_page,
+    "search-did-you-mean": _search_misspelt,
+    "search-api": _search_api,
 }
 
 # (email, role, teams, may see the restricted postmortem)

@@ -339,23 +339,31 @@
       form.querySelectorAll('[data-list="factor"] textarea').forEach((t) => parts.push(t.value));
       const text = parts.join("\n").trim();
       if (text.length < 12) return;
-      const url = form.dataset.similar + "?exclude=" + encodeURIComponent(ref) + "&text=" + encodeURIComponent(text.slice(0, 4000));
+      let url = form.dataset.similar + "?limit=6&text=" + encodeURIComponent(text.slice(0, 4000));
+      form.elements.namedItem("services").value.split(",").map((s) => s.trim()).filter(Boolean)
+        .forEach((service) => { url += "&service=" + encodeURIComponent(service); });
       let response;
       try { response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } }); } catch (e) { return; }
       if (!response.ok) return;
       const body = await response.json();
-      const items = (body.items || body.similar || []).filter((item) => item.ref !== ref);
+      const items = (body.items || []).filter((item) => item.ref !== ref).slice(0, 5);
       similarList.textContent = "";
-      items.slice(0, 5).forEach((item) => {
+      items.forEach((item) => {
         const li = document.createElement("li");
         const a = document.createElement("a");
-        a.href = item.url || ("/postmortems/" + encodeURIComponent(item.ref));
+        a.href = "/postmortems/" + encodeURIComponent(item.ref);
         a.textContent = `${item.ref}: ${item.title}`;
         li.appendChild(a);
-        if (item.shared && item.shared.length) {
+        const shared = item.shared || {};
+        const words = [].concat(
+          (shared.themes || []).map((t) => t.label),
+          shared.services || [],
+          shared.terms || [],
+        ).slice(0, 4);
+        if (words.length) {
           const small = document.createElement("span");
-          small.className = "muted";
-          small.textContent = " shares: " + [].concat(item.shared).slice(0, 4).join(", ");
+          small.className = "muted similar-shared";
+          small.textContent = "shares: " + words.join(", ");
           li.appendChild(small);
         }
         similarList.appendChild(li);

@@ -1,5 +1,7 @@
 """The web layer: sign-in, security headers, error pages and the blueprints."""
 
+import json
+
 from flask import Flask, jsonify, render_template, request
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -24,7 +26,10 @@ def init_app(app: Flask):
     """Register extensions, hooks, filters and blueprints."""
     from datetime import timedelta
 
-    from kb.web import actions, api, auth, editor, openapi, postmortems
+    from kb.ops import observability
+    from kb.web import actions, api, auth, digest, editor, figures, openapi, postmortems, themes
+    from kb.web import health as health_pages
+    from kb.web import search as search_pages
 
     secure = app.config["BASE_URL"].startswith("https://")
     app.config.update(
@@ -48,6 +53,7 @@ def init_app(app: Flask):
     login_manager.request_loader(_load_user_from_request)
     login_manager.unauthorized_handler(auth.unauthorized)
 
+    app.before_request(_refuse_nul)
     app.before_request(_protect)
     app.after_request(_security_headers)
     app.register_error_handler(HTTPException, _http_error)
@@ -63,6 +69,12 @@ def init_app(app: Flask):
     app.register_blueprint(actions.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(digest.bp)
+    app.register_blueprint(themes.bp)
+    app.register_blueprint(figures.bp)
+    app.register_blueprint(search_pages.bp)
+    app.register_blueprint(health_pages.bp)
+    observability.init_app(app)  # request ids, JSON logs, request metrics
 
 
 # The main navigation: (endpoint, label, admins only). An entry shows once its page exists.
@@ -120,11 +132,30 @@ def _load_user_from_request(req):
     return None
 
 
+def _refuse_nul():
+    """No database stores a NUL character: refuse it in any parameter, form field or JSON body."""
+    values = [request.path, *(k + v for k, v in request.args.items(multi=True))]
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        values += [k + v for k, v in request.form.items(multi=True)]
+        if request.is_json:
+            values.append(json.dumps(request.get_json(silent=True), ensure_ascii=False))
+    if any("\x00" in value for value in values):
+        return error_response(400, "Bad Request", "The request contains a NUL character.")
+    return None
+
+
 def _protect():
     """CSRF on every unsafe request, except API calls authenticated by a bearer token."""
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return
     if request.path.startswith("/api/") and _bearer_token() is not None:
+        return
+    # A view may carry its own proof instead (a signed token in the URL, as the digest's
+    # one-click unsubscribe must: mail providers POST it without cookies).
+    from flask import current_app
+
+    view = current_app.view_functions.get(request.endpoint)
+    if getattr(view, "csrf_exempt", False):
         return
     csrf.protect()
 
@@ -182,6 +213,11 @@ def _csrf_error(exc):
 
 def _database_unavailable(exc):
     get_session().rollback()
+    # The page is shown signed out: loading the user (or reading a loaded one, expired by the
+    # rollback) needs the database, and a failure here would turn the 503 into a 500.
+    from flask import g
+
+    g._login_user = login_manager.anonymous_user()
     return error_response(
         503, "Service unavailable", "The database is not reachable right now. Try again shortly."
     )

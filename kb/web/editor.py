@@ -334,25 +334,27 @@ def restore(ref, number):
 
 
 def review_context(db, pm, user):
-    """What the review panel of the postmortem page needs."""
-    requests = postmortems.reviews(db, pm)
+    """What the review panel of the postmortem page needs (only what this page will show)."""
+    requests = postmortems.reviews(db, pm) if pm.status != "published" else []
+    can_edit = postmortems.can_edit(user, pm)
+    in_review = pm.status == "in-review"
+    own = in_review and postmortems.is_own(db, user, pm)
     pending_for_me = any(r.state == "pending" and u.id == user.id for r, u in requests)
-    own = postmortems.is_own(db, user, pm)
-    reviewers = [
-        u
-        for u in db.exec(select(User).where(User.active, User.role.in_(("author", "admin"))))
-        if u.id != user.id
-        and accounts.may_see(u, pm)
-        and u.email.lower() not in {a.lower() for a in pm.label_values("authors")}
-    ]
+    reviewers = []
+    if pm.status == "draft" and can_edit:
+        authors = {a.lower() for a in pm.label_values("authors")}
+        candidates = db.exec(select(User).where(User.active, User.role.in_(("author", "admin"))))
+        reviewers = [
+            u
+            for u in candidates
+            if u.id != user.id and u.email not in authors and accounts.may_see(u, pm)
+        ]
     return {
         "requests": requests,
-        "can_edit": postmortems.can_edit(user, pm),
-        "can_review": pm.status == "in-review"
-        and not own
-        and (pending_for_me or user.role == "admin"),
+        "can_edit": can_edit,
+        "can_review": in_review and not own and (pending_for_me or user.role == "admin"),
         "own": own,
         "reviewer_choices": reviewers,
-        "hints": blameless.check_document(to_document(pm), _names(db)),
+        "hints": blameless.check_document(to_document(pm), _names(db)) if in_review else [],
         "is_admin": user.role == "admin",
     }

@@ -12,7 +12,7 @@ from flask import Blueprint, current_app, jsonify
 bp = Blueprint("openapi", __name__)
 
 # Modules whose OPENAPI_PATHS are merged, in this order.
-API_MODULES = ["kb.web.api"]
+API_MODULES = ["kb.web.api", "kb.web.digest", "kb.web.themes", "kb.web.figures", "kb.web.search"]
 
 ERROR = {
     "type": "object",
