@@ -14,9 +14,12 @@ from kb.db import get_session
 
 
 def _create_app():
+    import os
+
     from kb import create_app
 
-    return create_app()
+    # At a terminal, plain text logs; servers (wsgi.py) log JSON unless told otherwise.
+    return create_app({"LOG_FORMAT": os.environ.get("KB_LOG_FORMAT") or "text"})
 
 
 @click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False)
@@ -60,8 +63,11 @@ def db():
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(revision):
     """Apply the database migrations."""
+    import logging
+
     from kb import migrations
 
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line of result is enough
     migrations.upgrade(revision)
     click.echo(f"Database is at {migrations.current() or 'base'}.")
 

@@ -213,3 +213,17 @@ def test_a_nul_character_is_refused_clearly(client, login, make_user, path):
     response = client.get(path)
     assert response.status_code == 400
     assert "NUL character" in response.get_data(as_text=True)
+
+
+def test_a_nul_character_in_a_json_body_is_refused(client, session, make_user):
+    from kb import accounts
+
+    make_user("a@x.example", role="author")
+    _row, token = accounts.create_token(session, "a@x.example", "t")
+    session.commit()
+    response = client.post(
+        "/api/v1/postmortems",
+        json={"title": "ok", "tags": ["a\x00"]},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 400 and "NUL" in response.json["error"]["message"]

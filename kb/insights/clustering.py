@@ -263,9 +263,20 @@ def _main_category(member_categories):
     return name if count * 2 >= len(member_categories) else None
 
 
+# Category names that are abbreviations read wrongly when only their first letter is raised.
+_ACRONYMS = {"dns", "tls", "ssl", "api", "cdn", "cpu", "ci", "cd", "db", "sso", "iam", "vpn"}
+
+
+def _heading_case(name):
+    words = name.replace("-", " ").split()
+    cased = [w.upper() if w in _ACRONYMS else w for w in words]
+    first = cased[0] if cased[0].isupper() else cased[0].capitalize()
+    return " ".join([first, *cased[1:]])
+
+
 def label_for(terms, category=None):
     """A readable theme label: the authors' category if they agree, then the key terms."""
     words = ", ".join(terms[:3]) or "miscellaneous"
     if category:
-        return f"{category.replace('-', ' ').capitalize()}: {words}"
+        return f"{_heading_case(category)}: {words}"
     return words[:1].upper() + words[1:]

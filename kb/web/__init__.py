@@ -1,7 +1,5 @@
 """The web layer: sign-in, security headers, error pages and the blueprints."""
 
-import json
-
 from flask import Flask, jsonify, render_template, request
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -81,11 +79,9 @@ def init_app(app: Flask):
 MAIN_NAV = (
     ("postmortems.index", "Postmortems", False),
     ("actions.index", "Action items", False),
-    ("search.index", "Search", False),
     ("themes.index", "Themes", False),
     ("figures.index", "Figures", False),
     ("digest.index", "Digest", False),
-    ("auth.audit_log", "Audit log", True),
 )
 
 
@@ -138,10 +134,23 @@ def _refuse_nul():
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         values += [k + v for k, v in request.form.items(multi=True)]
         if request.is_json:
-            values.append(json.dumps(request.get_json(silent=True), ensure_ascii=False))
+            values.extend(_strings(request.get_json(silent=True)))
     if any("\x00" in value for value in values):
         return error_response(400, "Bad Request", "The request contains a NUL character.")
     return None
+
+
+def _strings(value):
+    """Every key and string inside a JSON value."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
 
 
 def _protect():
