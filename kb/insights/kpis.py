@@ -10,7 +10,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from sqlalchemy import and_, func
+from sqlalchemy import and_, case, func
 from sqlalchemy.orm import aliased
 from sqlmodel import select
 
@@ -146,21 +146,21 @@ def month_figures(session, user, month: date) -> MonthFigures:
 
 def _action_counts(session, user, end):
     """Action items of postmortems published before `end`: done, total (no wont-do), overdue."""
-    rows = session.exec(
-        select(ActionItem.status, ActionItem.due)
+    overdue = and_(ActionItem.status.in_(OPEN_STATUSES), ActionItem.due < end)
+    done, total, late = session.exec(
+        select(
+            func.coalesce(func.sum(case((ActionItem.status == "done", 1), else_=0)), 0),
+            func.count(),
+            func.coalesce(func.sum(case((overdue, 1), else_=0)), 0),
+        )
         .join(Postmortem, Postmortem.id == ActionItem.postmortem_id)
-        .where(published(user), Postmortem.published_at < _at(end))
-    ).all()
-    counts = {"done": 0, "total": 0, "overdue": 0}
-    for status, due in rows:
-        if status == "wont-do":
-            continue
-        counts["total"] += 1
-        if status == "done":
-            counts["done"] += 1
-        elif status in OPEN_STATUSES and due is not None and due < end:
-            counts["overdue"] += 1
-    return counts
+        .where(
+            published(user),
+            Postmortem.published_at < _at(end),
+            ActionItem.status != "wont-do",
+        )
+    ).one()  # counted by the database: a month over 50,000 postmortems has ~100,000 items
+    return {"done": int(done), "total": int(total), "overdue": int(late)}
 
 
 # --- the dashboard: many months at once ---------------------------------------------------
