@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 from whoosh import writing
 
-from kb.models import ActionItem, Change, Factor, Label, Postmortem
+from kb.models import SECTIONS, ActionItem, Change, Factor, Label, Postmortem
 from kb.search import schema
 from kb.search.index import IndexUnavailable, for_app, read_state, state_fields
 
@@ -84,15 +84,7 @@ _SCALARS = (
     "created_at",
     "version",
     "timeline",
-    "summary",
-    "impact",
-    "detection",
-    "response",
-    "went_well",
-    "went_poorly",
-    "got_lucky",
-    "surprises",
-    "lessons",
+    *SECTIONS,
 )
 
 

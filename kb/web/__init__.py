@@ -193,6 +193,17 @@ def error_response(status, title, message):
     return render_template("error.html", status=status, title=title, message=message), status
 
 
+def field_error(field, message, status=400, title="Bad Request"):
+    """A JSON error naming the field that is wrong (the API's answer to bad parameters)."""
+    body = {
+        "status": status,
+        "title": title,
+        "message": f"{field}: {message}",
+        "errors": [{"field": field, "message": message}],
+    }
+    return jsonify(error=body), status
+
+
 _MESSAGES = {
     400: "The request could not be understood.",
     403: "You do not have permission to do that.",

@@ -11,7 +11,7 @@ from sqlmodel import func, select
 from kb import accounts, postmortems
 from kb.db import get_session
 from kb.document import FIELDS, DocumentError, format_datetime, to_document, validate
-from kb.models import KINDS, SEVERITIES, STATUSES, Label, Postmortem, User
+from kb.models import KINDS, SECTIONS, SEVERITIES, STATUSES, Label, Postmortem, User
 from kb.web.openapi import error_responses
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -322,20 +322,7 @@ DOCUMENT_SCHEMA = {
         **{name: _NAMES for name in ("readers", "authors", "teams", "services", "tags")},
         "trigger": {"type": "string"},
         **{name: _TIME for name in FIELDS if name.endswith("_at")},
-        **{
-            name: {"type": "string"}
-            for name in (
-                "summary",
-                "impact",
-                "detection",
-                "response",
-                "went_well",
-                "went_poorly",
-                "got_lucky",
-                "surprises",
-                "lessons",
-            )
-        },
+        **{name: {"type": "string"} for name in SECTIONS},
         "timeline": {
             "type": "array",
             "items": {

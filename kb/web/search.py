@@ -9,6 +9,7 @@ from markupsafe import Markup
 from kb.search import query as search_query
 from kb.search import sync
 from kb.search.index import for_app
+from kb.web import field_error
 from kb.web.openapi import error_responses
 
 bp = Blueprint("search", __name__)
@@ -87,16 +88,16 @@ def _marked(html):
 def api_search():
     per_page = request.args.get("per_page", search_query.PER_PAGE, type=int)
     if per_page is None or not 1 <= per_page <= MAX_PER_PAGE:
-        return _bad_request("per_page", f"must be a whole number from 1 to {MAX_PER_PAGE}")
+        return field_error("per_page", f"must be a whole number from 1 to {MAX_PER_PAGE}")
     page = request.args.get("page", 1, type=int)
     if page is None or not 1 <= page <= search_query.MAX_PAGE:
-        return _bad_request("page", f"must be a whole number from 1 to {search_query.MAX_PAGE}")
+        return field_error("page", f"must be a whole number from 1 to {search_query.MAX_PAGE}")
     sort = request.args.get("sort", "relevance")
     if sort not in search_query.SORTS:
-        return _bad_request("sort", f"must be one of {', '.join(search_query.SORTS)}")
+        return field_error("sort", f"must be one of {', '.join(search_query.SORTS)}")
     result = _run(per_page)
     if result.error:
-        return _bad_request("q", result.error)
+        return field_error("q", result.error)
     if result.rebuilding:
         body = {
             "status": 503,
@@ -147,16 +148,6 @@ def _hit_json(hit):
         "tags": hit.tags,
         "highlights": highlights,
     }
-
-
-def _bad_request(field, message):
-    body = {
-        "status": 400,
-        "title": "Bad Request",
-        "message": f"{field}: {message}",
-        "errors": [{"field": field, "message": message}],
-    }
-    return jsonify(error=body), 400
 
 
 _FACET_PARAMETERS = [

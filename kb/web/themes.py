@@ -14,6 +14,7 @@ from kb.db import get_session
 from kb.insights import charts, similar
 from kb.insights import themes as domain
 from kb.insights.kpis import month_start
+from kb.web import field_error
 
 bp = Blueprint("themes", __name__)
 PAGE_SIZE = 20
@@ -136,7 +137,7 @@ def api_similar_to(ref):
         abort(404)
     limit = request.args.get("limit", 5, type=int)
     if limit is None or not 1 <= limit <= 20:
-        return _bad_request("limit", "must be a whole number from 1 to 20")
+        return field_error("limit", "must be a whole number from 1 to 20")
     found = similar.similar_to(db, current_user, pm, limit)
     return jsonify(ref=pm.ref, title=pm.title, items=[_similar_json(s) for s in found])
 
@@ -147,11 +148,11 @@ def api_suggest():
     if request.method == "POST":
         body = request.get_json(silent=True)
         if not isinstance(body, dict):
-            return _bad_request("body", 'must be a JSON object like {"text": "..."}')
+            return field_error("body", 'must be a JSON object like {"text": "..."}')
         parts = [body.get(k) for k in ("title", "summary", "text")]
         factors = body.get("factors") or []
         if not all(p is None or isinstance(p, str) for p in parts) or not isinstance(factors, list):
-            return _bad_request("text", "title, summary and text must be strings, factors a list")
+            return field_error("text", "title, summary and text must be strings, factors a list")
         text = " ".join([p for p in parts if p] + [f for f in factors if isinstance(f, str)])
         services = body.get("services") or []
         limit = body.get("limit", 5)
@@ -160,11 +161,11 @@ def api_suggest():
         services = request.args.getlist("service")
         limit = request.args.get("limit", 5, type=int)
     if not isinstance(limit, int) or not 1 <= limit <= 20:
-        return _bad_request("limit", "must be a whole number from 1 to 20")
+        return field_error("limit", "must be a whole number from 1 to 20")
     if not isinstance(services, list) or not all(isinstance(s, str) for s in services):
-        return _bad_request("services", "must be a list of service names")
+        return field_error("services", "must be a list of service names")
     if len(text) > MAX_TEXT:
-        return _bad_request("text", f"must be at most {MAX_TEXT:,} characters")
+        return field_error("text", f"must be at most {MAX_TEXT:,} characters")
     found = similar.suggest(get_session(), current_user, text, limit=limit, services=services)
     return jsonify(items=[_similar_json(s) for s in found])
 
@@ -179,16 +180,6 @@ def _similar_json(item):
         "started_at": started.strftime("%Y-%m-%dT%H:%M:%SZ") if started else None,
         "shared": item["shared"],
     }
-
-
-def _bad_request(field, message):
-    body = {
-        "status": 400,
-        "title": "Bad Request",
-        "message": f"{field}: {message}",
-        "errors": [{"field": field, "message": message}],
-    }
-    return jsonify(error=body), 400
 
 
 _SIMILAR_ITEM = {
