@@ -26,6 +26,7 @@ install-test: $(VENV)/.test-deps
 run: install
 	$(BIN)/kb db upgrade
 	$(BIN)/kb seed --if-empty
+	$(BIN)/kb themes rebuild
 	$(BIN)/kb run --host $(HOST) --port $(PORT)
 
 test: install-test
