@@ -7,7 +7,7 @@ import threading
 import pytest
 from werkzeug.serving import make_server
 
-from kb import accounts, create_app
+from kb import accounts, create_app, seed
 from kb.db import get_session
 from kb.search import index as search_index
 from kb.search import sync as search_sync
@@ -62,6 +62,18 @@ def live_app(sqlite_template, tmp_path):
         search_sync.syncer_for(app).stop()
     search_index.for_app(app).close()
     app.extensions["kb_engine"].dispose()
+
+
+@pytest.fixture
+def demo(live_app):
+    """The demo organisation in the served app (password: tests.conftest.PASSWORD)."""
+    with live_app.app_context():
+        session = get_session()
+        seed.load_organisation(session, password=PASSWORD)
+        report = seed.load_postmortems(session)
+        session.commit()
+    assert report.ok, report.problems
+    return report
 
 
 @pytest.fixture

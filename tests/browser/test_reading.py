@@ -2,22 +2,9 @@
 
 import pytest
 
-from kb import seed
-from kb.db import get_session
 from tests.browser.conftest import sign_in
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def demo(live_app):
-    with live_app.app_context():
-        session = get_session()
-        seed.load_organisation(session, password="correct horse battery")
-        report = seed.load_postmortems(session)
-        session.commit()
-    assert report.ok, report.problems
-    return report
 
 
 def test_sign_in_read_the_list_and_a_postmortem(demo, page, live_url, tmp_path):

@@ -2,24 +2,9 @@
 
 import pytest
 
-from kb import seed
-from kb.db import get_session
-from kb.search import sync
 from tests.browser.conftest import sign_in
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def demo(live_app):
-    with live_app.app_context():
-        session = get_session()
-        seed.load_organisation(session, password="correct horse battery")
-        report = seed.load_postmortems(session)
-        session.commit()  # outside a request: the commit hook indexes right away
-    assert report.ok, report.problems
-    yield report
-    sync.syncer_for(live_app).stop()
 
 
 def test_search_from_the_header_narrow_and_see_the_passage(demo, page, live_url, tmp_path):
