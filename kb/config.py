@@ -22,6 +22,7 @@ DEFAULTS = {
     "LOGIN_RATE_LIMIT": 10,  # failed sign-ins per address and per account in LOGIN_RATE_WINDOW
     "LOGIN_RATE_WINDOW": 300,  # seconds
     "SESSION_HOURS": 12,
+    "SEARCH_SYNC": None,  # thread | inline | off; None: thread when serving, inline in tests
     # operations (kb/ops, docs/operations.md)
     "LOG_FORMAT": None,  # json | text; None: json, or Flask's default when testing
     "LOG_LEVEL": "INFO",
