@@ -424,9 +424,12 @@ class Syncer:
         engine = app.extensions["kb_engine"]
         try:
             with Session(engine) as session:
+                # Read the newest id before applying: a change committed while this round runs
+                # must still look new to the next poll (reading it after would hide it).
+                top = _max_change_id(session)
                 report = apply_pending(session, for_app(app), wait=wait)
                 if not report.busy:
-                    self.known_upto = _max_change_id(session)
+                    self.known_upto = top
                 return report
         except Exception:  # noqa: BLE001 (logged; the poll tries again)
             log.exception("applying the change log to the search index failed")
