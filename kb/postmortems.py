@@ -392,14 +392,15 @@ def set_action_status(session, pm, index, status, actor):
         raise WorkflowError(f"{pm.ref} has no action item {index + 1}.")
     doc["action_items"][index]["status"] = status
     title = doc["action_items"][index]["title"]
-    if not (can_edit(actor, pm) or _owns_action(actor, doc["action_items"][index])):
+    if not (can_edit(actor, pm) or owns_action(actor, doc["action_items"][index]["owner"])):
         raise WorkflowError("Only the owner, authors and admins can update this action item.")
     pm, _ = save_document(session, validate(doc), actor, note=f"action '{title[:80]}' -> {status}")
     return pm
 
 
-def _owns_action(user, item):
-    owner = (item.get("owner") or "").lower()
+def owns_action(user, owner):
+    """Whether `user` owns an action item: named as its owner, or in the owning team."""
+    owner = (owner or "").lower()
     return bool(owner) and (owner == user.email.lower() or owner in user.teams)
 
 

@@ -100,3 +100,18 @@ def test_roles_are_checked(session):
     with pytest.raises(accounts.AccountError, match="role must be one of"):
         accounts.create_user(session, "a@x.example", "owner")
     assert session.exec(select(User)).all() == []
+
+
+def test_token_use_is_recorded_without_a_write_per_call(client, session, make_user):
+    from kb.models import ApiToken
+
+    make_user("a@x.example")
+    row, token = accounts.create_token(session, "a@x.example", "ci")
+    session.commit()
+    client.get("/api/v1/me", headers=bearer(token))
+    session.expire_all()
+    first = session.get(ApiToken, row.id).last_used_at
+    assert first is not None
+    client.get("/api/v1/me", headers=bearer(token))
+    session.expire_all()
+    assert session.get(ApiToken, row.id).last_used_at == first  # within the minute: unchanged

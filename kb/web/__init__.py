@@ -118,8 +118,8 @@ def _load_user_from_request(req):
     token = _bearer_token()
     if token is not None and req.path.startswith("/api/"):
         user = accounts.user_for_token(session, token)
-        if user is not None:
-            session.commit()  # last_used_at
+        if user is not None and session.dirty:
+            session.commit()  # last_used_at moved on
         return user
     header = current_app.config.get("AUTH_TRUSTED_HEADER")
     if header and req.headers.get(header):

@@ -34,7 +34,7 @@ def index():
         today=utcnow().date(),
         may_update=lambda pm, item: (
             postmortems.can_edit(current_user, pm)
-            or postmortems._owns_action(current_user, {"owner": item.owner})
+            or postmortems.owns_action(current_user, item.owner)
         ),
     )
 
