@@ -185,6 +185,10 @@ def _nmf(matrix, k, random_state):
         # A tolerance not reached within max_iter still gives usable themes (the bench
         # measures them); the person rebuilding could do nothing about the warning.
         warnings.simplefilter("ignore", ConvergenceWarning)
+        # When the fit is exact (a few factors, as many topics), the loss NMF computes for its
+        # stopping test is the square root of a difference that rounding makes slightly
+        # negative: NaN, so it runs to max_iter; the topics are not affected.
+        warnings.filterwarnings("ignore", "invalid value encountered in sqrt", RuntimeWarning)
         weights = model.fit_transform(matrix)
     total = weights.sum(axis=1)
     raw = np.where(total > 0, weights.argmax(axis=1), -1)
