@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import insert, update
 from sqlmodel import Session, select
 
-from kb import postmortems
+from kb import changelog, postmortems
 from kb.document import validate
 from kb.models import Change, Postmortem
 from kb.search import query as search_query
@@ -202,7 +202,7 @@ def test_a_gap_that_never_fills_expires(app, make_postmortem, session, monkeypat
     _apply(app)
     with app.app_context():
         assert len(for_app(app).state()["gaps"]) == 2
-    monkeypatch.setattr(sync, "GAP_SECONDS", -1)  # as if the rolled-back ids waited long enough
+    monkeypatch.setattr(changelog, "GAP_SECONDS", -1)  # as if the rolled-back ids waited
     _apply(app)
     with app.app_context():
         assert for_app(app).state()["gaps"] == {}

@@ -6,10 +6,8 @@ it is gone). That makes applying idempotent and insensitive to order. The index 
 changes it has applied in a special document committed atomically with the documents, so a
 crash between the database commit and the index write loses nothing: the next run re-applies.
 
-On PostgreSQL a change id can become visible after a higher one (ids are taken at insert,
-rows appear at commit). The state therefore keeps `upto` (the highest id applied) and `gaps`
-(lower ids not seen yet, with when they were first missed); gaps are re-read every round until
-they appear or GAP_SECONDS pass (a rolled-back transaction leaves a gap forever).
+The state keeps a kb.changelog.Cursor (the highest id applied and the gaps below it that
+have not committed yet), so a change id that becomes visible after a higher one is not missed.
 
 One writer per index folder at a time: an OS file lock, tried without blocking. Whoosh's own
 AsyncWriter and buffered writers lose documents under contention; here nobody waits and
@@ -20,16 +18,16 @@ import contextlib
 import logging
 import os
 import threading
-import time
 import weakref
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import event, func, or_, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 from whoosh import writing
 
+from kb import changelog
 from kb.models import SECTIONS, ActionItem, Change, Factor, Label, Postmortem
 from kb.search import schema
 from kb.search.index import IndexUnavailable, for_app, read_state, state_fields
@@ -37,9 +35,6 @@ from kb.search.index import IndexUnavailable, for_app, read_state, state_fields
 log = logging.getLogger(__name__)
 
 BATCH = 500  # changes applied per index commit
-GAP_SECONDS = 600  # how long a missing change id is waited for
-LOOKBACK_IDS = 2000  # ids below the rebuild watermark checked for in-flight transactions
-MAX_GAPS = 10_000
 POLL_SECONDS = 1.0  # the background poll for changes made by other servers
 KICK_WAIT = 3.0  # after a local save: how long to keep trying for the writer lock
 READ_BATCH = 1000  # postmortems read per query during a rebuild
@@ -154,10 +149,6 @@ def _fields_for_rows(session, rows):
 # --- applying the change log --------------------------------------------------------------
 
 
-def _max_change_id(session):
-    return session.execute(select(func.max(Change.id))).scalar() or 0
-
-
 def apply_pending(session, idx, *, wait=0.0, progress=None):
     """Apply every pending change to the index (rebuilding it first if it is missing or
     unusable). Returns an ApplyReport; `busy` when another process holds the lock."""
@@ -174,7 +165,7 @@ def apply_pending(session, idx, *, wait=0.0, progress=None):
                 raise IndexUnavailable("the search index could not be rebuilt")
         while True:
             state = _current_state(idx)
-            top = _max_change_id(session)
+            top = changelog.max_change_id(session)
             if top < state["upto"]:
                 # The change log restarted (a new or restored database): start over.
                 log.warning("the change log is behind the index; rebuilding the index")
@@ -197,37 +188,20 @@ def _current_state(idx):
 
 def _apply_round(session, idx, ix, state, report):
     """Apply up to BATCH changes; True when nothing more was pending."""
-    upto = state["upto"]
-    gaps = {int(k): v for k, v in state.get("gaps", {}).items()}
-    now = time.time()
-    expired = [g for g, since in gaps.items() if now - since > GAP_SECONDS]
-    for g in expired:
-        del gaps[g]
-    condition = Change.id > upto
-    if gaps:
-        condition = or_(condition, Change.id.in_(sorted(gaps)))
+    cursor = changelog.Cursor.from_state(state)
+    expired = cursor.expire()
     rows = session.execute(
-        select(Change.id, Change.postmortem_id).where(condition).order_by(Change.id).limit(BATCH)
+        select(Change.id, Change.postmortem_id)
+        .where(cursor.pending())
+        .order_by(Change.id)
+        .limit(BATCH)
     ).all()
     if not rows and not expired:
         return True
-    seen = {r[0] for r in rows}
-    for g in seen & set(gaps):
-        del gaps[g]
-    new_upto = max([upto, *(r[0] for r in rows if r[0] > upto)])
-    if new_upto - upto <= MAX_GAPS:
-        for missing in range(upto + 1, new_upto):
-            if missing not in seen:
-                gaps[missing] = now
-    if len(gaps) > MAX_GAPS:
-        gaps = dict(sorted(gaps.items())[-MAX_GAPS:])
+    cursor.advance([r[0] for r in rows])
     pids = {r[1] for r in rows}
     docs = load_documents(session, pids)
-    new_state = {
-        "schema": schema.SCHEMA_VERSION,
-        "upto": new_upto,
-        "gaps": {str(k): v for k, v in gaps.items()},
-    }
+    new_state = {"schema": schema.SCHEMA_VERSION, **cursor.state()}
     writer = ix.writer(timeout=10.0)
     try:
         # Find the old versions with this process's searcher (we hold the lock, so it shows
@@ -290,12 +264,7 @@ def rebuild(session, idx, *, progress=None, procs=1, wait=30.0):
 
 def _rebuild_locked(session, idx, ix, progress, procs):
     # The watermark is read BEFORE the documents: whatever changes after it is applied later.
-    top = _max_change_id(session)
-    present = set(
-        session.execute(select(Change.id).where(Change.id > top - LOOKBACK_IDS)).scalars()
-    )
-    now = time.time()
-    gaps = {str(i): now for i in range(max(1, top - LOOKBACK_IDS + 1), top + 1) if i not in present}
+    cursor = changelog.Cursor.at_top(session)
     if ix is None:
         ix = idx.create_empty()
     options = {"limitmb": 256}
@@ -309,7 +278,7 @@ def _rebuild_locked(session, idx, ix, progress, procs):
             count += 1
             if progress:
                 progress(1)
-        state = {"schema": schema.SCHEMA_VERSION, "upto": top, "gaps": gaps}
+        state = {"schema": schema.SCHEMA_VERSION, **cursor.state()}
         writer.add_document(**state_fields(state))
         # CLEAR: the new segments replace every old one in one commit (readers switch at once).
         writer.commit(mergetype=writing.CLEAR)
@@ -333,10 +302,7 @@ def lag(session, app):
         state = None
     if state is None:
         return session.execute(select(func.count()).select_from(Change)).scalar() or 0
-    condition = Change.id > state["upto"]
-    gaps = [int(g) for g in state.get("gaps", {})]
-    if gaps:
-        condition = or_(condition, Change.id.in_(gaps))
+    condition = changelog.Cursor.from_state(state).pending()
     return session.execute(select(func.count()).select_from(Change).where(condition)).scalar() or 0
 
 
@@ -355,7 +321,7 @@ def status(session, app):
         info["available"] = False
         info["problem"] = str(exc)
     info["lag"] = lag(session, app)
-    info["latest_change"] = _max_change_id(session)
+    info["latest_change"] = changelog.max_change_id(session)
     info["size_bytes"] = idx.size_bytes()
     return info
 
@@ -426,7 +392,7 @@ class Syncer:
             with Session(engine) as session:
                 # Read the newest id before applying: a change committed while this round runs
                 # must still look new to the next poll (reading it after would hide it).
-                top = _max_change_id(session)
+                top = changelog.max_change_id(session)
                 report = apply_pending(session, for_app(app), wait=wait)
                 if not report.busy:
                     self.known_upto = top
@@ -456,7 +422,7 @@ class Syncer:
         if self.mode == "inline":
             engine = self.app.extensions["kb_engine"]
             with Session(engine) as session:
-                top = _max_change_id(session)
+                top = changelog.max_change_id(session)
             if self.known_upto is None or top > self.known_upto or not for_app(self.app).exists():
                 self.run_once(wait=KICK_WAIT)
         elif self.mode == "thread":
@@ -492,7 +458,7 @@ class Syncer:
             return False
         try:
             with Session(app.extensions["kb_engine"]) as session:
-                top = _max_change_id(session)
+                top = changelog.max_change_id(session)
         except Exception:  # noqa: BLE001 (the database may be briefly away; poll again)
             return False
         return self.known_upto is None or top != self.known_upto or _has_gaps(app)
