@@ -1,28 +1,30 @@
 """The organisation's key figures, computed from published postmortems through visibility.
 
-Plain SQL and Python (no numpy): the figures dashboard is a page view and must not pay for
-importing scikit-learn. Only published postmortems count; `user` None means everything.
+The dashboard is computed with numpy from this process's snapshot of the published
+postmortems (kb.insights.snapshot); a month's figures for the digest by SQL. Never
+scikit-learn: these are page views. Only published postmortems count; `user` None means
+everything.
 """
 
-import heapq
+import threading
 import weakref
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
+import numpy as np
 from sqlalchemy import and_, case, func
-from sqlalchemy.orm import aliased
 from sqlmodel import select
 
 from kb import accounts
+from kb.changelog import Follower
+from kb.insights import snapshot
 from kb.models import (
+    KINDS,
     SEVERITIES,
     ActionItem,
-    Change,
-    Label,
     Postmortem,
     Theme,
-    ThemeFactor,
     ThemeRun,
 )
 
@@ -213,196 +215,177 @@ class Dashboard:
         return sum(sum(m.by_kind.values()) for m in self.months)
 
 
-def sql_month(session, column):
-    """The YYYY-MM of a timestamp, computed by the database."""
-    if session.get_bind().dialect.name == "sqlite":
-        return func.strftime("%Y-%m", column)
-    return func.to_char(column, "YYYY-MM")
+class _Memo:
+    """Computations of one database in this process, and the change-log follower that says
+    when they are out of date."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.follower = Follower()
+        self.entries = {}
 
 
-def sql_minutes(session, start, end):
-    """Minutes from `start` to `end`, computed by the database (NULL if either is)."""
-    if session.get_bind().dialect.name == "sqlite":
-        return (func.julianday(end) - func.julianday(start)) * 1440.0
-    return func.extract("epoch", end - start) / 60.0
-
-
-# Dashboards already computed, by (scope, range, today, data version): a worker serves the
-# same figures again without reading tens of thousands of rows, until published data change.
-# One cache per engine (database), so that two databases in one process never mix.
-_CACHES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+# One memo per engine (database), so that two databases in one process never mix.
+_MEMOS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_MEMOS_GUARD = threading.Lock()
 CACHE_SIZE = 256
-
-
-def _data_version(session):
-    """What the figures depend on: the change log (every save of a postmortem, in the same
-    transaction, including status, visibility and action-item changes) and the themes."""
-    changed = session.exec(select(func.max(Change.id))).one()
-    run = session.exec(select(func.max(ThemeRun.id))).one()
-    return changed, run
 
 
 def memo(session, user, key, compute):
     """compute(), or what it gave last time for the same scope, key and data version.
 
-    For derived views that read tens of thousands of rows (figures, theme counts): they are
-    recomputed after any save of a postmortem or rebuild of the themes, never in between.
-    Callers must treat the result as read-only.
+    For derived views that read tens of thousands of rows (theme counts): they are recomputed
+    after any save of a postmortem (the change log, gaps included) or rebuild of the themes,
+    never in between. Callers must treat the result as read-only.
     """
-    cache = _CACHES.setdefault(session.get_bind(), {})
-    full_key = (accounts.scope_of(user), key, _data_version(session))
-    found = cache.get(full_key)
+    engine = session.get_bind()
+    with _MEMOS_GUARD:
+        state = _MEMOS.get(engine) or _MEMOS.setdefault(engine, _Memo())
+    with state.lock:
+        state.follower.changed(session)
+        run = session.exec(select(func.max(ThemeRun.id))).one()
+        full_key = (accounts.scope_of(user), key, state.follower.generation, run)
+        found = state.entries.get(full_key)
     if found is None:
-        found = compute()
-        if len(cache) >= CACHE_SIZE:
-            cache.pop(next(iter(cache)))
-        cache[full_key] = found
+        found = compute()  # outside the lock: other keys need not wait for this one
+        with state.lock:
+            if len(state.entries) >= CACHE_SIZE:
+                state.entries.pop(next(iter(state.entries)))
+            state.entries[full_key] = found
     return found
 
 
 def dashboard(session, user, first: date, last: date, today: date | None = None) -> Dashboard:
     """The figures of every month from `first` to `last` (inclusive), for `user`.
 
-    Computed once per visibility scope and version of the data (the last change-log entry
-    and theme rebuild), then served from a small in-process cache (see memo).
+    Computed from this process's snapshot of the published postmortems (kept up to date
+    through the change log, see kb.insights.snapshot), once per visibility scope and version
+    of the data.
     """
     today = today or datetime.now(UTC).date()
-    return memo(
-        session,
-        user,
-        ("dashboard", first, last, today),
-        lambda: compute_dashboard(session, user, first, last, today),
-    )
+    scope = accounts.scope_of(user)
+    published_now = snapshot.for_session(session)
+    with published_now.lock:
+        published_now.refresh(session)
+        return published_now.cached(
+            ("dashboard", scope, first, last, today),
+            lambda: compute_dashboard(session, published_now, scope, first, last, today),
+        )
 
 
-def compute_dashboard(session, user, first: date, last: date, today: date) -> Dashboard:
-    """The figures of every month from `first` to `last` (inclusive), for `user`, computed.
+def compute_dashboard(session, snap, scope, first: date, last: date, today: date) -> Dashboard:
+    """The figures of every month from `first` to `last` (inclusive) that `scope` may see,
+    from snapshot `snap` (its lock held).
 
     Incidents count by the month they started in. Action items are those of the postmortems
     started in the range; overdue means open or in progress with a due date before `today`.
-    The database computes months and durations, so no timestamp is converted in Python
-    (the dashboard reads tens of thousands of rows), and the rows are read through Core.
     """
     months = months_between(first, last)
-    start, end = _at(months[0]), _at(next_month(months[-1]))
-    in_range = and_(published(user), Postmortem.started_at >= start, Postmortem.started_at < end)
-    started = Postmortem.started_at
-    connection = session.connection()
-    rows = connection.execute(
-        select(
-            sql_month(session, started),
-            Postmortem.kind,
-            Postmortem.severity,
-            Postmortem.trigger,
-            sql_minutes(session, started, Postmortem.detected_at),
-            sql_minutes(session, started, Postmortem.resolved_at),
-            sql_minutes(session, Postmortem.resolved_at, Postmortem.published_at),
-            Postmortem.id,
-        ).where(in_range)
-    ).all()
-    buckets = defaultdict(list)
-    for row in rows:
-        buckets[row[0]].append(row)
-    month_rows = [_month_row(day, buckets.get(day.strftime("%Y-%m"), [])) for day in months]
+    columns = {name: column[: snap.size] for name, column in snap.columns.items()}
+    month = columns["month"]
+    m0 = snapshot.month_code(months[0].year, months[0].month)
+    in_range = snap.visible(scope) & (month >= m0) & (month < m0 + len(months))
+    picked = {name: column[in_range] for name, column in columns.items()}
+    offset = picked["month"] - m0
+    month_rows = [_month_row(day, picked, offset == k) for k, day in enumerate(months)]
 
-    actions = Counter()
-    overdue = and_(ActionItem.status.in_(OPEN_STATUSES), ActionItem.due < today)
-    in_range_ids = select(Postmortem.id).where(in_range)
-    for status, late, count in connection.execute(
-        select(ActionItem.status, overdue, func.count())
-        .where(ActionItem.postmortem_id.in_(in_range_ids))
-        .group_by(ActionItem.status, overdue)
-    ).all():
-        actions[status] += count
-        if late:
-            actions["overdue"] += count
+    def of_range(children):
+        owner = children.columns["owner"]
+        rows = owner >= 0
+        rows[rows] = in_range[owner[rows]]
+        return rows
 
-    # An alias: the visibility filter's own EXISTS over Label must not correlate with this.
-    service = aliased(Label)
-    services = connection.execute(
-        select(service.value, func.count())
-        .where(service.postmortem_id.in_(in_range_ids), service.field == "services")
-        .group_by(service.value)
-        .order_by(func.count().desc(), service.value)
-        .limit(10)
-    ).all()
+    actions = snap.actions.columns
+    rows = of_range(snap.actions)
+    status, due = actions["status"][rows], actions["due"][rows]
+    counts = dict(
+        zip(snapshot.STATUSES, np.bincount(status[status >= 0], minlength=4).tolist(), strict=True)
+    )
+    still_open = (status == snapshot.STATUSES.index("open")) | (
+        status == snapshot.STATUSES.index("in-progress")
+    )
+    overdue = int((still_open & (due != snapshot.NO_DUE) & (due < today.toordinal())).sum())
+
+    codes = snap.services.columns["code"][of_range(snap.services)]
+    per_service = np.bincount(codes, minlength=len(snap.service_names)).tolist()
+    services = sorted((-n, snap.service_names[code]) for code, n in enumerate(per_service) if n)[
+        :10
+    ]
+    themes, per_theme = np.unique(
+        snap.themes.columns["theme"][of_range(snap.themes)], return_counts=True
+    )
+    top_themes = sorted(zip((-per_theme).tolist(), themes.tolist(), strict=True))[:10]
     return Dashboard(
         first=months[0],
         last=months[-1],
         months=month_rows,
-        actions_done=actions["done"],
-        actions_open=actions["open"] + actions["in-progress"],
-        actions_overdue=actions["overdue"],
-        actions_wont_do=actions["wont-do"],
-        top_services=[(name, count) for name, count in services],
-        top_themes=_top_themes(session, in_range_ids),
-        slowest=_slowest(session, rows),
+        actions_done=counts["done"],
+        actions_open=counts["open"] + counts["in-progress"],
+        actions_overdue=overdue,
+        actions_wont_do=counts["wont-do"],
+        top_services=[(name, -n) for n, name in services],
+        top_themes=_theme_names(session, [(theme_id, -n) for n, theme_id in top_themes]),
+        slowest=_slowest(session, picked),
     )
 
 
-def _slowest(session, rows, limit=5):
+def _slowest(session, picked, limit=5):
     """(ref, title, minutes) of the incidents that took longest to resolve: the p90's cause."""
-    timed = [(round(r[5], 3), r[7]) for r in rows if r[1] == "incident" and r[5] is not None]
-    top = heapq.nlargest(limit, timed, key=lambda t: (t[0], -t[1]))  # ties: older id first
-    names = dict(
-        (pm_id, (ref, title))
+    timed = (picked["kind"] == KINDS.index("incident")) & ~np.isnan(picked["ttr"])
+    minutes, ids = np.round(picked["ttr"][timed], 3), picked["id"][timed]
+    order = np.lexsort((ids, -minutes))[:limit]  # longest first; ties: older id first
+    top = list(zip(minutes[order].tolist(), ids[order].tolist(), strict=True))
+    names = {
+        pm_id: (ref, title)
         for pm_id, ref, title in session.exec(
             select(Postmortem.id, Postmortem.ref, Postmortem.title).where(
                 Postmortem.id.in_([pm_id for _m, pm_id in top])
             )
         ).all()
+    }
+    return [(*names[pm_id], minutes) for minutes, pm_id in top if pm_id in names]
+
+
+def _figures(values):
+    """(median, 90th percentile) of values (NaN and negative ones left out), rounded away
+    from the float noise of the databases' date arithmetic (to 1/1000 minute)."""
+    values = values[~np.isnan(values)]
+    values = values[values >= 0]
+    if not len(values):
+        return None, None
+    p50, p90 = np.percentile(values, [50, 90]).tolist()
+    return round(p50, 3), round(p90, 3)
+
+
+def _month_row(day, picked, selected):
+    """Aggregate one month: the `selected` rows of the snapshot's columns `picked`."""
+    kind = picked["kind"][selected]
+    by_kind = dict(
+        zip(KINDS, np.bincount(kind[kind >= 0], minlength=len(KINDS)).tolist(), strict=True)
     )
-    return [(*names[pm_id], float(minutes)) for minutes, pm_id in top if pm_id in names]
-
-
-def _rounded(value):
-    """Round away the float noise of the databases' date arithmetic (to 1/1000 minute)."""
-    return None if value is None else round(float(value), 3)
-
-
-def _month_row(day, rows):
-    """Aggregate one month: rows of (month, kind, severity, trigger, ttd, ttr, publish, id),
-    durations in minutes."""
-    by_severity = dict.fromkeys(SEVERITIES, 0)
-    by_kind = {"incident": 0, "near-miss": 0, "game-day": 0}
-    ttd, ttr, publish, changes = [], [], [], 0
-    for _month, kind, severity, trigger, detect, resolve, to_publish, _id in rows:
-        by_kind[kind] = by_kind.get(kind, 0) + 1
-        if to_publish is not None and to_publish >= 0:
-            publish.append(to_publish / (60 * 24))
-        if kind != "incident":
-            continue
-        if severity in by_severity:
-            by_severity[severity] += 1
-        changes += trigger in CHANGE_TRIGGERS
-        if detect is not None and detect >= 0:
-            ttd.append(detect)
-        if resolve is not None and resolve >= 0:
-            ttr.append(resolve)
+    incident = selected.copy()
+    incident[selected] = kind == KINDS.index("incident")
+    severity = picked["severity"][incident]
+    counts = np.bincount(severity[severity >= 0], minlength=len(SEVERITIES)).tolist()
+    ttd_median, ttd_p90 = _figures(picked["ttd"][incident])
+    ttr_median, ttr_p90 = _figures(picked["ttr"][incident])
+    publish_median, _p90 = _figures(picked["publish"][selected] / (60 * 24))
     return MonthRow(
         month=day,
-        by_severity=by_severity,
+        by_severity=dict(zip(SEVERITIES, counts, strict=True)),
         by_kind=by_kind,
-        ttd_median=_rounded(median(ttd)),
-        ttd_p90=_rounded(percentile(ttd, 90)),
-        ttr_median=_rounded(median(ttr)),
-        ttr_p90=_rounded(percentile(ttr, 90)),
-        publish_median_days=_rounded(median(publish)),
-        change_triggered=changes,
+        ttd_median=ttd_median,
+        ttd_p90=ttd_p90,
+        ttr_median=ttr_median,
+        ttr_p90=ttr_p90,
+        publish_median_days=publish_median,
+        change_triggered=int(picked["change"][incident].sum()),
         incidents=by_kind["incident"],
     )
 
 
-def _top_themes(session, in_range_ids, limit=10):
-    """Themes by how many visible factors of postmortems in the range they hold."""
-    count = func.count()
-    rows = session.exec(
-        select(ThemeFactor.theme_id, count)
-        .where(ThemeFactor.postmortem_id.in_(in_range_ids))
-        .group_by(ThemeFactor.theme_id)
-        .order_by(count.desc(), ThemeFactor.theme_id)
-        .limit(limit)
-    ).all()
+def _theme_names(session, rows):
+    """(id, label, count) for (theme id, count) rows, leaving out themes no longer stored."""
     themes = {
         t.id: t for t in session.exec(select(Theme).where(Theme.id.in_([r[0] for r in rows])))
     }

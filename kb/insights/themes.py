@@ -25,8 +25,8 @@ from kb.insights.kpis import (
     months_between,
     next_month,
     published,
-    sql_month,
 )
+from kb.insights.sqldates import sql_month
 from kb.models import (
     ActionItem,
     Factor,

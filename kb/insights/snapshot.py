@@ -1,0 +1,370 @@
+"""Published postmortems as numpy columns, kept in each process and followed through the log.
+
+The figures dashboard reads a handful of attributes of every published postmortem in a range,
+tens of thousands of rows, and half a second of queries at 50,000 postmortems. This snapshot
+reads them once per process, then, whenever the change log names a postmortem, re-reads only
+that one (kb.changelog.Follower, the same cursor the search index uses). It is derived data
+held in memory, never written anywhere: a new process starts again from the database, and
+`kb.insights.kpis` computes the same figures from it as the SQL would.
+
+Visibility: a row keeps whether the postmortem is restricted and, if it is, its teams and
+people (authors and readers); `visible(scope)` asks accounts.Scope.allows about those rows,
+so the rule is still written once.
+"""
+
+import logging
+import threading
+import weakref
+
+import numpy as np
+from sqlalchemy import and_, select
+from sqlmodel import Session
+
+from kb.changelog import Follower
+from kb.insights.sqldates import sql_day_number, sql_minutes, sql_month
+from kb.models import KINDS, SEVERITIES, ActionItem, Label, Postmortem, ThemeFactor, ThemeRun
+
+STATUSES = ("open", "in-progress", "done", "wont-do")
+CHANGE_TRIGGERS = ("deploy", "config-change")
+CACHE_SIZE = 256  # computations kept per generation of the data
+
+log = logging.getLogger(__name__)
+READ_CHUNK = 500  # postmortem ids per query when re-reading changed ones
+NO_MONTH = -1
+NO_DUE = 0
+
+
+def month_code(year, month):
+    """Months as consecutive integers (January of year 0 is 0)."""
+    return year * 12 + month - 1
+
+
+class Children:
+    """Rows that belong to postmortems (action items, services, theme memberships).
+
+    Stored as columns; the rows of one postmortem are appended together, so replacing them
+    marks the old range dead (owner -1) and appends the new rows. Dead rows are dropped when
+    they outnumber the live ones.
+    """
+
+    def __init__(self, **dtypes):
+        self.dtypes = {"owner": np.int32, **dtypes}
+        self.columns = {name: np.empty(0, dtype) for name, dtype in self.dtypes.items()}
+        self.span = {}  # slot -> (start, stop)
+        self.dead = 0
+
+    def __len__(self):
+        return len(self.columns["owner"])
+
+    def drop(self, slots):
+        """Mark the rows of these slots dead."""
+        owner = self.columns["owner"]
+        for slot in slots:
+            start, stop = self.span.pop(slot, (0, 0))
+            owner[start:stop] = -1
+            self.dead += stop - start
+
+    def append(self, owners, **values):
+        """Append rows; `owners` lists each row's slot, each slot's rows next to each other
+        and for slots whose old rows were dropped."""
+        if not owners:
+            return
+        base = len(self)
+        new = {"owner": np.asarray(owners, dtype=np.int32)}
+        new.update(
+            {
+                name: np.asarray(values[name], dtype=t)
+                for name, t in self.dtypes.items()
+                if name != "owner"
+            }
+        )
+        for name, column in new.items():
+            self.columns[name] = np.concatenate([self.columns[name], column])
+        self._index(new["owner"], base)
+        if self.dead > max(1000, len(self) // 2):
+            self._compact()
+
+    def live(self):
+        """A mask of the rows that are not dead."""
+        return self.columns["owner"] >= 0
+
+    def _index(self, owners, base):
+        if not len(owners):
+            return
+        starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
+        stops = np.r_[starts[1:], len(owners)]
+        for slot, start, stop in zip(
+            owners[starts].tolist(), starts.tolist(), stops.tolist(), strict=True
+        ):
+            if slot >= 0:
+                self.span[slot] = (base + start, base + stop)
+
+    def _compact(self):
+        keep = self.live()
+        self.columns = {name: column[keep] for name, column in self.columns.items()}
+        self.span, self.dead = {}, 0
+        self._index(self.columns["owner"], 0)
+
+
+class Snapshot:
+    """The published postmortems of one database, as columns indexed by slot."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.follower = Follower()
+        self.theme_run = None
+        self.slot_of = {}
+        self.free = []
+        self.size = 0
+        self.columns = {}
+        self.audience = {}  # slot -> (teams, people) of restricted postmortems
+        self.actions = Children(status=np.int8, due=np.int32)
+        self.services = Children(code=np.int32)
+        self.themes = Children(theme=np.int32)
+        self.service_names, self._service_code = [], {}
+        self.results = {}  # computations from this generation of the data (see cached)
+        self._allocate(0)
+
+    # --- reading the database -------------------------------------------------------------
+
+    def refresh(self, session):
+        """Bring the snapshot up to date with what `session` sees; call with the lock held."""
+        changed = self.follower.changed(session)
+        run = session.execute(select(ThemeRun.id).order_by(ThemeRun.id.desc()).limit(1)).scalar()
+        if changed is None:
+            self._load_everything(session)
+        elif changed:
+            self._reload(session, sorted(changed))
+        if changed is None or run != self.theme_run:
+            self.themes = Children(theme=np.int32)
+            self._read_themes(session, None)
+            self.theme_run = run
+        elif not changed:
+            return
+        self.results = {}
+
+    def cached(self, key, compute):
+        """compute(), or what it gave for `key` since the data last changed; with the lock
+        held. Callers must treat the result as read-only."""
+        if key not in self.results:
+            if len(self.results) >= CACHE_SIZE:
+                self.results.pop(next(iter(self.results)))
+            self.results[key] = compute()
+        return self.results[key]
+
+    def _load_everything(self, session):
+        self.slot_of, self.free, self.audience = {}, [], {}
+        self.actions = Children(status=np.int8, due=np.int32)
+        self.services = Children(code=np.int32)
+        self._allocate(0)
+        self._read(session, None)
+
+    def _reload(self, session, ids):
+        for start in range(0, len(ids), READ_CHUNK):
+            chunk = ids[start : start + READ_CHUNK]
+            slots = [self.slot_of.pop(i) for i in chunk if i in self.slot_of]
+            for slot in slots:
+                self.columns["live"][slot] = False
+                self.audience.pop(slot, None)
+            self.free.extend(slots)
+            self.actions.drop(slots)
+            self.services.drop(slots)
+            self.themes.drop(slots)
+            self._read(session, chunk)
+            self._read_themes(session, chunk)
+
+    def _read(self, session, ids):
+        """Read published postmortems (all, or those of `ids`) and their children."""
+        started = Postmortem.started_at
+        which = Postmortem.status == "published"
+        if ids is not None:
+            which = and_(which, Postmortem.id.in_(ids))
+        connection = session.connection()
+        rows = connection.execute(
+            select(
+                Postmortem.id,
+                sql_month(session, started),
+                Postmortem.kind,
+                Postmortem.severity,
+                Postmortem.trigger,
+                Postmortem.visibility,
+                sql_minutes(session, started, Postmortem.detected_at),
+                sql_minutes(session, started, Postmortem.resolved_at),
+                sql_minutes(session, Postmortem.resolved_at, Postmortem.published_at),
+            )
+            .where(which)
+            .order_by(Postmortem.id)
+        ).all()
+        slots = self._place([r[0] for r in rows])
+        c = self.columns
+        nan = float("nan")
+        c["id"][slots] = [r[0] for r in rows]
+        c["live"][slots] = True
+        c["month"][slots] = [
+            month_code(int(m[:4]), int(m[5:7])) if m else NO_MONTH for m in (r[1] for r in rows)
+        ]
+        c["kind"][slots] = [KINDS.index(r[2]) if r[2] in KINDS else -1 for r in rows]
+        c["severity"][slots] = [SEVERITIES.index(r[3]) if r[3] in SEVERITIES else -1 for r in rows]
+        c["change"][slots] = [r[4] in CHANGE_TRIGGERS for r in rows]
+        c["restricted"][slots] = [r[5] != "internal" for r in rows]
+        for column, position in (("ttd", 6), ("ttr", 7), ("publish", 8)):
+            c[column][slots] = [nan if r[position] is None else float(r[position]) for r in rows]
+        slot_of = self.slot_of
+
+        def children(query):
+            if ids is not None:
+                query = query.where(Postmortem.id.in_(ids))
+            return connection.execute(query.where(Postmortem.status == "published")).all()
+
+        restricted = [r[0] for r in rows if r[5] != "internal"]
+        if restricted:
+            audience = {}
+            for pm_id, field, value in children(
+                select(Label.postmortem_id, Label.field, Label.value)
+                .join(Postmortem, Postmortem.id == Label.postmortem_id)
+                .where(
+                    Postmortem.visibility != "internal",
+                    Label.field.in_(("teams", "authors", "readers")),
+                )
+            ):
+                teams, people = audience.setdefault(slot_of[pm_id], (set(), set()))
+                (teams if field == "teams" else people).add(
+                    value if field == "teams" else value.lower()
+                )
+            for pm_id in restricted:
+                teams, people = audience.get(slot_of[pm_id], ((), ()))
+                self.audience[slot_of[pm_id]] = (tuple(sorted(teams)), tuple(sorted(people)))
+
+        actions = children(
+            select(
+                ActionItem.postmortem_id, ActionItem.status, sql_day_number(session, ActionItem.due)
+            )
+            .join(Postmortem, Postmortem.id == ActionItem.postmortem_id)
+            .order_by(ActionItem.postmortem_id)
+        )
+        self.actions.append(
+            [slot_of[a[0]] for a in actions],
+            status=[STATUSES.index(a[1]) if a[1] in STATUSES else -1 for a in actions],
+            due=[a[2] or NO_DUE for a in actions],
+        )
+        services = children(
+            select(Label.postmortem_id, Label.value)
+            .join(Postmortem, Postmortem.id == Label.postmortem_id)
+            .where(Label.field == "services")
+            .order_by(Label.postmortem_id)
+        )
+        self.services.append(
+            [slot_of[s[0]] for s in services], code=[self._service(s[1]) for s in services]
+        )
+
+    def _read_themes(self, session, ids):
+        query = (
+            select(ThemeFactor.postmortem_id, ThemeFactor.theme_id)
+            .join(Postmortem, Postmortem.id == ThemeFactor.postmortem_id)
+            .where(Postmortem.status == "published")
+            .order_by(ThemeFactor.postmortem_id)
+        )
+        if ids is not None:
+            query = query.where(Postmortem.id.in_(ids))
+        rows = session.connection().execute(query).all()
+        self.themes.append([self.slot_of[r[0]] for r in rows], theme=[r[1] for r in rows])
+
+    def _service(self, name):
+        code = self._service_code.get(name)
+        if code is None:
+            code = self._service_code[name] = len(self.service_names)
+            self.service_names.append(name)
+        return code
+
+    # --- slots ----------------------------------------------------------------------------
+
+    def _allocate(self, capacity):
+        self.size = 0
+        self.columns = {
+            "id": np.zeros(capacity, np.int64),
+            "live": np.zeros(capacity, bool),
+            "month": np.full(capacity, NO_MONTH, np.int32),
+            "kind": np.zeros(capacity, np.int8),
+            "severity": np.zeros(capacity, np.int8),
+            "change": np.zeros(capacity, bool),
+            "restricted": np.zeros(capacity, bool),
+            "ttd": np.zeros(capacity, np.float64),
+            "ttr": np.zeros(capacity, np.float64),
+            "publish": np.zeros(capacity, np.float64),
+        }
+
+    def _place(self, ids):
+        """Slots for these postmortem ids: freed ones first, then new ones at the end."""
+        slots = []
+        for pm_id in ids:
+            slot = self.free.pop() if self.free else self._grow()
+            self.slot_of[pm_id] = slot
+            slots.append(slot)
+        return np.asarray(slots, dtype=np.int64)
+
+    def _grow(self):
+        capacity = len(self.columns["id"])
+        if self.size == capacity:
+            more = max(1024, capacity)
+            for name, column in self.columns.items():
+                filler = NO_MONTH if name == "month" else 0
+                self.columns[name] = np.concatenate([column, np.full(more, filler, column.dtype)])
+        self.size += 1
+        return self.size - 1
+
+    # --- questions ------------------------------------------------------------------------
+
+    def visible(self, scope):
+        """A mask of the slots `scope` (accounts.Scope) may see."""
+        live = self.columns["live"][: self.size]
+        if scope.nothing:
+            return np.zeros(self.size, bool)
+        if scope.everything:
+            return live.copy()
+        mask = live & ~self.columns["restricted"][: self.size]
+        allowed = [
+            slot
+            for slot, (teams, people) in self.audience.items()
+            if scope.allows("restricted", teams, people)
+        ]
+        mask[allowed] = True
+        return mask & live
+
+
+_SNAPSHOTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_GUARD = threading.Lock()
+
+
+def for_session(session):
+    """The snapshot of the database `session` is bound to (one per engine and process)."""
+    return for_engine(session.get_bind())
+
+
+def for_engine(engine):
+    """The snapshot of one database in this process."""
+    with _GUARD:
+        snapshot = _SNAPSHOTS.get(engine)
+        if snapshot is None:
+            snapshot = _SNAPSHOTS[engine] = Snapshot()
+    return snapshot
+
+
+def warm_in_background(app):
+    """Read the snapshot of `app`'s database in a background thread, so that a new worker's
+    first figures view finds it ready (reading 50,000 postmortems takes about 1.5 s; after
+    that a change costs tens of milliseconds). A failure is logged; the first view then
+    reads it instead."""
+    engine = app.extensions["kb_engine"]
+
+    def run():
+        try:
+            with Session(engine) as session:
+                snapshot = for_engine(engine)
+                with snapshot.lock:
+                    snapshot.refresh(session)
+        except Exception:  # noqa: BLE001 (the first figures view reads it instead)
+            log.exception("reading the figures snapshot in the background failed")
+
+    thread = threading.Thread(target=run, name="kb-figures-warm", daemon=True)
+    thread.start()
+    return thread
