@@ -1,9 +1,14 @@
 """Similar incidents: the stored index, lookups through visibility, the page and the API."""
 
+import time
+
 import pytest
+from sqlalchemy import case, func
+from sqlmodel import select
 
 from kb import accounts
-from kb.insights import similar, themes
+from kb.insights import postings, similar, themes
+from kb.models import PostmortemTerm
 from kb.postmortems import get
 
 
@@ -120,3 +125,40 @@ def test_similar_api_and_the_postmortem_page(incidents, client, login, make_user
     page = client.get("/postmortems/INC-2026-301").get_data(as_text=True)
     assert "Similar incidents" in page and "Identity certificate rotation" in page
     assert "restricted vault" not in page
+
+
+def test_in_memory_scores_equal_the_sums_over_the_stored_rows(incidents):
+    weights = {"certif": 0.7, "expir": 0.5, "service:notifications": 0.3, "resolv": 0.2}
+    factor = case(weights, value=PostmortemTerm.term, else_=0.0)
+    score = func.sum(PostmortemTerm.weight * factor)
+    by_sql = incidents.exec(
+        select(PostmortemTerm.postmortem_id, score)
+        .where(PostmortemTerm.term.in_(list(weights)))
+        .group_by(PostmortemTerm.postmortem_id)
+        .order_by(score.desc(), PostmortemTerm.postmortem_id)
+    ).all()
+    ids, scores = postings.current(incidents).scores(weights)
+    assert len(by_sql) >= 3 and ids.tolist() == [pm_id for pm_id, _s in by_sql]
+    assert scores.tolist() == pytest.approx([s for _id, s in by_sql])
+
+
+def test_a_worker_keeps_answering_from_the_last_index_while_it_reads_a_rebuild(
+    app, incidents, make_postmortem
+):
+    postings.warm_in_background(app).join(30)
+    before = postings.current(incidents)
+    make_postmortem(
+        ref="INC-2026-306",
+        title="Certificate expired on the status page",
+        summary="The status page certificate expired.",
+    )
+    themes.rebuild(incidents, force=True)
+    incidents.commit()
+    assert postings.current(incidents) is before  # answered at once; the rebuild is read aside
+    deadline = time.monotonic() + 30
+    while postings.current(incidents) is before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    after = postings.current(incidents)
+    assert after is not before and after.version[0] > before.version[0]
+    found = similar.suggest(incidents, None, "status page certificate expired")
+    assert found[0]["ref"] == "INC-2026-306"
