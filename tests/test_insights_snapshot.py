@@ -110,16 +110,55 @@ def test_top_themes_follow_a_rebuild(session, make_postmortem, people):
     factor = {"text": text, "category": "certificates"}
     for i, month in enumerate((1, 2, 3, 4)):
         make_postmortem(**_incident(f"INC-2026-31{i}", month, contributing_factors=[factor]))
+    make_postmortem(
+        **_incident(
+            "INC-2026-315",
+            5,
+            kind="near-miss",
+            severity="SEV4",
+            visibility="restricted",
+            teams=["payments"],
+            contributing_factors=[
+                factor,
+                {
+                    "text": "The certificate expired; its renewal was manual.",
+                    "category": "certificates",
+                },
+                {"text": "The DNS resolver cached a stale record."},
+            ],
+        )
+    )
     before = _agree(session, people)
     assert before["admin"].top_themes == []
     themes.rebuild(session)
     session.commit()
+    _themes_agree(session, people)
     after = _agree(session, people)
     (_id, label, count), *_ = after["payments"].top_themes
-    assert count == 4 and "ertificate" in label
+    assert count == 6 and "ertificate" in label  # four internal factors, two restricted ones
+    assert after["storefront"].top_themes[0][2] == 4
     # A save replaces the postmortem's factors: their memberships wait for the next rebuild.
     make_postmortem(**_incident("INC-2026-310", 1, severity="SEV1", contributing_factors=[factor]))
-    assert _agree(session, people)["payments"].top_themes == [(_id, label, 3)]
+    assert _agree(session, people)["payments"].top_themes[0] == (_id, label, 5)
+    _themes_agree(session, people)
+
+
+def _themes_agree(session, people):
+    """The themes page's counts from the snapshot equal those the SQL gives, for everyone."""
+
+    def seen(views):
+        return {
+            v.id: (v.label, v.terms, v.size, v.postmortems, v.per_month, v.severities, v.first)
+            for v in views.values()
+        }
+
+    for name, user in [*people.items(), ("system", None)]:
+        by_sql = themes._aggregate(session, user)
+        assert seen(themes._aggregate_all(session, user)) == seen(by_sql), name
+    assert len(themes._aggregate(session, people["payments"])) > len(
+        themes._aggregate(session, people["storefront"])
+    )  # the restricted postmortem's DNS factor counts for its team only
+    session.rollback()
 
 
 def test_children_replace_rows_and_compact_without_mixing_owners():

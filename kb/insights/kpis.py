@@ -290,10 +290,7 @@ def compute_dashboard(session, snap, scope, first: date, last: date, today: date
     month_rows = [_month_row(day, picked, offset == k) for k, day in enumerate(months)]
 
     def of_range(children):
-        owner = children.columns["owner"]
-        rows = owner >= 0
-        rows[rows] = in_range[owner[rows]]
-        return rows
+        return snap.rows_of(children, in_range)
 
     actions = snap.actions.columns
     rows = of_range(snap.actions)

@@ -314,6 +314,13 @@ class Snapshot:
 
     # --- questions ------------------------------------------------------------------------
 
+    def rows_of(self, children, mask):
+        """A mask of the live rows of `children` whose postmortem's slot is set in `mask`."""
+        owner = children.columns["owner"]
+        rows = owner >= 0
+        rows[rows] = mask[owner[rows]]
+        return rows
+
     def visible(self, scope):
         """A mask of the slots `scope` (accounts.Scope) may see."""
         live = self.columns["live"][: self.size]

@@ -12,12 +12,14 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
+import numpy as np
 from sqlalchemy import and_, delete, func
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm import aliased
 from sqlmodel import select
 
-from kb.insights import features
+from kb import accounts
+from kb.insights import features, snapshot
 from kb.insights.clustering import label_for
 from kb.insights.kpis import (
     memo,
@@ -28,6 +30,7 @@ from kb.insights.kpis import (
 )
 from kb.insights.sqldates import sql_month
 from kb.models import (
+    SEVERITIES,
     ActionItem,
     Factor,
     Label,
@@ -172,10 +175,65 @@ def _relabel_from_visible(session, user, view):
     view.label = label_for(view.terms)
 
 
+def _aggregate_all(session, user):
+    """Every theme's counts for `user`, as _aggregate gives them, from this process's
+    snapshot of the published postmortems (kb.insights.snapshot): a view after a save
+    re-reads that postmortem, not every membership. Read-only: callers copy."""
+    published_now = snapshot.for_session(session)
+    scope = accounts.scope_of(user)
+    with published_now.lock:
+        published_now.refresh(session)
+        return published_now.cached(
+            ("themes", scope), lambda: _count(session, user, published_now, scope)
+        )
+
+
+def _count(session, user, snap, scope):
+    members = snap.themes.columns
+    rows = snap.rows_of(snap.themes, snap.visible(scope))
+    owners, ids = members["owner"][rows].astype(np.int64), members["theme"][rows].astype(np.int64)
+    if not len(ids):
+        return {}
+    views = {
+        t.id: ThemeView(id=t.id, label=t.label, terms=list(t.terms), private_label=t.private_label)
+        for t in session.exec(select(Theme).where(Theme.id.in_(np.unique(ids).tolist()))).all()
+    }
+    for theme_id, size in zip(
+        *(a.tolist() for a in np.unique(ids, return_counts=True)), strict=True
+    ):
+        if theme_id in views:
+            views[theme_id].size = size
+    month = snap.columns["month"][owners]
+    dated = month >= 0
+    keys, counts = np.unique(ids[dated] * 1_000_000 + month[dated], return_counts=True)
+    for key, count in zip(keys.tolist(), counts.tolist(), strict=True):
+        view = views.get(key // 1_000_000)
+        if view is not None:
+            code = key % 1_000_000
+            day = date(code // 12, code % 12 + 1, 1)
+            view.per_month[day] += count
+            view.first = min(view.first or day, day)
+            view.last = max(view.last or day, day)
+    # Severities count postmortems, not factors: an incident with three factors is one.
+    pairs = np.unique(ids << 32 | owners)
+    severity = snap.columns["severity"][pairs & 0xFFFFFFFF]
+    keys, counts = np.unique((pairs >> 32) * 16 + (severity + 1), return_counts=True)
+    for key, count in zip(keys.tolist(), counts.tolist(), strict=True):
+        view = views.get(key // 16)
+        if view is not None:
+            code = key % 16 - 1
+            view.severities[SEVERITIES[code] if code >= 0 else "none"] += count
+            view.postmortems += count
+    for view in views.values():
+        if view.private_label:
+            _relabel_from_visible(session, user, view)
+    return views
+
+
 def list_themes(session, user, *, today=None, sort="size", recurring_only=False):
     """Themes visible to `user`: recurring ones first, then by size (or growth), then id."""
     month = month_start(today or datetime.now(UTC).date())
-    stored = memo(session, user, ("themes",), lambda: _aggregate(session, user))
+    stored = _aggregate_all(session, user)
     views = [copy.deepcopy(v) for v in stored.values()]
     if recurring_only:
         views = [v for v in views if v.recurring]
