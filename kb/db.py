@@ -1,7 +1,10 @@
 """The database engine and one session per request or CLI command."""
 
+import logging
+
 from flask import current_app, g
 from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine
 
 
@@ -20,6 +23,9 @@ def make_engine(url):
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+log = logging.getLogger(__name__)
 
 
 def init_app(app):
@@ -43,5 +49,13 @@ def get_session():
 def close_session(_exc=None):
     """Close the session at the end of the app context; roll back what was not committed."""
     session = g.pop("db_session", None)
-    if session is not None:
+    if session is None:
+        return
+    try:
         session.close()
+    except OperationalError:
+        # The database went away after the response was made (a restart): rolling back this
+        # request's finished transaction failed, so nothing is lost. The response stands;
+        # the pool has dropped the broken connection.
+        log.warning("the database connection was lost while closing a session", exc_info=True)
+        session.invalidate()
