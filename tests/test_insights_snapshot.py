@@ -7,6 +7,7 @@ from datetime import date
 import numpy as np
 import pytest
 from sqlalchemy import delete, insert
+from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 
 from kb import accounts, changelog
@@ -211,3 +212,22 @@ def test_a_worker_reads_the_snapshot_in_the_background(app, session, make_postmo
     board = kpis.dashboard(session, people["payments"], FIRST, LAST, today=TODAY)
     assert board.postmortems == 1 and warm.follower.generation == generation  # nothing re-read
     assert session.exec(select(Change)).first() is not None
+
+
+def test_a_refresh_that_fails_half_way_reads_everything_next_time(
+    session, make_postmortem, people, monkeypatch
+):
+    make_postmortem(**_incident("INC-2026-330", 2))
+    _agree(session, people)
+    make_postmortem(**_incident("INC-2026-331", 3))
+    kept = snapshot.for_session(session)
+
+    def database_gone(*_args):
+        raise OperationalError("SELECT", {}, Exception("server closed the connection"))
+
+    with monkeypatch.context() as patch:
+        patch.setattr(snapshot.Snapshot, "_reload", database_gone)
+        with pytest.raises(OperationalError):
+            kpis.dashboard(session, people["admin"], FIRST, LAST, today=TODAY)
+    session.rollback()
+    assert _agree(session, people)["admin"].postmortems == 2 and kept.size == 2

@@ -128,7 +128,19 @@ class Snapshot:
     # --- reading the database -------------------------------------------------------------
 
     def refresh(self, session):
-        """Bring the snapshot up to date with what `session` sees; call with the lock held."""
+        """Bring the snapshot up to date with what `session` sees; call with the lock held.
+
+        If reading fails half way (the database went away), the next call reads everything
+        again: the change-log position has moved on, so the changes would be lost otherwise.
+        """
+        try:
+            self._refresh(session)
+        except BaseException:
+            self.follower = Follower()
+            self.results = {}
+            raise
+
+    def _refresh(self, session):
         changed = self.follower.changed(session)
         run = session.execute(select(ThemeRun.id).order_by(ThemeRun.id.desc()).limit(1)).scalar()
         if changed is None:
