@@ -66,7 +66,9 @@ def _database_revision(session):
     try:
         with session.begin_nested():
             return session.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    except SQLAlchemyError:
+    except SQLAlchemyError as exc:
+        if getattr(exc, "connection_invalidated", False):
+            raise  # the database went away: unreachable, not unmigrated
         return None  # no alembic_version table: never migrated
 
 
