@@ -71,8 +71,12 @@ _STEMS = {}  # word -> stem; a plain dict is faster than lru_cache in this hot l
 
 def tokens(text):
     """Stemmed words of `text` without stop words and numbers."""
+    return _stems(words(text))
+
+
+def _stems(plain):
     out = []
-    for word in words(text):
+    for word in plain:
         stemmed = _STEMS.get(word)
         if stemmed is None:
             stemmed = _STEMS[word] = stem(word)
@@ -80,21 +84,38 @@ def tokens(text):
     return out
 
 
+def _pairs(stems):
+    return [f"{a} {b}" for a, b in zip(stems, stems[1:], strict=False) if a != b]
+
+
 def analyze(text):
     """Terms of `text`: its tokens and the pairs of neighbouring tokens ("connection pool")."""
     stems = tokens(text)
-    return stems + [f"{a} {b}" for a, b in zip(stems, stems[1:], strict=False) if a != b]
+    return stems + _pairs(stems)
+
+
+def analyze_noting_forms(text, forms):
+    """analyze(text), counting in `forms` ({term: Counter of written forms}) how each term
+    was written: one pass where a rebuild needs both (see surface_forms)."""
+    plain = words(text)
+    stems = _stems(plain)
+    pairs = _pairs(stems)
+    for word, term in zip(plain, stems, strict=True):
+        forms[term][word] += 1
+    for i in range(len(stems) - 1):
+        if stems[i] != stems[i + 1]:
+            forms[f"{stems[i]} {stems[i + 1]}"][f"{plain[i]} {plain[i + 1]}"] += 1
+    return stems + pairs
+
+
+def most_common_forms(forms):
+    """{term: the form written most often} from counts made by analyze_noting_forms."""
+    return {term: written.most_common(1)[0][0] for term, written in forms.items()}
 
 
 def surface_forms(texts):
     """{term: the form people wrote most often}, to show "configuration", not "configur"."""
-    counts = defaultdict(Counter)
+    forms = defaultdict(Counter)
     for text in texts:
-        plain = words(text)
-        stems = tokens(text)
-        for word, term in zip(plain, stems, strict=True):
-            counts[term][word] += 1
-        for i in range(len(stems) - 1):
-            if stems[i] != stems[i + 1]:
-                counts[f"{stems[i]} {stems[i + 1]}"][f"{plain[i]} {plain[i + 1]}"] += 1
-    return {term: forms.most_common(1)[0][0] for term, forms in counts.items()}
+        analyze_noting_forms(text, forms)
+    return most_common_forms(forms)

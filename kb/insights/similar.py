@@ -41,16 +41,18 @@ def build_index(session, pms, factor_rows, themes_of_pm):
     for _id, pm_id, text, _category in factor_rows:
         factors[pm_id].append(text)
     documents = [f"{title}. {summary} " + " ".join(factors[i]) for i, _r, title, summary in pms]
+    forms = defaultdict(Counter)  # how each term is written, counted in the same pass
+    analysed = [features.analyze_noting_forms(text, forms) for text in documents]
     small = len(documents) < 20
     vectoriser = TfidfVectorizer(
-        analyzer=features.analyze,
+        analyzer=_already_analysed,
         sublinear_tf=True,
         min_df=1 if small else 2,
         max_df=1.0 if small else 0.5,
         dtype=np.float32,
     )
     try:
-        matrix = vectoriser.fit_transform(documents).tocsr()
+        matrix = vectoriser.fit_transform(analysed).tocsr()
     except ValueError:  # no usable term at all
         return
     names = vectoriser.get_feature_names_out()
@@ -89,7 +91,7 @@ def build_index(session, pms, factor_rows, themes_of_pm):
     dicts = [{"postmortem_id": p, "term": t, "weight": w} for p, t, w in rows]
     for start in range(0, len(dicts), 50_000):
         connection.execute(insert(PostmortemTerm.__table__), dicts[start : start + 50_000])
-    shown = features.surface_forms(documents)
+    shown = features.most_common_forms(forms)
     idf = [
         {
             "term": str(name)[:80],
@@ -102,6 +104,10 @@ def build_index(session, pms, factor_rows, themes_of_pm):
     for start in range(0, len(unique), 50_000):
         connection.execute(insert(TermWeight.__table__), unique[start : start + 50_000])
     session.flush()
+
+
+def _already_analysed(terms):
+    return terms
 
 
 def query_terms(session, text, limit=SIMILAR_TERMS):
