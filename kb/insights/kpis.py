@@ -234,9 +234,10 @@ CACHE_SIZE = 256
 def memo(session, user, key, compute):
     """compute(), or what it gave last time for the same scope, key and data version.
 
-    For derived views that read tens of thousands of rows (theme counts): they are recomputed
-    after any save of a postmortem (the change log, gaps included) or rebuild of the themes,
-    never in between. Callers must treat the result as read-only.
+    For derived views that read many rows (the themes page's quotes, services and action
+    items): they are recomputed after any save of a postmortem (the change log, gaps
+    included) or rebuild of the themes, never in between. Callers must treat the result as
+    read-only.
     """
     engine = session.get_bind()
     with _MEMOS_GUARD:

@@ -27,11 +27,11 @@ from kb.models import KINDS, SEVERITIES, ActionItem, Label, Postmortem, ThemeFac
 STATUSES = ("open", "in-progress", "done", "wont-do")
 CHANGE_TRIGGERS = ("deploy", "config-change")
 CACHE_SIZE = 256  # computations kept per generation of the data
-
-log = logging.getLogger(__name__)
 READ_CHUNK = 500  # postmortem ids per query when re-reading changed ones
 NO_MONTH = -1
 NO_DUE = 0
+
+log = logging.getLogger(__name__)
 
 
 def month_code(year, month):
