@@ -322,10 +322,9 @@ class PostmortemTerm(SQLModel, table=True):
     """A weighted key term of a published postmortem, for similar incidents (an inverted index).
 
     Terms include `service:<name>` and `theme:<id>` entries so that sharing a service or a
-    theme counts towards similarity.
+    theme counts towards similarity. Read whole into memory (kb/insights/postings.py), never
+    looked up by term, so there is no index on it.
     """
-
-    __table_args__ = (Index("ix_postmortemterm_term", "term", "postmortem_id", "weight"),)
 
     id: int | None = Field(default=None, primary_key=True)
     postmortem_id: int = Field(foreign_key="postmortem.id", ondelete="CASCADE", index=True)

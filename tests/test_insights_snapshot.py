@@ -1,6 +1,7 @@
 """The figures snapshot: kept up to date through the change log, it must always give what a
 snapshot read afresh from the database gives, for every kind of change and every reader."""
 
+import copy
 import threading
 from datetime import date
 
@@ -109,8 +110,20 @@ def test_the_kept_snapshot_matches_a_fresh_one_after_every_kind_of_change(
 def test_top_themes_follow_a_rebuild(session, make_postmortem, people):
     text = "The TLS certificate expired because its renewal was manual."
     factor = {"text": text, "category": "certificates"}
+    statuses = ["done", "open", "wont-do", "in-progress"]
     for i, month in enumerate((1, 2, 3, 4)):
-        make_postmortem(**_incident(f"INC-2026-31{i}", month, contributing_factors=[factor]))
+        make_postmortem(
+            **_incident(
+                f"INC-2026-31{i}",
+                month,
+                services=[["ledger"], ["ledger", "search"], ["cdn"], []][i],
+                contributing_factors=[factor],
+                action_items=[
+                    {"title": "Automate renewal", "status": statuses[i], "factor": 0},
+                    {"title": "Unlinked", "status": "done"},
+                ],
+            )
+        )
     make_postmortem(
         **_incident(
             "INC-2026-315",
@@ -127,13 +140,20 @@ def test_top_themes_follow_a_rebuild(session, make_postmortem, people):
                 },
                 {"text": "The DNS resolver cached a stale record."},
             ],
+            services=["ledger", "vault"],
+            action_items=[
+                {"title": "Alert on expiry", "status": "done", "factor": 1},
+                {"title": "Flush the resolver", "status": "open", "factor": 2},
+            ],
         )
     )
     before = _agree(session, people)
     assert before["admin"].top_themes == []
     themes.rebuild(session)
     session.commit()
-    _themes_agree(session, people)
+    # INC-2026-310 to 313 (ledger; ledger and search; cdn; none), actions done, open,
+    # won't do (not work to do) and in progress: 1 done of 3.
+    _themes_agree(session, people, ([("ledger", 2), ("cdn", 1), ("search", 1)], 1, 3))
     after = _agree(session, people)
     (_id, label, count), *_ = after["payments"].top_themes
     assert count == 6 and "ertificate" in label  # four internal factors, two restricted ones
@@ -141,10 +161,10 @@ def test_top_themes_follow_a_rebuild(session, make_postmortem, people):
     # A save replaces the postmortem's factors: their memberships wait for the next rebuild.
     make_postmortem(**_incident("INC-2026-310", 1, severity="SEV1", contributing_factors=[factor]))
     assert _agree(session, people)["payments"].top_themes[0] == (_id, label, 5)
-    _themes_agree(session, people)
+    _themes_agree(session, people, ([("cdn", 1), ("ledger", 1), ("search", 1)], 0, 2))
 
 
-def _themes_agree(session, people):
+def _themes_agree(session, people, storefront_certificates):
     """The themes page's counts from the snapshot equal those the SQL gives, for everyone."""
 
     def seen(views):
@@ -156,6 +176,25 @@ def _themes_agree(session, people):
     for name, user in [*people.items(), ("system", None)]:
         by_sql = themes._aggregate(session, user)
         assert seen(themes._aggregate_all(session, user)) == seen(by_sql), name
+        # Services and linked action items: by SQL (the theme page's path) and the snapshot.
+        # One theme at a time, as pages ask for some of them.
+        listed, counted = copy.deepcopy(by_sql), copy.deepcopy(by_sql)
+        for theme_id in by_sql:
+            for views, by_list in ((listed, True), (counted, False)):
+                themes._compute_details(
+                    [views[theme_id]], session, user, quotes=3, list_actions=by_list
+                )
+        for theme_id, view in counted.items():
+            other = listed[theme_id]
+            assert view.services == other.services, name
+            assert (view.actions_done, view.actions_total) == (
+                other.actions_done,
+                other.actions_total,
+            ), name
+        if name == "storefront":  # internal postmortems only; worked out by hand
+            (certificates,) = [v for v in counted.values() if "ertificate" in v.label]
+            found = (certificates.services, certificates.actions_done, certificates.actions_total)
+            assert found == storefront_certificates
     assert len(themes._aggregate(session, people["payments"])) > len(
         themes._aggregate(session, people["storefront"])
     )  # the restricted postmortem's DNS factor counts for its team only

@@ -22,7 +22,16 @@ from sqlmodel import Session
 
 from kb.changelog import Follower
 from kb.insights.sqldates import sql_day_number, sql_minutes, sql_month
-from kb.models import KINDS, SEVERITIES, ActionItem, Label, Postmortem, ThemeFactor, ThemeRun
+from kb.models import (
+    KINDS,
+    SEVERITIES,
+    ActionItem,
+    Factor,
+    Label,
+    Postmortem,
+    ThemeFactor,
+    ThemeRun,
+)
 
 STATUSES = ("open", "in-progress", "done", "wont-do")
 CHANGE_TRIGGERS = ("deploy", "config-change")
@@ -30,6 +39,7 @@ CACHE_SIZE = 256  # computations kept per generation of the data
 READ_CHUNK = 500  # postmortem ids per query when re-reading changed ones
 NO_MONTH = -1
 NO_DUE = 0
+NO_FACTOR = -1
 
 log = logging.getLogger(__name__)
 
@@ -118,9 +128,9 @@ class Snapshot:
         self.size = 0
         self.columns = {}
         self.audience = {}  # slot -> (teams, people) of restricted postmortems
-        self.actions = Children(status=np.int8, due=np.int32)
+        self.actions = Children(status=np.int8, due=np.int32, factor=np.int32)
         self.services = Children(code=np.int32)
-        self.themes = Children(theme=np.int32)
+        self.themes = Children(theme=np.int32, position=np.int32)
         self.service_names, self._service_code = [], {}
         self.results = {}  # computations from this generation of the data (see cached)
         self._allocate(0)
@@ -148,7 +158,7 @@ class Snapshot:
         elif changed:
             self._reload(session, sorted(changed))
         if changed is None or run != self.theme_run:
-            self.themes = Children(theme=np.int32)
+            self.themes = Children(theme=np.int32, position=np.int32)
             self._read_themes(session, None)
             self.theme_run = run
         elif not changed:
@@ -166,7 +176,7 @@ class Snapshot:
 
     def _load_everything(self, session):
         self.slot_of, self.free, self.audience = {}, [], {}
-        self.actions = Children(status=np.int8, due=np.int32)
+        self.actions = Children(status=np.int8, due=np.int32, factor=np.int32)
         self.services = Children(code=np.int32)
         self._allocate(0)
         self._read(session, None)
@@ -249,7 +259,10 @@ class Snapshot:
 
         actions = children(
             select(
-                ActionItem.postmortem_id, ActionItem.status, sql_day_number(session, ActionItem.due)
+                ActionItem.postmortem_id,
+                ActionItem.status,
+                sql_day_number(session, ActionItem.due),
+                ActionItem.factor,
             )
             .join(Postmortem, Postmortem.id == ActionItem.postmortem_id)
             .order_by(ActionItem.postmortem_id)
@@ -258,6 +271,7 @@ class Snapshot:
             [slot_of[a[0]] for a in actions],
             status=[STATUSES.index(a[1]) if a[1] in STATUSES else -1 for a in actions],
             due=[a[2] or NO_DUE for a in actions],
+            factor=[NO_FACTOR if a[3] is None else a[3] for a in actions],
         )
         services = children(
             select(Label.postmortem_id, Label.value)
@@ -271,15 +285,20 @@ class Snapshot:
 
     def _read_themes(self, session, ids):
         query = (
-            select(ThemeFactor.postmortem_id, ThemeFactor.theme_id)
+            select(ThemeFactor.postmortem_id, ThemeFactor.theme_id, Factor.position)
             .join(Postmortem, Postmortem.id == ThemeFactor.postmortem_id)
+            .join(Factor, Factor.id == ThemeFactor.factor_id)
             .where(Postmortem.status == "published")
             .order_by(ThemeFactor.postmortem_id)
         )
         if ids is not None:
             query = query.where(Postmortem.id.in_(ids))
         rows = session.connection().execute(query).all()
-        self.themes.append([self.slot_of[r[0]] for r in rows], theme=[r[1] for r in rows])
+        self.themes.append(
+            [self.slot_of[r[0]] for r in rows],
+            theme=[r[1] for r in rows],
+            position=[r[2] for r in rows],
+        )
 
     def _service(self, name):
         code = self._service_code.get(name)

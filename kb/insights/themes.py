@@ -323,6 +323,9 @@ def _compute_details(views, session, user, *, quotes, list_actions):
             )
         ]
     by_id = {v.id: v for v in views}
+    if not list_actions:
+        _count_services_and_actions(session, user, by_id)
+        return
     service = aliased(Label)  # not correlated with the visibility filter's own Label
     pms = func.count(ThemeFactor.postmortem_id.distinct())
     for theme_id, value, count in session.exec(
@@ -369,6 +372,48 @@ def _compute_details(views, session, user, *, quotes, list_actions):
             by_id[theme_id].actions.append(
                 {"title": title, "status": status, "due": due, "owner": owner, "ref": ref}
             )
+
+
+def _count_services_and_actions(session, user, by_id):
+    """Services (by postmortems) and linked action items (done, total) of these themes, from
+    the snapshot (kb.insights.snapshot): the numbers the SQL of _compute_details gives."""
+    snap = snapshot.for_session(session)
+    scope = accounts.scope_of(user)
+    with snap.lock:
+        snap.refresh(session)
+        members = snap.themes.columns
+        rows = snap.rows_of(snap.themes, snap.visible(scope))
+        rows &= np.isin(members["theme"], list(by_id))
+        slots = members["owner"][rows].astype(np.int64)
+        theme = members["theme"][rows].astype(np.int64)
+        position = members["position"][rows].astype(np.int64)
+        # Services count postmortems: each (theme, postmortem) once.
+        codes, span = snap.services.columns["code"].tolist(), snap.services.span
+        per_service = Counter()
+        for pair in np.unique(theme << 32 | slots).tolist():
+            start, stop = span.get(pair & 0xFFFFFFFF, (0, 0))
+            for code in codes[start:stop]:
+                per_service[pair >> 32, snap.service_names[code]] += 1
+        # Action items linked to a member factor: matched on (postmortem, factor position).
+        actions = snap.actions.columns
+        live = actions["owner"] >= 0
+        factor = actions["factor"][live].astype(np.int64)
+        keys = actions["owner"][live].astype(np.int64) << 32 | factor.clip(0)
+        linked = factor >= 0
+        member_keys = slots << 32 | position
+        order = np.argsort(member_keys)
+        found = np.searchsorted(member_keys[order], keys).clip(0, max(len(order) - 1, 0))
+        linked &= member_keys[order][found] == keys if len(order) else False
+        statuses = actions["status"][live][linked]
+        of_theme = theme[order][found[linked]]
+    for (theme_id, name), count in sorted(
+        per_service.items(), key=lambda i: (i[0][0], -i[1], i[0][1])
+    ):
+        by_id[theme_id].services.append((name, count))
+    done, wont = snapshot.STATUSES.index("done"), snapshot.STATUSES.index("wont-do")
+    for theme_id, status in zip(of_theme.tolist(), statuses.tolist(), strict=True):
+        by_id[theme_id].actions_done += status == done
+        by_id[theme_id].actions_total += status != wont
 
 
 def factor_refs(session, user):
