@@ -25,8 +25,9 @@ install-test: $(VENV)/.test-deps
 
 run: install
 	$(BIN)/kb db upgrade
-	$(BIN)/kb seed --if-empty
+	$(BIN)/kb seed --if-empty --no-hint
 	$(BIN)/kb themes rebuild
+	@$(BIN)/kb seed --hint-only
 	$(BIN)/kb run --host $(HOST) --port $(PORT)
 
 test: install-test

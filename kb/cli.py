@@ -88,12 +88,20 @@ def db_downgrade(revision):
 @click.command("seed")
 @with_appcontext
 @click.option("--if-empty", is_flag=True, help="Only when the database holds no postmortem yet.")
-def seed_command(if_empty):
+@click.option(
+    "--hint/--no-hint", default=True, help="Say how to sign in to the demo afterwards (default)."
+)
+@click.option("--hint-only", is_flag=True, help="Only say how to sign in to the demo.")
+def seed_command(if_empty, hint, hint_only):
     """Load the demo organisation (users and postmortems)."""
     session = get_session()
+    if hint_only:
+        _sign_in_hint(session)
+        return
     if if_empty and not seed.is_empty(session):
         click.echo("The database already holds postmortems: demo data not loaded.")
-        _sign_in_hint(session)
+        if hint:
+            _sign_in_hint(session)
         return
     organisation = seed.load_organisation(session)
     report = seed.load_postmortems(session)
@@ -105,7 +113,8 @@ def seed_command(if_empty):
         f"Loaded {organisation['company']}: {report.created} postmortems created, "
         f"{report.updated} updated, {report.unchanged} unchanged."
     )
-    _sign_in_hint(session)
+    if hint:
+        _sign_in_hint(session)
 
 
 def _sign_in_hint(session):

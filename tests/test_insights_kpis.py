@@ -2,12 +2,15 @@
 
 import csv
 import io
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
+from sqlalchemy import literal, text
+from sqlmodel import select
+from sqlmodel.sql.sqltypes import UTCDateTime
 
 from kb import accounts
-from kb.insights import kpis
+from kb.insights import kpis, sqldates
 
 
 @pytest.fixture
@@ -216,3 +219,11 @@ def test_the_dashboard_follows_every_change(month_of_incidents, session, reader,
     )
     assert restricted.visibility == "restricted"
     assert march() == 2  # no longer counted for this reader
+
+
+def test_months_are_utc_months_whatever_the_database_time_zone(session):
+    if session.get_bind().dialect.name == "postgresql":
+        session.exec(text("SET TIME ZONE 'Pacific/Kiritimati'"))  # UTC+14: already April
+    late_march = literal(datetime(2026, 3, 31, 23, 30, tzinfo=UTC), UTCDateTime())
+    assert session.exec(select(sqldates.sql_month(session, late_march))).one() == "2026-03"
+    session.rollback()

@@ -97,6 +97,17 @@ def test_round_trip_over_the_whole_seed_is_identical(app, runner, session, tmp_p
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
 
 
+def test_kb_seed_loads_once_and_says_how_to_sign_in(runner):
+    first = runner.invoke(args=["seed", "--if-empty", "--no-hint"])
+    assert first.exit_code == 0 and "34 postmortems created" in first.output
+    assert "Sign in" not in first.output
+    again = runner.invoke(args=["seed", "--if-empty"])
+    assert "demo data not loaded" in again.output and "Sign in at" in again.output
+    hint = runner.invoke(args=["seed", "--hint-only"])
+    assert hint.exit_code == 0 and "reader@brightcart.example" in hint.output
+    assert "password: hindsight-demo" in hint.output and "Loaded" not in hint.output
+
+
 def test_export_markdown_and_jsonl(runner, make_postmortem, tmp_path):
     make_postmortem(ref="INC-2026-001", summary="The **summary**.")
     assert (

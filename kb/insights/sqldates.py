@@ -7,10 +7,11 @@ from sqlalchemy import Date, Integer, cast, func, literal
 
 
 def sql_month(session, column):
-    """The YYYY-MM of a timestamp, computed by the database."""
+    """The YYYY-MM of a timestamp in UTC, computed by the database (whatever time zone the
+    database server or session is set to)."""
     if session.get_bind().dialect.name == "sqlite":
         return func.strftime("%Y-%m", column)
-    return func.to_char(column, "YYYY-MM")
+    return func.to_char(func.timezone("UTC", column), "YYYY-MM")
 
 
 def sql_minutes(session, start, end):
