@@ -217,8 +217,8 @@ def lookups(url, instance):
 
     def new_process(page):
         def run():
-            snapshot._SNAPSHOTS.clear()  # as in a worker that has not shown figures yet
-            kpis._MEMOS.clear()
+            snapshot.for_engine.clear()  # as in a worker that has not shown figures yet
+            kpis._memo_of.clear()
             page()
 
         return run

@@ -1,6 +1,8 @@
 """The database engine and one session per request or CLI command."""
 
 import logging
+import threading
+import weakref
 
 from flask import current_app, g
 from sqlalchemy import event
@@ -59,3 +61,21 @@ def close_session(_exc=None):
         # the pool has dropped the broken connection.
         log.warning("the database connection was lost while closing a session", exc_info=True)
         session.invalidate()
+
+
+def per_engine(factory):
+    """A function giving one object per engine (database) in this process, made by factory()
+    on first use and forgotten with the engine, for in-memory derived data; its `clear()`
+    forgets them all (as a new process would start)."""
+    objects = weakref.WeakKeyDictionary()
+    guard = threading.Lock()
+
+    def get(engine):
+        with guard:
+            found = objects.get(engine)
+            if found is None:
+                found = objects[engine] = factory()
+            return found
+
+    get.clear = objects.clear
+    return get

@@ -7,7 +7,6 @@ everything.
 """
 
 import threading
-import weakref
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -18,6 +17,7 @@ from sqlmodel import select
 
 from kb import accounts
 from kb.changelog import Follower
+from kb.db import per_engine
 from kb.insights import snapshot
 from kb.models import (
     KINDS,
@@ -226,8 +226,7 @@ class _Memo:
 
 
 # One memo per engine (database), so that two databases in one process never mix.
-_MEMOS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-_MEMOS_GUARD = threading.Lock()
+_memo_of = per_engine(_Memo)
 CACHE_SIZE = 256
 
 
@@ -239,9 +238,7 @@ def memo(session, user, key, compute):
     included) or rebuild of the themes, never in between. Callers must treat the result as
     read-only.
     """
-    engine = session.get_bind()
-    with _MEMOS_GUARD:
-        state = _MEMOS.get(engine) or _MEMOS.setdefault(engine, _Memo())
+    state = _memo_of(session.get_bind())
     with state.lock:
         state.follower.changed(session)
         run = session.exec(select(func.max(ThemeRun.id))).one()

@@ -12,12 +12,12 @@ lookups keep using the previous index; elsewhere (tests, commands) it is read at
 
 import logging
 import threading
-import weakref
 
 import numpy as np
 from sqlalchemy import select
 from sqlmodel import Session
 
+from kb.db import per_engine
 from kb.models import PostmortemTerm, ThemeRun
 
 log = logging.getLogger(__name__)
@@ -73,16 +73,7 @@ class _Holder:
         self.background = False
 
 
-_HOLDERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-_GUARD = threading.Lock()
-
-
-def _holder(engine):
-    with _GUARD:
-        holder = _HOLDERS.get(engine)
-        if holder is None:
-            holder = _HOLDERS[engine] = _Holder()
-    return holder
+_holder = per_engine(_Holder)
 
 
 def _version(session):

@@ -14,13 +14,13 @@ so the rule is still written once.
 
 import logging
 import threading
-import weakref
 
 import numpy as np
 from sqlalchemy import and_, select
 from sqlmodel import Session
 
 from kb.changelog import Follower
+from kb.db import per_engine
 from kb.insights.sqldates import sql_day_number, sql_minutes, sql_month
 from kb.models import (
     KINDS,
@@ -369,22 +369,12 @@ class Snapshot:
         return mask & live
 
 
-_SNAPSHOTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-_GUARD = threading.Lock()
+for_engine = per_engine(Snapshot)  # the snapshot of one database in this process
 
 
 def for_session(session):
     """The snapshot of the database `session` is bound to (one per engine and process)."""
     return for_engine(session.get_bind())
-
-
-def for_engine(engine):
-    """The snapshot of one database in this process."""
-    with _GUARD:
-        snapshot = _SNAPSHOTS.get(engine)
-        if snapshot is None:
-            snapshot = _SNAPSHOTS[engine] = Snapshot()
-    return snapshot
 
 
 def warm_in_background(app):
