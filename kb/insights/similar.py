@@ -3,9 +3,9 @@
 The rebuild (`kb themes rebuild`) keeps each published postmortem's strongest TF-IDF terms,
 plus `service:<name>` and `theme:<id>` entries, in PostmortemTerm. A lookup sums products of
 weights over shared terms (in memory, kb.insights.postings) and keeps the best candidates that
-pass the visibility filter in the database, so nobody is shown, counted or ranked against a
-postmortem they may not see. Reading needs no
-scikit-learn: typed text is tokenised by kb.insights.features and weighed by stored IDF.
+pass the visibility rule, so nobody is shown, counted or ranked against a postmortem they may
+not see. Reading needs no scikit-learn: typed text is tokenised by kb.insights.features and
+weighed by stored IDF.
 """
 
 import math
