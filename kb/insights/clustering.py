@@ -63,7 +63,7 @@ def choose_k(n, n_categories=0, n_uncategorised=None):
     return max(2, min(k, MAX_THEMES, n))
 
 
-def vectorise(texts, contexts=None, categories=None):
+def vectorise(texts, contexts=None, categories=None, analyze=None):
     """(features, names, own words): the feature matrix (rows L2-normalised), the names of
     its columns, and the TF-IDF of the factors' own words alone (for theme terms)."""
     import numpy as np
@@ -77,7 +77,7 @@ def vectorise(texts, contexts=None, categories=None):
     unique = {}
     rows = [unique.setdefault(c, len(unique)) for c in contexts]
     vectoriser = TfidfVectorizer(
-        analyzer=features.analyze,
+        analyzer=analyze or features.analyze,
         sublinear_tf=True,
         min_df=2 if n >= 20 else 1,
         max_df=0.5 if n >= 20 else 1.0,
@@ -114,18 +114,27 @@ def vectorise(texts, contexts=None, categories=None):
 
 
 def cluster(
-    texts, contexts=None, categories=None, *, labelable=None, k=None, random_state=0
+    texts,
+    contexts=None,
+    categories=None,
+    *,
+    labelable=None,
+    k=None,
+    random_state=0,
+    analyze=None,
 ) -> Clustering:
     """Cluster `texts` (with optional postmortem `contexts` and author `categories`).
 
     Theme terms and categories are taken only from texts marked `labelable` (those everyone
     may read) when a theme has any; `private_terms` marks the themes that had none.
+    `analyze` turns a text into terms (default features.analyze; a rebuild passes a
+    features.Analyses that the similar-incidents index then reuses).
     """
     import numpy as np
 
     n = len(texts)
     categories = list(categories) if categories is not None else [None] * n
-    matrix, names, own = vectorise(texts, contexts, categories)
+    matrix, names, own = vectorise(texts, contexts, categories, analyze)
     if matrix is None or n == 0:
         return Clustering([-1] * n, [], [0.0] * n, [], "empty", [])
     k = k or choose_k(n, len({c for c in categories if c}), sum(1 for c in categories if not c))

@@ -108,6 +108,23 @@ def analyze_noting_forms(text, forms):
     return stems + pairs
 
 
+class Analyses:
+    """Each distinct text analysed once (a rebuild reads every factor for the themes and again,
+    with its postmortem's title and summary, for similar incidents), counting in `forms` how
+    each term was written, once per distinct text."""
+
+    def __init__(self):
+        self._terms = {}
+        self.forms = defaultdict(Counter)
+
+    def __call__(self, text):
+        """analyze(text), remembered."""
+        found = self._terms.get(text)
+        if found is None:
+            found = self._terms[text] = analyze_noting_forms(text, self.forms)
+        return found
+
+
 def most_common_forms(forms):
     """{term: the form written most often} from counts made by analyze_noting_forms."""
     return {term: written.most_common(1)[0][0] for term, written in forms.items()}

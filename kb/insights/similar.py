@@ -25,9 +25,11 @@ THEME_WEIGHT = 0.35  # and so does a shared theme
 MAX_QUERY_TEXT = 20_000  # characters of typed text considered
 
 
-def build_index(session, pms, factor_rows, themes_of_pm):
+def build_index(session, pms, factor_rows, themes_of_pm, analyses=None):
     """Replace the stored terms of every published postmortem (`pms`: id, ref, title, summary).
 
+    A postmortem's terms are those of its title and summary and of each factor, analysed once
+    per rebuild when `analyses` (a features.Analyses the clustering used) is given.
     Flushes, never commits. Needs scikit-learn (called from the rebuild only).
     """
     import numpy as np
@@ -40,10 +42,12 @@ def build_index(session, pms, factor_rows, themes_of_pm):
     factors = defaultdict(list)
     for _id, pm_id, text, _category in factor_rows:
         factors[pm_id].append(text)
-    documents = [f"{title}. {summary} " + " ".join(factors[i]) for i, _r, title, summary in pms]
-    forms = defaultdict(Counter)  # how each term is written, counted in the same pass
-    analysed = [features.analyze_noting_forms(text, forms) for text in documents]
-    small = len(documents) < 20
+    analyses = analyses or features.Analyses()
+    analysed = [
+        analyses(f"{title}. {summary}") + [term for text in factors[i] for term in analyses(text)]
+        for i, _r, title, summary in pms
+    ]
+    small = len(analysed) < 20
     vectoriser = TfidfVectorizer(
         analyzer=_already_analysed,
         sublinear_tf=True,
@@ -91,7 +95,7 @@ def build_index(session, pms, factor_rows, themes_of_pm):
     dicts = [{"postmortem_id": p, "term": t, "weight": w} for p, t, w in rows]
     for start in range(0, len(dicts), 50_000):
         connection.execute(insert(PostmortemTerm.__table__), dicts[start : start + 50_000])
-    shown = features.most_common_forms(forms)
+    shown = features.most_common_forms(analyses.forms)
     idf = [
         {
             "term": str(name)[:80],

@@ -594,12 +594,14 @@ def rebuild(session, *, force=False, progress=None, random_state=0) -> RebuildRe
     )
 
     step(2, 5, f"clustering {len(factor_rows)} factors")
+    analyses = features.Analyses()  # every text tokenised once, for themes and the index
     result = clustering.cluster(
         [r[2] for r in factor_rows],
         [context[r[1]] for r in factor_rows],
         [r[3] or None for r in factor_rows],
         labelable=[r[1] in internal for r in factor_rows],
         random_state=random_state,
+        analyze=analyses,
     )
 
     step(3, 5, f"storing {result.k} themes")
@@ -610,7 +612,7 @@ def rebuild(session, *, force=False, progress=None, random_state=0) -> RebuildRe
     for row, label in zip(factor_rows, result.labels, strict=True):
         if label >= 0:
             theme_of_pm[row[1]].add(theme_ids[label])
-    similar.build_index(session, pms, factor_rows, theme_of_pm)
+    similar.build_index(session, pms, factor_rows, theme_of_pm, analyses)
 
     step(5, 5, "done")
     seconds = round(time.perf_counter() - started, 3)
