@@ -1,7 +1,8 @@
 """Recurring themes: rebuild them from the published factors, store them, read them back.
 
 The rebuild (`kb themes rebuild`) fits models and writes rows; everything else here reads
-those rows joined with the postmortems through the visibility filter at request time, so a
+those rows joined with the postmortems through the visibility rule at request time (by SQL,
+or from the in-memory snapshot of kb.insights.snapshot for the themes page's numbers), so a
 restricted factor is never quoted, counted or named to someone who may not see it.
 """
 
@@ -189,6 +190,7 @@ def _aggregate_all(session, user):
 
 
 def _count(session, user, snap, scope):
+    """{theme id: ThemeView} with the sizes, months and severities `scope` may see."""
     members = snap.themes.columns
     rows = snap.rows_of(snap.themes, snap.visible(scope))
     owners, ids = members["owner"][rows].astype(np.int64), members["theme"][rows].astype(np.int64)
