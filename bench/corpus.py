@@ -7,6 +7,8 @@ every machine. It is made here, never copied from real postmortems.
 import random
 from datetime import UTC, datetime, timedelta
 
+from kb.models import ACTION_STATUSES, TRIGGERS
+
 SERVICES = [
     "checkout-api",
     "payments-gateway",
@@ -25,17 +27,6 @@ SERVICES = [
     "identity",
 ]
 TEAMS = ["payments", "platform", "storefront", "data", "mobile", "security", "sre", "logistics"]
-TRIGGERS = [
-    "deploy",
-    "config-change",
-    "infrastructure",
-    "dependency",
-    "capacity",
-    "security",
-    "data",
-    "external",
-    "unknown",
-]
 CATEGORIES = [
     "change-management",
     "certificates",
@@ -209,7 +200,7 @@ def document(n, rng, start=datetime(2024, 1, 1, tzinfo=UTC)):
                 "title": f"Make sure {sentence(rng)[:-1].lower()} cannot happen again",
                 "owner": rng.choice(TEAMS),
                 "due": (published + timedelta(days=rng.randint(7, 60))).date().isoformat(),
-                "status": rng.choice(["open", "in-progress", "done", "wont-do"]),
+                "status": rng.choice(ACTION_STATUSES),
                 "factor": rng.randrange(len(factors)),
             }
             for _ in range(rng.randint(1, 3))

@@ -61,7 +61,16 @@ def load_database(url, docs):
     from sqlalchemy import create_engine, insert
 
     from kb.document import parse_datetime
-    from kb.models import ActionItem, Change, Factor, Label, Postmortem, utcnow
+    from kb.models import (
+        LABEL_FIELDS,
+        SECTIONS,
+        ActionItem,
+        Change,
+        Factor,
+        Label,
+        Postmortem,
+        utcnow,
+    )
 
     engine = create_engine(url)
     now = utcnow()
@@ -75,23 +84,13 @@ def load_database(url, docs):
                 for key in ("started_at", "detected_at", "mitigated_at", "resolved_at"):
                     row[key] = parse_datetime(doc[key])
                 row["published_at"] = parse_datetime(doc["published_at"])
-                for key in (
-                    "summary",
-                    "impact",
-                    "detection",
-                    "response",
-                    "went_well",
-                    "went_poorly",
-                    "got_lucky",
-                    "surprises",
-                    "lessons",
-                ):
+                for key in SECTIONS:
                     row[key] = doc[key]
                 row.update(
                     timeline=doc["timeline"], links=[], version=1, created_at=now, updated_at=now
                 )
                 pms.append(row)
-                for field in ("authors", "teams", "services", "tags", "readers"):
+                for field in LABEL_FIELDS:
                     for p, value in enumerate(doc.get(field, ())):
                         labels.append(
                             {"postmortem_id": i, "field": field, "value": value, "position": p}

@@ -20,7 +20,9 @@ TRIGGERS = (
     "external",
     "unknown",
 )
+CHANGE_TRIGGERS = ("deploy", "config-change")  # the figures' "triggered by a change"
 ACTION_STATUSES = ("open", "in-progress", "done", "wont-do")
+OPEN_ACTION_STATUSES = ("open", "in-progress")  # work still to do; overdue past its due date
 SECTIONS = (
     "summary",
     "impact",

@@ -12,6 +12,7 @@ from kb import accounts, audit
 from kb.document import DocumentError, canonical, format_datetime, to_document, validate
 from kb.models import (
     LABEL_FIELDS,
+    OPEN_ACTION_STATUSES,
     SECTIONS,
     TIMESTAMPS,
     ActionItem,
@@ -420,7 +421,7 @@ def action_items(session, user, *, view="open", team=None, owner=None, today=Non
         .join(Postmortem, ActionItem.postmortem_id == Postmortem.id)
         .where(accounts.visibility_filter(user))
     )
-    active = ActionItem.status.in_(("open", "in-progress"))
+    active = ActionItem.status.in_(OPEN_ACTION_STATUSES)
     if view == "open":
         query = query.where(active)
     elif view == "overdue":

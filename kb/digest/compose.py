@@ -21,6 +21,7 @@ from kb.insights.kpis import MonthFigures, month_figures, month_start, next_mont
 from kb.insights.themes import TREND_MONTHS, trending
 from kb.markdown import first_sentence, plain_text
 from kb.models import (
+    OPEN_ACTION_STATUSES,
     SEVERITIES,
     ActionItem,
     Factor,
@@ -34,7 +35,6 @@ MAX_POSTMORTEMS = 20  # incidents listed in full; more are counted and linked
 MAX_PRACTICE = 10  # near-misses and game days
 MAX_TEAMS = 12  # teams in the action-item section
 ACTIONS_PER_TEAM = 3  # items named per team; the rest are counted
-OPEN_STATUSES = ("open", "in-progress")
 # The internal-only version, for distribution lists: nobody's address, no team.
 INTERNAL_ONLY = Scope(email="", teams=())
 
@@ -434,7 +434,7 @@ def _actions(session, scope, month):
         .where(
             Postmortem.status == "published",
             accounts.visibility_filter(scope),
-            ActionItem.status.in_(OPEN_STATUSES),
+            ActionItem.status.in_(OPEN_ACTION_STATUSES),
             ActionItem.due.is_not(None),
             ActionItem.due < horizon,
         )

@@ -20,16 +20,15 @@ from kb.changelog import Follower
 from kb.db import per_engine
 from kb.insights import snapshot
 from kb.models import (
+    ACTION_STATUSES,
     KINDS,
+    OPEN_ACTION_STATUSES,
     SEVERITIES,
     ActionItem,
     Postmortem,
     Theme,
     ThemeRun,
 )
-
-CHANGE_TRIGGERS = ("deploy", "config-change")
-OPEN_STATUSES = ("open", "in-progress")
 
 
 def month_start(day):
@@ -148,7 +147,7 @@ def month_figures(session, user, month: date) -> MonthFigures:
 
 def _action_counts(session, user, end):
     """Action items of postmortems published before `end`: done, total (no wont-do), overdue."""
-    overdue = and_(ActionItem.status.in_(OPEN_STATUSES), ActionItem.due < end)
+    overdue = and_(ActionItem.status.in_(OPEN_ACTION_STATUSES), ActionItem.due < end)
     done, total, late = session.exec(
         select(
             func.coalesce(func.sum(case((ActionItem.status == "done", 1), else_=0)), 0),
@@ -294,11 +293,13 @@ def compute_dashboard(session, snap, scope, first: date, last: date, today: date
     rows = of_range(snap.actions)
     status, due = actions["status"][rows], actions["due"][rows]
     counts = dict(
-        zip(snapshot.STATUSES, np.bincount(status[status >= 0], minlength=4).tolist(), strict=True)
+        zip(
+            ACTION_STATUSES,
+            np.bincount(status[status >= 0], minlength=len(ACTION_STATUSES)).tolist(),
+            strict=True,
+        )
     )
-    still_open = (status == snapshot.STATUSES.index("open")) | (
-        status == snapshot.STATUSES.index("in-progress")
-    )
+    still_open = np.isin(status, [ACTION_STATUSES.index(s) for s in OPEN_ACTION_STATUSES])
     overdue = int((still_open & (due != snapshot.NO_DUE) & (due < today.toordinal())).sum())
 
     codes = snap.services.columns["code"][of_range(snap.services)]

@@ -23,6 +23,8 @@ from kb.changelog import Follower
 from kb.db import per_engine
 from kb.insights.sqldates import sql_day_number, sql_minutes, sql_month
 from kb.models import (
+    ACTION_STATUSES,
+    CHANGE_TRIGGERS,
     KINDS,
     SEVERITIES,
     ActionItem,
@@ -33,8 +35,6 @@ from kb.models import (
     ThemeRun,
 )
 
-STATUSES = ("open", "in-progress", "done", "wont-do")
-CHANGE_TRIGGERS = ("deploy", "config-change")
 CACHE_SIZE = 256  # computations kept per generation of the data
 READ_CHUNK = 500  # postmortem ids per query when re-reading changed ones
 NO_MONTH = -1
@@ -269,7 +269,9 @@ class Snapshot:
         )
         self.actions.append(
             [slot_of[a[0]] for a in actions],
-            status=[STATUSES.index(a[1]) if a[1] in STATUSES else -1 for a in actions],
+            status=[
+                ACTION_STATUSES.index(a[1]) if a[1] in ACTION_STATUSES else -1 for a in actions
+            ],
             due=[a[2] or NO_DUE for a in actions],
             factor=[NO_FACTOR if a[3] is None else a[3] for a in actions],
         )

@@ -31,6 +31,7 @@ from kb.insights.kpis import (
 )
 from kb.insights.sqldates import sql_month
 from kb.models import (
+    ACTION_STATUSES,
     SEVERITIES,
     ActionItem,
     Factor,
@@ -412,7 +413,7 @@ def _count_services_and_actions(session, user, by_id):
         per_service.items(), key=lambda i: (i[0][0], -i[1], i[0][1])
     ):
         by_id[theme_id].services.append((name, count))
-    done, wont = snapshot.STATUSES.index("done"), snapshot.STATUSES.index("wont-do")
+    done, wont = ACTION_STATUSES.index("done"), ACTION_STATUSES.index("wont-do")
     for theme_id, status in zip(of_theme.tolist(), statuses.tolist(), strict=True):
         by_id[theme_id].actions_done += status == done
         by_id[theme_id].actions_total += status != wont

@@ -8,7 +8,15 @@ from functools import cache
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from kb.models import STATUSES, ActionItem, Change, DigestSend, Postmortem, ThemeRun
+from kb.models import (
+    OPEN_ACTION_STATUSES,
+    STATUSES,
+    ActionItem,
+    Change,
+    DigestSend,
+    Postmortem,
+    ThemeRun,
+)
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +133,7 @@ def figures(session, app, now=None):
     overdue = session.execute(
         select(func.count())
         .select_from(ActionItem)
-        .where(ActionItem.status.in_(("open", "in-progress")), ActionItem.due < now.date())
+        .where(ActionItem.status.in_(OPEN_ACTION_STATUSES), ActionItem.due < now.date())
     ).scalar()
     built_at = session.execute(select(func.max(ThemeRun.built_at))).scalar()
     sent_at = session.execute(

@@ -11,7 +11,16 @@ from sqlmodel import func, select
 from kb import accounts, postmortems
 from kb.db import get_session
 from kb.document import FIELDS, DocumentError, format_datetime, to_document, validate
-from kb.models import KINDS, SECTIONS, SEVERITIES, STATUSES, Label, Postmortem, User
+from kb.models import (
+    ACTION_STATUSES,
+    KINDS,
+    SECTIONS,
+    SEVERITIES,
+    STATUSES,
+    Label,
+    Postmortem,
+    User,
+)
 from kb.web.openapi import error_responses
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -354,7 +363,7 @@ DOCUMENT_SCHEMA = {
                     "due": {"type": "string", "format": "date", "nullable": True},
                     "status": {
                         "type": "string",
-                        "enum": ["open", "in-progress", "done", "wont-do"],
+                        "enum": list(ACTION_STATUSES),
                     },
                     "url": {"type": "string", "nullable": True},
                     "factor": {"type": "integer", "nullable": True},
