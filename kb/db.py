@@ -30,6 +30,22 @@ def make_engine(url):
 log = logging.getLogger(__name__)
 
 
+def begin_write(session):
+    """Start the session's transaction as a writing one now, if it has not started yet.
+
+    On SQLite the driver opens a transaction only at the first INSERT, UPDATE or DELETE: what
+    is read before it is read outside any transaction, and a SAVEPOINT taken before it would
+    become the transaction itself (releasing it would commit). BEGIN IMMEDIATE takes the
+    write lock first (waiting for another writer's commit), so everything the save reads is
+    current and stays so until commit. PostgreSQL needs nothing here.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    if not connection.connection.dbapi_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def init_app(app):
     """Attach an engine to the app and close the session at teardown."""
     app.extensions["kb_engine"] = make_engine(app.config["DATABASE_URL"])

@@ -6,9 +6,12 @@ Every function takes the session first, flushes and never commits; the caller co
 from datetime import date, timedelta
 
 from sqlalchemy import and_, case, exists, func, or_
+from sqlalchemy import update as sql_update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import select
 
-from kb import accounts, audit
+from kb import accounts, audit, db
 from kb.document import DocumentError, canonical, format_datetime, to_document, validate
 from kb.models import (
     LABEL_FIELDS,
@@ -32,11 +35,12 @@ SCALARS = ("title", "kind", "status", "severity", "visibility", "trigger", *TIME
 class Conflict(Exception):
     """A save based on a version that is no longer the current one."""
 
-    def __init__(self, postmortem, base_version):
+    def __init__(self, postmortem, base_version, message=None):
         self.postmortem = postmortem
         self.base_version = base_version
         super().__init__(
-            f"{postmortem.ref} was changed by someone else: your copy is version "
+            message
+            or f"{postmortem.ref} was changed by someone else: your copy is version "
             f"{base_version}, the current one is version {postmortem.version}"
         )
 
@@ -80,9 +84,12 @@ def next_ref(session, year):
 def save_document(session, doc, actor=None, *, base_version=None, note=""):
     """Create or update the postmortem described by a validated document.
 
-    Returns (postmortem, changed). A save that changes nothing adds no revision. When
-    `base_version` is given and is not the current version, raises Conflict.
+    Returns (postmortem, changed). A save that changes nothing adds no revision. The update
+    is conditional on the base version in the database itself (`base_version`, or else the
+    version this session read), so of concurrent saves on one base exactly one wins and the
+    others raise Conflict.
     """
+    db.begin_write(session)
     existing = None
     if doc.get("ref"):
         existing = session.exec(select(Postmortem).where(Postmortem.ref == doc["ref"])).first()
@@ -93,13 +100,17 @@ def save_document(session, doc, actor=None, *, base_version=None, note=""):
         return existing, False  # the same content is never a conflict, whatever its base
     if base_version is not None and base_version != existing.version:
         raise Conflict(existing, base_version)
+    base = existing.version
+    if not _claim_version(session, existing, base):
+        # Someone saved since this session read it: read their version, and give way
+        # (unless they saved exactly this content).
+        session.expire(existing)
+        if canonical({**doc, "ref": existing.ref}) == to_document(existing):
+            return existing, False
+        raise Conflict(existing, base)
     _apply(existing, doc)
     session.flush()
     after = to_document(existing)
-    if after == before:
-        return existing, False
-    existing.version += 1
-    existing.updated_at = utcnow()
     _record_revision(session, existing, after, actor, note)
     changed = [k for k in after if after[k] != before[k]]
     if before["status"] != after["status"]:
@@ -119,18 +130,65 @@ def save_document(session, doc, actor=None, *, base_version=None, note=""):
     return existing, True
 
 
+def _claim_version(session, pm, base):
+    """Move `pm` from version `base` to the next one in the database, if it is still there.
+
+    The first write of the save: a conditional UPDATE, which holds the row (PostgreSQL) or
+    the database (SQLite) until commit, so the labels, factors, action items and revision
+    written after it are never written by two transactions at once. A concurrent save on the
+    same base waits here, then matches no row.
+    """
+    now = utcnow()
+    claimed = session.execute(
+        sql_update(Postmortem)
+        .where(Postmortem.id == pm.id, Postmortem.version == base)
+        .values(version=base + 1, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:
+        return False
+    # The row moved on in the database; the loaded object says so without another UPDATE.
+    set_committed_value(pm, "version", base + 1)
+    set_committed_value(pm, "updated_at", now)
+    return True
+
+
+MAX_REF_ATTEMPTS = 100  # more than the writers that could race for one number
+
+
 def _create(session, doc, actor, note):
-    ref = doc.get("ref")
-    if not ref:
-        started = doc.get("started_at")
-        ref = next_ref(session, (started or date.today()).year)
-    pm = Postmortem(ref=ref, title=doc["title"])
-    _apply(pm, doc)
-    session.add(pm)
-    session.flush()
-    _record_revision(session, pm, to_document(pm), actor, note or "created")
-    audit.record(session, actor, "create", pm.ref, pm.title)
-    return pm
+    """Insert a new postmortem; a ref another transaction took meanwhile is never a 500.
+
+    A generated ref that was taken between reading the highest number and inserting is
+    retried with the next free one; a ref the document names is a Conflict.
+    """
+    for _attempt in range(MAX_REF_ATTEMPTS):
+        ref = doc.get("ref")
+        if not ref:
+            started = doc.get("started_at")
+            ref = next_ref(session, (started or date.today()).year)
+        pm = Postmortem(ref=ref, title=doc["title"])
+        _apply(pm, doc)
+        try:
+            with session.begin_nested():
+                session.add(pm)
+                session.flush()
+        except IntegrityError:
+            taken = session.exec(select(Postmortem).where(Postmortem.ref == ref)).first()
+            if taken is None:
+                raise  # not the ref: a refusal of another kind, for the caller to report
+            if doc.get("ref"):
+                raise Conflict(
+                    taken,
+                    None,
+                    f"{ref} was created by someone else at the same time: "
+                    f"load it and save your changes on top of it",
+                ) from None
+            continue
+        _record_revision(session, pm, to_document(pm), actor, note or "created")
+        audit.record(session, actor, "create", pm.ref, pm.title)
+        return pm
+    raise Conflict(None, None, "Too many postmortems are being created at once: try again.")
 
 
 def _apply(pm, doc):

@@ -52,7 +52,7 @@ def update(ref, position):
     else:
         try:
             postmortems.set_action_status(db, pm, position, status, current_user)
-        except postmortems.WorkflowError as exc:
+        except (postmortems.WorkflowError, postmortems.Conflict) as exc:
             db.rollback()
             flash(str(exc), "error")
         else:

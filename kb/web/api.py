@@ -170,9 +170,15 @@ def create_postmortem():
     if not raw.get("authors"):
         raw["authors"] = [current_user.email]
     try:
-        pm, _ = postmortems.save_document(db, validate(raw), current_user, note="created")
+        pm, created = postmortems.save_document(db, validate(raw), current_user, note="created")
     except DocumentError as exc:
         raise _invalid(exc) from None
+    except postmortems.Conflict as exc:  # another request created this ref meanwhile
+        db.rollback()
+        raise ApiError(409, "Conflict", [("ref", str(exc))]) from None
+    if not (created and pm.version == 1):  # created by another request since the check above
+        db.rollback()
+        raise ApiError(409, "Conflict", [("ref", "a postmortem with this ref exists: use PUT")])
     db.commit()
     response = jsonify(_with_version(pm))
     response.status_code = 201

@@ -83,6 +83,9 @@ def new():
             pm = postmortems.create_draft(db, title, current_user, kind=kind)
         except DocumentError as exc:
             error = "; ".join(e.message for e in exc.errors)
+        except postmortems.Conflict as exc:
+            db.rollback()
+            error = str(exc)
         else:
             db.commit()
             flash(f"{pm.ref} created. Everything else can be filled in as you learn more.", "info")
