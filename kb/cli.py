@@ -716,8 +716,8 @@ def restore_command(src, from_documents, yes):
     except IndexUnavailable as exc:
         _fail(f"the database is restored, but the search index was not rebuilt: {exc}")
     click.echo(
-        f"Restored {report.postmortems} postmortems by {report.method}; "
-        f"search index rebuilt ({indexed} postmortems)."
+        f"Restored {report.postmortems} postmortems by {report.method} (the backup holds "
+        f"{report.expected}); search index rebuilt ({indexed} postmortems)."
     )
     if report.problems:
         sys.exit(1)

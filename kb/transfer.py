@@ -111,8 +111,12 @@ def import_records(session, records, actor=None, progress=None):
     return report
 
 
-def export_documents(session, dest, fmt="json", user=None, progress=None):
-    """Write every postmortem `user` may see (None: all) to `dest`; return how many."""
+def export_documents(session, dest, fmt="json", user=None, progress=None, refusable=None):
+    """Write every postmortem `user` may see (None: all) to `dest`; return how many.
+
+    When `refusable` is a list, each .jsonl document that an import would refuse is named in
+    it with the reasons (it is written all the same: the file holds what the database holds).
+    """
     dest = Path(dest)
     query = postmortems.visible(session, user).order_by(Postmortem.ref)
     rows = session.exec(query).all()
@@ -120,7 +124,13 @@ def export_documents(session, dest, fmt="json", user=None, progress=None):
         dest.parent.mkdir(parents=True, exist_ok=True)
         with open(dest, "w", encoding="utf-8") as handle:
             for pm in rows:
-                handle.write(json.dumps(to_document(pm), ensure_ascii=False) + "\n")
+                doc = to_document(pm)
+                handle.write(json.dumps(doc, ensure_ascii=False) + "\n")
+                if refusable is not None:
+                    try:
+                        validate(doc)
+                    except DocumentError as exc:
+                        refusable.append(f"{pm.ref}: {'; '.join(map(str, exc.errors))}")
                 if progress:
                     progress(pm)
         return len(rows)

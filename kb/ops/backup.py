@@ -149,7 +149,12 @@ def _backup_postgresql(engine, dest, manifest, progress):
 def _export(session, dest, manifest, progress):
     manifest.revision = _revision(session)
     manifest.postmortems = session.execute(select(func.count()).select_from(Postmortem)).scalar()
-    transfer.export_documents(session, dest / DOCUMENTS, progress=progress)
+    refusable = []
+    transfer.export_documents(session, dest / DOCUMENTS, progress=progress, refusable=refusable)
+    manifest.warnings += [
+        f"{DOCUMENTS}: {problem} (a restore from documents would refuse it)"
+        for problem in refusable
+    ]
 
 
 def _revision(session):
@@ -219,8 +224,14 @@ def restore_method(manifest, src, target_url, from_documents=False):
 @dataclass
 class RestoreReport:
     method: str
-    postmortems: int = 0
+    postmortems: int = 0  # in the restored database
+    expected: int = 0  # in the backup's manifest
     problems: list = field(default_factory=list)
+
+    @property
+    def missing(self):
+        """How many postmortems of the backup did not make it into the database."""
+        return max(self.expected - self.postmortems, 0)
 
 
 def restore(src, target_url, *, from_documents=False, progress=None):
@@ -257,6 +268,14 @@ def restore(src, target_url, *, from_documents=False, progress=None):
             ).scalar()
     finally:
         engine.dispose()
+    report.expected = manifest.postmortems
+    if report.missing:
+        # Every refused document is named above; this also catches the ones that were never
+        # there to refuse (a documents file cut short).
+        report.problems.append(
+            f"the backup holds {manifest.postmortems} postmortems but only "
+            f"{report.postmortems} were restored: {report.missing} missing"
+        )
     return report
 
 
