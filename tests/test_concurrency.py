@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import Session, func, select
 
-from kb import postmortems
+from kb import accounts, postmortems
 from kb.document import to_document, validate
 from kb.models import Label, Postmortem, Revision
 from tests.conftest import document
@@ -255,3 +255,110 @@ def test_a_named_ref_created_twice_at_once_is_a_conflict_not_an_error(app, sessi
         assert isinstance(second.error, postmortems.Conflict), second.error
         assert "created by someone else at the same time" in str(second.error)
         assert titles == ["From A"]
+
+
+def _signed_in(app, user):
+    """A test client of its own, signed in as `user`."""
+    from tests.conftest import PASSWORD, _csrf_token
+
+    client = app.test_client()
+    token = _csrf_token(client)
+    answer = client.post(
+        "/sign-in", data={"email": user.email, "password": PASSWORD, "csrf_token": token}
+    )
+    assert answer.status_code == 302
+    return client
+
+
+def test_every_save_path_at_the_same_moment_on_one_version_one_wins(
+    app, make_user, make_postmortem, session
+):
+    """The editor's save, autosave, the API's PUT, restoring a revision and a transition,
+    all on version 2 at once: one of them makes version 3, the others change nothing."""
+    from tests.conftest import _csrf_token
+    from tests.test_editor import form_of
+
+    author = make_user(AUTHOR, role="author")
+    make_user("rev@x.example", role="author")
+    _row, token = accounts.create_token(session, AUTHOR, "race")
+    session.commit()
+    ref = make_postmortem(ref="INC-2026-001", status="draft", authors=[AUTHOR]).ref
+    first = _signed_in(app, author)
+    form = form_of(first, ref)
+    assert (
+        first.post(f"/postmortems/{ref}/edit", data={**form, "summary": "Second."}).status_code
+        == 302
+    )
+    form = form_of(first, ref)
+    assert form["version"] == "2"
+    api_doc = first.get(
+        f"/api/v1/postmortems/{ref}", headers={"Authorization": f"Bearer {token}"}
+    ).json
+
+    clients = [_signed_in(app, author) for _ in range(5)]
+    tokens = [_csrf_token(c) for c in clients]
+    json_only = {"Accept": "application/json"}
+    calls = {
+        "edited": lambda c, t: c.post(
+            f"/postmortems/{ref}/edit", data={**form, "csrf_token": t, "summary": "From the form."}
+        ),
+        "autosave": lambda c, t: c.post(
+            f"/postmortems/{ref}/autosave",
+            data={**form, "csrf_token": t, "summary": "From autosave."},
+            headers=json_only,
+        ),
+        "": lambda c, _t: c.put(
+            f"/api/v1/postmortems/{ref}",
+            json={**api_doc, "summary": "From the API."},
+            headers={"Authorization": f"Bearer {token}"},
+        ),
+        "restored revision 1": lambda c, t: c.post(
+            f"/postmortems/{ref}/revisions/1/restore", data={"version": "2", "csrf_token": t}
+        ),
+        "review requested from rev@x.example": lambda c, t: c.post(
+            f"/postmortems/{ref}/transition",
+            data={
+                "action": "request-review",
+                "reviewers": "rev@x.example",
+                "version": "2",
+                "csrf_token": t,
+            },
+        ),
+    }
+    gate = threading.Barrier(len(calls))
+    answers = {}
+
+    def run(note, call, client, csrf):
+        gate.wait()
+        try:
+            answers[note] = call(client, csrf).status_code
+        except Exception as exc:  # noqa: BLE001 (the test client raises what would be a 500)
+            answers[note] = repr(exc)
+
+    threads = [
+        threading.Thread(target=run, args=(note, call, client, csrf))
+        for (note, call), client, csrf in zip(calls.items(), clients, tokens, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    codes = answers
+    assert set(codes.values()) <= {200, 302, 409}, codes
+    pm, labels, numbers = _state(session, ref)
+    assert pm.version == 3 and numbers == [1, 2, 3], codes
+    winner = session.exec(
+        select(Revision.note).where(Revision.postmortem_id == pm.id, Revision.number == 3)
+    ).one()
+    for note in ("edited", "autosave", ""):
+        assert codes[note] == (409 if note != winner else {"edited": 302}.get(note, 200)), codes
+    assert [v for f, v in labels if f == "authors"] == [AUTHOR]
+    expected = {
+        "edited": ("From the form.", "draft"),
+        "autosave": ("From autosave.", "draft"),
+        "": ("From the API.", "draft"),
+        "restored revision 1": (document()["summary"], "draft"),
+        "review requested from rev@x.example": ("Second.", "in-review"),
+    }
+    assert (pm.summary, pm.status) == expected[winner]
