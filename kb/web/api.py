@@ -215,6 +215,8 @@ def put_postmortem(ref):
     except postmortems.Conflict as exc:
         db.rollback()
         current = postmortems.get(db, ref, current_user)
+        if current is None:  # made restricted meanwhile, and not to this caller
+            abort(404)
         raise ApiError(
             409,
             "Conflict",
