@@ -11,7 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import select
 
-from kb import accounts, audit, db
+from kb import accounts, audit
+from kb.db import begin_write
 from kb.document import DocumentError, canonical, format_datetime, to_document, validate
 from kb.models import (
     LABEL_FIELDS,
@@ -89,7 +90,7 @@ def save_document(session, doc, actor=None, *, base_version=None, note=""):
     version this session read), so of concurrent saves on one base exactly one wins and the
     others raise Conflict.
     """
-    db.begin_write(session)
+    begin_write(session)
     existing = None
     if doc.get("ref"):
         existing = session.exec(select(Postmortem).where(Postmortem.ref == doc["ref"])).first()

@@ -84,6 +84,7 @@ def _parse(source, line, text):
 def import_records(session, records, actor=None, progress=None):
     """Validate and save each record in its own savepoint; report every invalid one."""
     report = ImportReport()
+    taken = {}  # ref -> where this run imported it from
     for record in records:
         if progress:
             progress(record)
@@ -96,12 +97,19 @@ def import_records(session, records, actor=None, progress=None):
             label = f"{record.where}: {exc.ref + ': ' if exc.ref else ''}"
             report.problems.extend(f"{label}{error}" for error in exc.errors)
             continue
+        if doc["ref"] in taken:  # the later one would silently replace the earlier one
+            report.problems.append(
+                f"{record.where}: {doc['ref']}: not imported: {taken[doc['ref']]} holds the "
+                f"same ref (keep one of the two)"
+            )
+            continue
         try:
             with session.begin_nested():
                 pm, changed = postmortems.save_document(session, doc, actor, note="imported")
         except Exception as exc:  # a database refusal must not stop the other records
             report.problems.append(f"{record.where}: could not be saved: {exc}")
             continue
+        taken[pm.ref] = record.where
         if changed and pm.version == 1:
             report.created += 1
         elif changed:

@@ -1,9 +1,12 @@
-"""`kb backup` names the documents a restore would refuse, and `kb restore` exits 1 naming
-every postmortem of the backup it did not bring back: nothing is dropped silently."""
+"""`kb backup` names the documents a restore would refuse; `kb restore` and `kb import` exit 1
+naming every document they did not take: nothing is dropped silently."""
+
+import json
 
 from sqlmodel import Session, select
 
 from kb.models import Label, Postmortem
+from tests.conftest import document
 from tests.test_ops_backup import _restored_app, restore_target  # noqa: F401 (a fixture)
 
 AUTHOR = "ana@x.example"
@@ -65,3 +68,21 @@ def test_a_documents_file_cut_short_is_not_restored_silently(
     assert outcome.exit_code == 1, outcome.output
     assert "the backup holds 3 postmortems but only 2 were restored: 1 missing" in outcome.output
     assert restored == set(refs[:2])
+
+
+def test_an_import_holding_one_ref_twice_takes_the_first_and_names_the_second(
+    runner, session, tmp_path
+):
+    first = document(ref="INC-2026-007", title="The first telling")
+    second = document(ref="INC-2026-007", title="The second telling")
+    source = tmp_path / "twice.jsonl"
+    source.write_text(f"{json.dumps(first)}\n{json.dumps(second)}\n")
+
+    outcome = runner.invoke(args=["import", str(source)])
+
+    assert outcome.exit_code == 1, outcome.output
+    assert (
+        f"{source}:2: INC-2026-007: not imported: {source}:1 holds the same ref" in outcome.output
+    )
+    assert "1 created, 0 updated, 0 unchanged, 1 invalid." in outcome.output
+    assert session.exec(select(Postmortem.title)).all() == ["The first telling"]
