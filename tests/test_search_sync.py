@@ -261,8 +261,13 @@ def test_four_processes_saving_concurrently_end_in_step(app, make_postmortem, se
                 else:
                     ref = f"INC-2026-{100 + worker * 20 + i:03d}"
                     title = f"Worker {worker} item {i}"
-                postmortems.save_document(db, validate(document(ref=ref, title=title)))
-                db.commit()
+                while True:
+                    try:
+                        postmortems.save_document(db, validate(document(ref=ref, title=title)))
+                        db.commit()
+                        break
+                    except postmortems.Conflict:  # saved by another between read and write
+                        db.rollback()
     """
     instance = str(tmp_path / "instance")
     processes = [
