@@ -1,5 +1,6 @@
-"""Two sessions interleaved step by step: the database, not the reading session, decides
-which of two saves on one version wins; refs are never handed out twice."""
+"""Two sessions interleaved step by step, and every save path at the same moment: the
+database, not the reading session, decides which of two saves on one version wins; refs are
+never handed out twice."""
 
 import threading
 import time
@@ -33,7 +34,7 @@ def stored(make_postmortem):
 
 
 def _load(session, ref):
-    """Read a postmortem as a request does (labels and all), leaving the read transaction."""
+    """Read a postmortem as a request does, labels and all."""
     pm = session.exec(select(Postmortem).where(Postmortem.ref == ref)).one()
     return pm, to_document(pm)
 
