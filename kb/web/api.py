@@ -10,7 +10,7 @@ from sqlmodel import func, select
 
 from kb import accounts, postmortems
 from kb.db import get_session
-from kb.document import FIELDS, DocumentError, format_datetime, to_document, validate
+from kb.document import FIELDS, DocumentError, format_datetime, to_document
 from kb.models import (
     ACTION_STATUSES,
     KINDS,
@@ -170,9 +170,12 @@ def create_postmortem():
     if not raw.get("authors"):
         raw["authors"] = [current_user.email]
     try:
-        pm, _ = postmortems.save_document(db, validate(raw), current_user, note="created")
+        pm = postmortems.create(db, raw, current_user)
     except DocumentError as exc:
         raise _invalid(exc) from None
+    except postmortems.WorkflowError as exc:
+        db.rollback()
+        raise _refused(exc) from None
     db.commit()
     response = jsonify(_with_version(pm))
     response.status_code = 201
@@ -203,9 +206,14 @@ def put_postmortem(ref):
             "Unprocessable Entity",
             [("status", "changes through POST .../transitions, not PUT")],
         )
+    note = raw.pop("note", None)
+    if note is not None and not isinstance(note, str):
+        raise _bad("note", "must be text: what this amendment changed")
     db = get_session()
     try:
-        pm, _changed = postmortems.update(db, pm, raw, current_user, base_version=version)
+        pm, _changed = postmortems.update(
+            db, pm, raw, current_user, base_version=version, amendment=note or ""
+        )
     except postmortems.Conflict as exc:
         db.rollback()
         current = postmortems.get(db, ref, current_user)
@@ -221,9 +229,16 @@ def put_postmortem(ref):
         raise _invalid(exc) from None
     except postmortems.WorkflowError as exc:
         db.rollback()
-        raise ApiError(403, "Forbidden", [("", str(exc))]) from None
+        raise _refused(exc) from None
     db.commit()
     return jsonify(_with_version(pm))
+
+
+def _refused(exc):
+    """A rule of the review workflow: 403 when another person could do it, else 422."""
+    if isinstance(exc, postmortems.NotAllowed):
+        return ApiError(403, "Forbidden", [(exc.field, str(exc))])
+    return ApiError(422, "Unprocessable Entity", [(exc.field, str(exc))])
 
 
 @bp.route("/postmortems/<ref>/transitions", methods=["POST"])
@@ -271,6 +286,7 @@ def list_revisions(ref):
                 "created_at": format_datetime(r.created_at),
                 "author": users.get(r.author_id),
                 "note": r.note,
+                "amendment": r.amendment or None,
             }
             for r in postmortems.revisions(db, pm)
         ]
@@ -291,6 +307,7 @@ def get_revision(ref, number):
         created_at=format_datetime(rev.created_at),
         author=author.email if author else None,
         note=rev.note,
+        amendment=rev.amendment or None,
         document=rev.document,
     )
 
