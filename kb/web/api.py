@@ -413,9 +413,47 @@ def _ref(name):
 
 OPENAPI_SCHEMAS = {
     "Document": DOCUMENT_SCHEMA,
+    "NewDocument": {
+        **DOCUMENT_SCHEMA,
+        "description": "A new postmortem: always a draft. `status` may only be `draft` and "
+        "`published_at` is left out (any other value is a 422 naming the field); it moves on "
+        "through POST /api/v1/postmortems/{ref}/transitions. Published history is imported "
+        "with `kb import`.",
+        "properties": {
+            **DOCUMENT_SCHEMA["properties"],
+            "status": {"type": "string", "enum": ["draft"]},
+            "published_at": {
+                "type": "string",
+                "format": "date-time",
+                "nullable": True,
+                "description": "Set when the postmortem is published; leave it out.",
+            },
+        },
+    },
     "VersionedDocument": {
         **DOCUMENT_SCHEMA,
         "properties": {**DOCUMENT_SCHEMA["properties"], "version": {"type": "integer"}},
+    },
+    "DocumentUpdate": {
+        **DOCUMENT_SCHEMA,
+        "description": "The whole document as you edited it, with the `version` you edited. "
+        "`status` and `published_at` are the current ones or left out (they change only "
+        "through the transitions). `visibility`, and the authors, readers and teams of a "
+        "restricted postmortem, are changed only by its authors and admins (403). A change to "
+        "a published postmortem is an amendment: only its authors, the authors of its teams "
+        "and admins make one (403), and `note` is required (422 naming `note`).",
+        "required": ["title", "version"],
+        "properties": {
+            **DOCUMENT_SCHEMA["properties"],
+            "version": {"type": "integer"},
+            "note": {
+                "type": "string",
+                "maxLength": 200,
+                "description": "What this amendment changed, for example `corrected the "
+                "detection time`: required when the postmortem is published, shown on its "
+                "page and in its history; ignored for drafts.",
+            },
+        },
     },
     "PostmortemSummary": {
         "type": "object",
@@ -440,6 +478,11 @@ OPENAPI_SCHEMAS = {
             "created_at": {"type": "string"},
             "author": {"type": "string", "nullable": True},
             "note": {"type": "string"},
+            "amendment": {
+                "type": "string",
+                "nullable": True,
+                "description": "The note of an amendment to a published postmortem, else null",
+            },
         },
     },
 }
@@ -485,8 +528,11 @@ OPENAPI_PATHS = {
             },
         },
         "post": {
-            "summary": "Create a postmortem from a document",
-            "requestBody": {"required": True, "content": {_JSON: {"schema": _ref("Document")}}},
+            "summary": "Create a postmortem from a document, as a draft",
+            "requestBody": {
+                "required": True,
+                "content": {_JSON: {"schema": _ref("NewDocument")}},
+            },
             "responses": {
                 "201": _ok(_ref("VersionedDocument"), "Created"),
                 **error_responses(400, 401, 403, 409, 413, 422),
@@ -500,11 +546,12 @@ OPENAPI_PATHS = {
             "responses": {"200": _ok(_ref("VersionedDocument")), **error_responses(401, 404)},
         },
         "put": {
-            "summary": "Replace a postmortem's content; `version` is the version you edited",
+            "summary": "Replace a postmortem's content; `version` is the version you edited, "
+            "`note` the amendment note of a published one",
             "parameters": [_REF],
             "requestBody": {
                 "required": True,
-                "content": {_JSON: {"schema": _ref("VersionedDocument")}},
+                "content": {_JSON: {"schema": _ref("DocumentUpdate")}},
             },
             "responses": {
                 "200": _ok(_ref("VersionedDocument")),
