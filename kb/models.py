@@ -150,6 +150,9 @@ class Revision(SQLModel, table=True):
     author_id: int | None = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
     created_at: datetime = Field(default_factory=utcnow)
     note: str = Field(default="", max_length=500)
+    # The note of an amendment (a change to a published postmortem), shown on its page; ""
+    # for every other revision.
+    amendment: str = Field(default="", max_length=200)
     document: dict = Field(sa_column=Column(JSON, nullable=False))
 
 

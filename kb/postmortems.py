@@ -266,12 +266,147 @@ def revisions(session, pm):
 
 
 class WorkflowError(ValueError):
-    """A change the workflow does not allow; the message says why, in words for a person."""
+    """A change the workflow does not allow; the message says why, in words for a person.
+
+    `field` names the field at fault when there is one (status, visibility, note...).
+    """
+
+    def __init__(self, message, field=""):
+        super().__init__(message)
+        self.field = field
+
+
+class NotAllowed(WorkflowError):
+    """A change this person may not make (where another person could)."""
+
+
+AMENDMENT_MAX = 200
+ACCESS_FIELDS = ("authors", "readers", "teams")  # who may read a restricted postmortem
+
+
+def is_author(user, pm):
+    """Whether `user` is listed among the postmortem's authors."""
+    emails = {a.lower() for a in pm.label_values("authors")}
+    return user is not None and user.email.lower() in emails
+
+
+def may_amend(user, pm):
+    """Who may change a published postmortem: its authors, its teams' authors, admins."""
+    if user is None or not accounts.may_see(user, pm):
+        return False
+    if user.role == "admin":
+        return True
+    in_team = bool(set(user.teams) & set(pm.label_values("teams")))
+    return user.role == "author" and (is_author(user, pm) or in_team)
+
+
+def may_change_access(user, pm):
+    """Visibility, and who may read a restricted postmortem, is for its authors and admins."""
+    if user is None:
+        return False
+    return user.role == "admin" or (user.role == "author" and is_author(user, pm))
 
 
 def can_edit(user, pm):
-    """Authors and admins may edit what they may see."""
-    return user is not None and user.role in ("author", "admin") and accounts.may_see(user, pm)
+    """Authors and admins may edit a draft they may see; a published one, see may_amend."""
+    if user is None or user.role not in ("author", "admin") or not accounts.may_see(user, pm):
+        return False
+    return pm.status != "published" or may_amend(user, pm)
+
+
+def check_new(doc):
+    """Refuse a new postmortem that claims to be past review: it starts as a draft.
+
+    Only the system (`kb import`, the seed) saves history with its status; people move a
+    postmortem on through `transition`.
+    """
+    if doc["status"] != "draft":
+        raise WorkflowError(
+            f"a new postmortem starts as a draft, not {doc['status']}: ask for review and "
+            "publish through its transitions (POST /api/v1/postmortems/{ref}/transitions); "
+            "published history is imported with `kb import`",
+            field="status",
+        )
+    if doc["published_at"] is not None:
+        raise WorkflowError(
+            "is set when the postmortem is published, not by the writer: leave it out",
+            field="published_at",
+        )
+
+
+def check_edit(pm, doc, actor, *, note="", amendment=""):
+    """Refuse what an edit of `pm` into `doc` may not do; return the amendment note or "".
+
+    Status and published_at change only through `transition`. Visibility (and, on a
+    restricted postmortem, its authors, readers and teams) is changed only by its authors and
+    admins. A change to a published postmortem is an amendment: only `may_amend` people make
+    one, never by autosave, and always with a short note.
+    """
+    _check_editor(actor, pm)
+    current = to_document(pm)
+    if doc["status"] != current["status"]:
+        raise WorkflowError(
+            "changes only through the review transitions (request review, approve...), "
+            "not by editing",
+            field="status",
+        )
+    if format_datetime(doc["published_at"]) != current["published_at"]:
+        raise WorkflowError(
+            "is set when the postmortem is published and cannot be edited", field="published_at"
+        )
+    access = ("visibility",)
+    if "restricted" in (doc["visibility"], current["visibility"]):
+        access += ACCESS_FIELDS
+    changed = [f for f in access if _people(doc[f]) != _people(current[f])]
+    if changed and not may_change_access(actor, pm):
+        raise NotAllowed(
+            f"Only the authors of {pm.ref} and admins may change who can read it ({changed[0]}).",
+            field=changed[0],
+        )
+    if pm.status != "published" or canonical({**doc, "ref": pm.ref}) == current:
+        return ""
+    if note == AUTOSAVE_NOTE:
+        raise WorkflowError(
+            "a published postmortem is not saved as you type: save it with an amendment note",
+            field="note",
+        )
+    text = " ".join((amendment or "").split())
+    if not text:
+        raise WorkflowError(
+            "this postmortem is published, so a change is an amendment: an amendment needs a "
+            "note saying what changed (for example: corrected the detection time)",
+            field="note",
+        )
+    if len(text) > AMENDMENT_MAX:
+        raise WorkflowError(
+            f"must be at most {AMENDMENT_MAX} characters (got {len(text)})", field="note"
+        )
+    return text
+
+
+def _check_editor(actor, pm):
+    if can_edit(actor, pm):
+        return
+    if pm.status == "published":
+        raise NotAllowed(
+            "Only its authors, the authors of its teams and admins may amend a published "
+            "postmortem."
+        )
+    raise NotAllowed("You may not edit this postmortem.")
+
+
+def _people(value):
+    return sorted(v.lower() for v in value) if isinstance(value, list) else value
+
+
+def amendments(session, pm):
+    """The amendments of a published postmortem (revisions with a note), newest first."""
+    query = (
+        select(Revision)
+        .where(Revision.postmortem_id == pm.id, Revision.amendment != "")
+        .order_by(Revision.number.desc())
+    )
+    return session.exec(query).all()
 
 
 def is_own(session, user, pm):
@@ -291,14 +426,39 @@ def create_draft(session, title, actor, *, kind="incident"):
     return pm
 
 
-def update(session, pm, raw, actor, *, base_version, note=""):
-    """Save an edited document on top of `base_version`; status is kept (see transition)."""
-    if not can_edit(actor, pm):
-        raise WorkflowError("You may not edit this postmortem.")
-    raw = {**raw, "ref": pm.ref, "status": pm.status}
-    if pm.status == "published" and not raw.get("published_at"):
-        raw["published_at"] = to_document(pm)["published_at"]
-    return save_document(session, validate(raw), actor, base_version=base_version, note=note)
+def create(session, raw, actor, *, note="created"):
+    """Create a postmortem for a person from a raw document: always as a draft (check_new).
+
+    Returns (postmortem, created): not created when a postmortem with the document's ref
+    appeared meanwhile (the caller refuses that as a conflict).
+    """
+    doc = validate(raw)
+    check_new(doc)
+    return save_document(session, doc, actor, note=note)
+
+
+def update(session, pm, raw, actor, *, base_version, note="", amendment=""):
+    """Save an edited document on top of `base_version`, within the rules of check_edit.
+
+    `raw` may leave out status and published_at (they are kept); when it gives them, they
+    must be the current ones. On a published postmortem `amendment` is the required note.
+    """
+    _check_editor(actor, pm)
+    current = to_document(pm)
+    raw = {**raw, "ref": pm.ref}
+    for field in ("status", "published_at"):
+        if raw.get(field) is None:
+            raw[field] = current[field]
+    doc = validate(raw)
+    text = check_edit(pm, doc, actor, note=note, amendment=amendment)
+    if text:
+        note = f"amended: {text}" if note in ("", "edited") else f"{note}; amended: {text}"
+    pm, changed = save_document(session, doc, actor, base_version=base_version, note=note)
+    if changed and text:
+        revisions(session, pm)[0].amendment = text
+        audit.record(session, actor, "amend", pm.ref, text)
+        session.flush()
+    return pm, changed
 
 
 def reviews(session, pm):
@@ -433,15 +593,26 @@ def revision(session, pm, number):
     return session.exec(query).first()
 
 
-def restore(session, pm, number, actor, *, base_version=None):
-    """Make an earlier revision current again (as a new revision); status is kept."""
+def restore(session, pm, number, actor, *, base_version=None, amendment=""):
+    """Make an earlier revision's content current again (as a new revision).
+
+    Status, published_at, visibility and readers stay as they are now: an old revision is
+    content, not a way around review or around who may read it.
+    """
     old = revision(session, pm, number)
     if old is None:
         raise WorkflowError(f"{pm.ref} has no revision {number}.")
-    raw = {**old.document, "status": pm.status}
-    raw["published_at"] = to_document(pm)["published_at"]
+    current = to_document(pm)
+    keep = ("status", "published_at", "visibility", "readers")
+    raw = {**old.document, **{field: current[field] for field in keep}}
     return update(
-        session, pm, raw, actor, base_version=base_version, note=f"restored revision {number}"
+        session,
+        pm,
+        raw,
+        actor,
+        base_version=base_version,
+        note=f"restored revision {number}",
+        amendment=amendment,
     )
 
 

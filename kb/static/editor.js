@@ -110,6 +110,11 @@
   async function save() {
     if (saving || conflicted) { if (!conflicted) schedule(); return; }
     if (!dirty) return;
+    if (!form.dataset.autosave) {
+      // A published postmortem is changed by amendment, with a note: only the Save button saves.
+      show("Not saved yet: give an amendment note and press Save. Your text is kept in this browser.", "busy");
+      return;
+    }
     saving = true;
     dirty = false;
     show("Saving…", "busy");
@@ -166,13 +171,14 @@
   form.addEventListener("input", changed);
   form.addEventListener("change", changed);
   window.addEventListener("pagehide", () => {
-    if (!dirty || conflicted) return;
+    if (!dirty || conflicted || !form.dataset.autosave) return;
     keepLocal();
     navigator.sendBeacon(form.dataset.autosave, new FormData(form));
   });
   document.addEventListener("keydown", (event) => {
     if ((event.ctrlKey || event.metaKey) && event.key === "s") {
       event.preventDefault();
+      if (!form.dataset.autosave) { form.requestSubmit(); return; }
       dirty = true;
       save();
     }

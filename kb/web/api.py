@@ -10,7 +10,7 @@ from sqlmodel import func, select
 
 from kb import accounts, postmortems
 from kb.db import get_session
-from kb.document import FIELDS, DocumentError, format_datetime, to_document, validate
+from kb.document import FIELDS, DocumentError, format_datetime, to_document
 from kb.models import (
     ACTION_STATUSES,
     KINDS,
@@ -170,9 +170,12 @@ def create_postmortem():
     if not raw.get("authors"):
         raw["authors"] = [current_user.email]
     try:
-        pm, created = postmortems.save_document(db, validate(raw), current_user, note="created")
+        pm, created = postmortems.create(db, raw, current_user)
     except DocumentError as exc:
         raise _invalid(exc) from None
+    except postmortems.WorkflowError as exc:
+        db.rollback()
+        raise _refused(exc) from None
     except postmortems.Conflict as exc:  # another request created this ref meanwhile
         db.rollback()
         raise ApiError(409, "Conflict", [("ref", str(exc))]) from None
@@ -209,9 +212,14 @@ def put_postmortem(ref):
             "Unprocessable Entity",
             [("status", "changes through POST .../transitions, not PUT")],
         )
+    note = raw.pop("note", None)
+    if note is not None and not isinstance(note, str):
+        raise _bad("note", "must be text: what this amendment changed")
     db = get_session()
     try:
-        pm, _changed = postmortems.update(db, pm, raw, current_user, base_version=version)
+        pm, _changed = postmortems.update(
+            db, pm, raw, current_user, base_version=version, amendment=note or ""
+        )
     except postmortems.Conflict as exc:
         db.rollback()
         current = postmortems.get(db, ref, current_user)
@@ -229,9 +237,16 @@ def put_postmortem(ref):
         raise _invalid(exc) from None
     except postmortems.WorkflowError as exc:
         db.rollback()
-        raise ApiError(403, "Forbidden", [("", str(exc))]) from None
+        raise _refused(exc) from None
     db.commit()
     return jsonify(_with_version(pm))
+
+
+def _refused(exc):
+    """A rule of the review workflow: 403 when another person could do it, else 422."""
+    if isinstance(exc, postmortems.NotAllowed):
+        return ApiError(403, "Forbidden", [(exc.field, str(exc))])
+    return ApiError(422, "Unprocessable Entity", [(exc.field, str(exc))])
 
 
 @bp.route("/postmortems/<ref>/transitions", methods=["POST"])
@@ -279,6 +294,7 @@ def list_revisions(ref):
                 "created_at": format_datetime(r.created_at),
                 "author": users.get(r.author_id),
                 "note": r.note,
+                "amendment": r.amendment or None,
             }
             for r in postmortems.revisions(db, pm)
         ]
@@ -299,6 +315,7 @@ def get_revision(ref, number):
         created_at=format_datetime(rev.created_at),
         author=author.email if author else None,
         note=rev.note,
+        amendment=rev.amendment or None,
         document=rev.document,
     )
 
@@ -404,9 +421,47 @@ def _ref(name):
 
 OPENAPI_SCHEMAS = {
     "Document": DOCUMENT_SCHEMA,
+    "NewDocument": {
+        **DOCUMENT_SCHEMA,
+        "description": "A new postmortem: always a draft. `status` may only be `draft` and "
+        "`published_at` is left out (any other value is a 422 naming the field); it moves on "
+        "through POST /api/v1/postmortems/{ref}/transitions. Published history is imported "
+        "with `kb import`.",
+        "properties": {
+            **DOCUMENT_SCHEMA["properties"],
+            "status": {"type": "string", "enum": ["draft"]},
+            "published_at": {
+                "type": "string",
+                "format": "date-time",
+                "nullable": True,
+                "description": "Set when the postmortem is published; leave it out.",
+            },
+        },
+    },
     "VersionedDocument": {
         **DOCUMENT_SCHEMA,
         "properties": {**DOCUMENT_SCHEMA["properties"], "version": {"type": "integer"}},
+    },
+    "DocumentUpdate": {
+        **DOCUMENT_SCHEMA,
+        "description": "The whole document as you edited it, with the `version` you edited. "
+        "`status` and `published_at` are the current ones or left out (they change only "
+        "through the transitions). `visibility`, and the authors, readers and teams of a "
+        "restricted postmortem, are changed only by its authors and admins (403). A change to "
+        "a published postmortem is an amendment: only its authors, the authors of its teams "
+        "and admins make one (403), and `note` is required (422 naming `note`).",
+        "required": ["title", "version"],
+        "properties": {
+            **DOCUMENT_SCHEMA["properties"],
+            "version": {"type": "integer"},
+            "note": {
+                "type": "string",
+                "maxLength": 200,
+                "description": "What this amendment changed, for example `corrected the "
+                "detection time`: required when the postmortem is published, shown on its "
+                "page and in its history; ignored for drafts.",
+            },
+        },
     },
     "PostmortemSummary": {
         "type": "object",
@@ -431,6 +486,11 @@ OPENAPI_SCHEMAS = {
             "created_at": {"type": "string"},
             "author": {"type": "string", "nullable": True},
             "note": {"type": "string"},
+            "amendment": {
+                "type": "string",
+                "nullable": True,
+                "description": "The note of an amendment to a published postmortem, else null",
+            },
         },
     },
 }
@@ -476,8 +536,11 @@ OPENAPI_PATHS = {
             },
         },
         "post": {
-            "summary": "Create a postmortem from a document",
-            "requestBody": {"required": True, "content": {_JSON: {"schema": _ref("Document")}}},
+            "summary": "Create a postmortem from a document, as a draft",
+            "requestBody": {
+                "required": True,
+                "content": {_JSON: {"schema": _ref("NewDocument")}},
+            },
             "responses": {
                 "201": _ok(_ref("VersionedDocument"), "Created"),
                 **error_responses(400, 401, 403, 409, 413, 422),
@@ -491,11 +554,12 @@ OPENAPI_PATHS = {
             "responses": {"200": _ok(_ref("VersionedDocument")), **error_responses(401, 404)},
         },
         "put": {
-            "summary": "Replace a postmortem's content; `version` is the version you edited",
+            "summary": "Replace a postmortem's content; `version` is the version you edited, "
+            "`note` the amendment note of a published one",
             "parameters": [_REF],
             "requestBody": {
                 "required": True,
-                "content": {_JSON: {"schema": _ref("VersionedDocument")}},
+                "content": {_JSON: {"schema": _ref("DocumentUpdate")}},
             },
             "responses": {
                 "200": _ok(_ref("VersionedDocument")),

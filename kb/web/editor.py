@@ -108,7 +108,15 @@ def edit(ref):
     if added in ADD_TARGETS:  # "Add a row" without JavaScript: show the form again, one more row
         extra = dict(BLANK_ROWS)
         extra[ADD_TARGETS[added]] += 1
-        return _render_editor(db, pm, raw, tz, version=_base_version(), extra=extra)
+        return _render_editor(
+            db,
+            pm,
+            raw,
+            tz,
+            version=_base_version(),
+            extra=extra,
+            amendment=request.form.get("note", ""),
+        )
 
     choices = {k[len("choose-") :]: v for k, v in request.form.items() if k.startswith("choose-")}
     if choices:  # coming from the conflict page: take the chosen side of each field
@@ -139,8 +147,28 @@ def _save(db, pm, raw, tz, note):
                 }
             ), 400
         abort(400)
+    amendment = request.form.get("note", "")
     try:
-        pm, changed = postmortems.update(db, pm, raw, current_user, base_version=base, note=note)
+        pm, changed = postmortems.update(
+            db, pm, raw, current_user, base_version=base, note=note, amendment=amendment
+        )
+    except postmortems.WorkflowError as exc:
+        db.rollback()
+        status = 403 if isinstance(exc, postmortems.NotAllowed) else 422
+        if wants_json:
+            title = "Forbidden" if status == 403 else "Not saved"
+            return jsonify(
+                error={
+                    "status": status,
+                    "title": title,
+                    "message": f"{exc.field}: {exc}" if exc.field else str(exc),
+                    "errors": [{"field": exc.field, "message": str(exc)}],
+                }
+            ), status
+        errors = {exc.field or "document": str(exc)}
+        return _render_editor(
+            db, pm, raw, tz, version=base, errors=errors, status=status, amendment=amendment
+        )
     except postmortems.Conflict as exc:
         db.rollback()
         if wants_json:
@@ -161,7 +189,9 @@ def _save(db, pm, raw, tz, note):
                     "errors": [{"field": f, "message": m} for f, m in errors.items()],
                 },
             ), 422
-        return _render_editor(db, pm, raw, tz, version=base, errors=errors, status=422)
+        return _render_editor(
+            db, pm, raw, tz, version=base, errors=errors, status=422, amendment=amendment
+        )
     db.commit()
     hints = blameless.check_document(to_document(pm), _names(db))
     if wants_json:
@@ -193,7 +223,7 @@ def preview():
     return jsonify(html=render(request.form.get("text") or ""))
 
 
-def _render_editor(db, pm, doc, tz, *, version, errors=None, status=200, extra=None):
+def _render_editor(db, pm, doc, tz, *, version, errors=None, status=200, extra=None, amendment=""):
     zone = postmortem_form.zone(tz)
     view = postmortem_form.layout(doc, zone, extra or BLANK_ROWS)
     hints = blameless.check_document(doc, _names(db)) if not errors else []
@@ -213,6 +243,7 @@ def _render_editor(db, pm, doc, tz, *, version, errors=None, status=200, extra=N
         triggers=TRIGGERS,
         action_statuses=ACTION_STATUSES,
         suggestions=_suggestions(db),
+        amendment=amendment,
     ), status
 
 
@@ -320,9 +351,18 @@ def restore(ref, number):
     db, pm = _editable(ref)
     try:
         pm, changed = postmortems.restore(
-            db, pm, number, current_user, base_version=_base_version()
+            db,
+            pm,
+            number,
+            current_user,
+            base_version=_base_version(),
+            amendment=request.form.get("note", ""),
         )
-    except (postmortems.WorkflowError, postmortems.Conflict, DocumentError) as exc:
+    except postmortems.WorkflowError as exc:
+        db.rollback()
+        flash(f"Not restored: {exc.field + ': ' if exc.field else ''}{exc}", "error")
+        return redirect(url_for("editor.revisions", ref=ref))
+    except (postmortems.Conflict, DocumentError) as exc:
         db.rollback()
         flash(str(exc), "error")
         return redirect(url_for("editor.revisions", ref=ref))

@@ -3,7 +3,10 @@
 Lists (timeline, factors, action items, links) are numbered rows: `timeline-3-text`. Each
 row has a `position` (reordering without JavaScript) and a `remove` box. Times are entered in
 the writer's time zone (`tz`, an IANA name the page's script fills in; UTC without it) and
-stored in UTC.
+stored in UTC. The form shows times to the minute; each time field has a hidden twin
+(`started_at-stored`, `timeline-3-at-stored`) with the stored value, so a time the writer
+did not change keeps its seconds. `published_at` is not a field of the form: it is set when
+the postmortem is published.
 """
 
 from datetime import UTC, datetime
@@ -19,6 +22,8 @@ LIST_FIELDS = {
 }
 NAME_LISTS = ("authors", "teams", "services", "tags", "readers")
 SCALARS = ("title", "kind", "severity", "visibility", "trigger")
+TIMES = tuple(key for key in TIMESTAMPS if key != "published_at")  # the ones a writer sets
+STORED = "stored"  # the suffix of a time field's hidden twin
 
 
 def zone(name):
@@ -57,12 +62,23 @@ def to_local(value, tz):
     return moment.astimezone(tz).strftime("%Y-%m-%dT%H:%M")
 
 
+def kept(value, stored, tz):
+    """The UTC value of a time field: `stored` (with its seconds) when the writer left the
+    field as the form showed it, else the value entered."""
+    if stored and (value or "").strip() == to_local(stored, tz):
+        return stored
+    return to_utc(value, tz)
+
+
 def _names(text):
     return [part.strip() for part in (text or "").replace("\n", ",").split(",") if part.strip()]
 
 
-def _rows(form, prefix, keys):
-    """The rows of one list, in position order, without removed or blank rows."""
+def _rows(form, prefix, keys, hidden=()):
+    """The rows of one list, in position order, without removed or blank rows.
+
+    `hidden` are keys read too but not counted when telling a blank row.
+    """
     indices = set()
     for name in form:
         if name.startswith(prefix + "-"):
@@ -73,7 +89,7 @@ def _rows(form, prefix, keys):
     for index in sorted(indices):
         if form.get(f"{prefix}-{index}-remove"):
             continue
-        row = {key: (form.get(f"{prefix}-{index}-{key}") or "").strip() for key in keys}
+        row = {key: (form.get(f"{prefix}-{index}-{key}") or "").strip() for key in keys + hidden}
         if not any(row[k] for k in keys if k not in ("status",)):
             continue
         try:
@@ -91,13 +107,17 @@ def read(form):
     raw = {key: (form.get(key) or "").strip() or None for key in SCALARS}
     for key in NAME_LISTS:
         raw[key] = _names(form.get(key))
-    for key in TIMESTAMPS:
-        raw[key] = to_utc(form.get(key), tz)
+    for key in TIMES:
+        raw[key] = kept(form.get(key), form.get(f"{key}-{STORED}"), tz)
     for key in SECTIONS:
         raw[key] = form.get(key) or ""
-    timeline = _rows(form, "timeline", LIST_FIELDS["timeline"])
+    timeline = _rows(form, "timeline", LIST_FIELDS["timeline"], (f"at-{STORED}",))
     raw["timeline"] = [
-        {"at": to_utc(r["at"], tz), "text": r["text"], "source": r["source"] or None}
+        {
+            "at": kept(r["at"], r[f"at-{STORED}"], tz),
+            "text": r["text"],
+            "source": r["source"] or None,
+        }
         for r in timeline
     ]
     raw["contributing_factors"] = [
@@ -130,7 +150,11 @@ def layout(doc, tz, extra_rows=None):
         view[key] = ", ".join(doc.get(key) or [])
     for key in TIMESTAMPS:
         view[key] = to_local(doc.get(key), tz)
-    view["timeline"] = [{**e, "at": to_local(e.get("at"), tz)} for e in doc.get("timeline") or []]
+        view[f"{key}-{STORED}"] = doc.get(key) or ""
+    view["timeline"] = [
+        {**e, "at": to_local(e.get("at"), tz), f"at-{STORED}": e.get("at") or ""}
+        for e in doc.get("timeline") or []
+    ]
     view["contributing_factors"] = list(doc.get("contributing_factors") or [])
     view["action_items"] = [
         {**a, "factor": "" if a.get("factor") is None else a["factor"] + 1}

@@ -53,4 +53,5 @@ def show(ref):
         severities=SEVERITIES,
         kinds=KINDS,
         review=editor.review_context(db, pm, current_user),
+        amendments=postmortems.amendments(db, pm),
     )
