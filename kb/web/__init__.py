@@ -9,6 +9,7 @@ from werkzeug.exceptions import HTTPException
 from kb import accounts
 from kb.db import get_session
 from kb.markdown import render as render_markdown
+from kb.web import params
 
 csrf = CSRFProtect()
 login_manager = LoginManager()
@@ -29,6 +30,8 @@ def init_app(app: Flask):
     from kb.web import health as health_pages
     from kb.web import search as search_pages
 
+    # Before any blueprint adds a rule: every <int:...> in a URL is bounded (kb/web/params.py).
+    app.url_map.converters["int"] = params.WholeNumberConverter
     secure = app.config["BASE_URL"].startswith("https://")
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
@@ -51,11 +54,13 @@ def init_app(app: Flask):
     login_manager.request_loader(_load_user_from_request)
     login_manager.unauthorized_handler(auth.unauthorized)
 
+    app.before_request(_refuse_deep_json)
     app.before_request(_refuse_nul)
     app.before_request(_protect)
     app.after_request(_security_headers)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(params.BadParameter, _bad_parameter)
     app.register_error_handler(OperationalError, _database_unavailable)
     app.context_processor(_navigation)
     app.add_template_filter(render_markdown, "markdown")
@@ -125,6 +130,18 @@ def _load_user_from_request(req):
     if header and req.headers.get(header):
         user = accounts.get_user(session, req.headers[header])
         return user if user is not None and user.active else None
+    return None
+
+
+def _refuse_deep_json():
+    """A JSON body nested deeper than any document is refused before anything parses it."""
+    if request.method in ("GET", "HEAD", "OPTIONS") or not request.is_json:
+        return None
+    problem = params.json_body_problem()
+    if problem is not None:
+        if wants_json():
+            return field_error("body", problem)
+        return error_response(400, "Bad Request", f"body: {problem}.")
     return None
 
 
@@ -220,6 +237,12 @@ def _http_error(exc):
         limit = request.max_content_length or 0
         message = f"What you sent is too large: the limit is {limit // 1024:,} KiB."
     return error_response(exc.code or 500, exc.name, message)
+
+
+def _bad_parameter(exc):
+    if wants_json():
+        return field_error(exc.field, exc.message)
+    return error_response(400, "Bad Request", f"{exc.field}: {exc.message}.")
 
 
 def _csrf_error(exc):
