@@ -189,6 +189,9 @@ class User(SQLModel, table=True):
     digest_opt_out: bool = False
     created_at: datetime = Field(default_factory=utcnow)
     last_login_at: datetime | None = None
+    # Every session cookie names the generation it was issued in; signing out, being
+    # disabled and a new password move it on, which ends every session issued before.
+    session_generation: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
     memberships: list["Membership"] = Relationship(
         back_populates="user",
@@ -214,7 +217,7 @@ class User(SQLModel, table=True):
         return False
 
     def get_id(self):
-        return str(self.id)
+        return f"{self.id}:{self.session_generation}"
 
 
 class Membership(SQLModel, table=True):

@@ -25,13 +25,14 @@ def init_app(app: Flask):
     """Register extensions, hooks, filters and blueprints."""
     from datetime import timedelta
 
-    from kb.ops import observability
+    from kb.ops import observability, proxies
     from kb.web import actions, api, auth, digest, editor, figures, openapi, postmortems, themes
     from kb.web import health as health_pages
     from kb.web import search as search_pages
 
     # Before any blueprint adds a rule: every <int:...> in a URL is bounded (kb/web/params.py).
     app.url_map.converters["int"] = params.WholeNumberConverter
+    proxies.init_app(app)  # request.remote_addr is the client's, behind KB_TRUSTED_PROXIES
     secure = app.config["BASE_URL"].startswith("https://")
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
@@ -100,13 +101,19 @@ def _navigation():
 
 
 def _load_user(user_id):
+    """The user a session cookie names ("<id>:<generation>"), while that generation lasts."""
     from kb.models import User
 
-    try:
-        user = get_session().get(User, int(user_id))
-    except ValueError:
-        return None
-    return user if user is not None and user.active else None
+    if _bearer_token() is not None:
+        return None  # a request that brings a token is the token's alone, never the cookie's
+    number, _, generation = str(user_id).partition(":")
+    number, generation = params.whole_or_none(number), params.whole_or_none(generation)
+    if number is None or generation is None:
+        return None  # a cookie from before generations, or not ours
+    user = get_session().get(User, number)
+    if user is None or not user.active or user.session_generation != generation:
+        return None  # signed out, disabled or given a new password since
+    return user
 
 
 def _bearer_token():
@@ -121,7 +128,9 @@ def _load_user_from_request(req):
 
     session = get_session()
     token = _bearer_token()
-    if token is not None and req.path.startswith("/api/"):
+    if token is not None:
+        if not req.path.startswith("/api/"):
+            return None  # tokens are for the API; the pages' cookie is not used either
         user = accounts.user_for_token(session, token)
         if user is not None and session.dirty:
             session.commit()  # last_used_at moved on

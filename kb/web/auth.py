@@ -18,6 +18,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from kb import accounts, audit
 from kb.db import get_session
 from kb.models import utcnow
+from kb.ops.proxies import rate_limit_key
 
 bp = Blueprint("auth", __name__)
 
@@ -55,13 +56,15 @@ def sign_in():
         email = request.form.get("email", "").strip()
         password = request.form.get("password", "")
         db = get_session()
-        address = request.remote_addr or "unknown"
+        # The client's address (behind KB_TRUSTED_PROXIES, the one they name), by /64 for IPv6
+        address = rate_limit_key(request.remote_addr)
         config = current_app.config
         if accounts.too_many_attempts(
             db,
             email,
             address,
-            limit=config["LOGIN_RATE_LIMIT"],
+            address_limit=config["LOGIN_RATE_LIMIT"],
+            account_limit=config["LOGIN_ACCOUNT_LIMIT"],
             window_seconds=config["LOGIN_RATE_WINDOW"],
         ):
             minutes = max(1, config["LOGIN_RATE_WINDOW"] // 60)
@@ -88,6 +91,11 @@ def sign_in():
 
 @bp.route("/sign-out", methods=["POST"])
 def sign_out():
+    if current_user.is_authenticated:
+        # The cookie is signed, not stored: ending the generation is what makes a copy of it
+        # useless (it also signs the user out in their other browsers).
+        accounts.end_sessions(current_user._get_current_object())
+        get_session().commit()
     logout_user()
     session.clear()
     flash("You are signed out.", "info")
