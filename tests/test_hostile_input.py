@@ -92,6 +92,8 @@ def test_no_endpoint_answers_a_malformed_number_with_a_server_error(app, client,
     body = json.dumps(
         {
             "title": "Hostile numbers",
+            "ref": int(HUGE),
+            "number": int(HUGE),
             "version": int(HUGE),
             "limit": int(HUGE),
             "action": "submit",
@@ -155,3 +157,9 @@ def test_a_huge_version_in_json_names_the_field(client, signed_in):
     response = client.put(f"/api/v1/postmortems/{ref}", json=doc, headers={"X-CSRFToken": token})
     assert response.status_code == 400
     assert response.json["error"]["errors"][0]["field"] == "version"
+
+
+def test_a_huge_token_number_is_refused_by_the_command(runner):
+    outcome = runner.invoke(args=["tokens", "revoke", HUGE])
+    assert outcome.exit_code == 2
+    assert "is not in the range" in outcome.output

@@ -12,8 +12,8 @@ from flask import request
 from werkzeug.exceptions import BadRequest
 from werkzeug.routing import IntegerConverter
 
-# The largest integer column on PostgreSQL: ids, revision numbers, versions and positions.
-MAX_INT = 2**31 - 1
+from kb.models import MAX_INT
+
 MAX_PAGE = 100_000  # far past the last page of any listing, and a bounded OFFSET
 MAX_JSON_DEPTH = 32  # a document is 4 deep; a JSON parser recurses once per level
 _DIGITS = re.compile(r"[0-9]{1,10}")  # ASCII digits only: \d and isdigit() take "²" and "٣"
