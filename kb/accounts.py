@@ -21,6 +21,10 @@ class AccountError(ValueError):
     """A request about accounts that cannot be carried out; the message says why."""
 
 
+class WrongPassword(AccountError):
+    """The password given to prove who one is does not match (counted like a failed sign-in)."""
+
+
 # --- visibility ---------------------------------------------------------------------------
 
 
@@ -131,6 +135,18 @@ def set_password(user, password):
         raise AccountError(f"a password needs at least {MIN_PASSWORD} characters")
     user.password_hash = generate_password_hash(password)
     end_sessions(user)
+
+
+def change_password(session, user, current, new):
+    """A user's own change of password: the current one must match; every session ends."""
+    if authenticate(session, user.email, current) is None:
+        raise WrongPassword("the current password is not right")
+    if new == current:
+        raise AccountError("the new password must differ from the current one")
+    set_password(user, new)
+    audit.record(session, user, "password-change", detail=user.email)
+    session.flush()
+    return user
 
 
 def end_sessions(user):

@@ -280,3 +280,65 @@ def test_a_disabled_or_passwordless_account_is_checked_too(session, make_user, c
     assert accounts.authenticate(session, "gone@x.example", PASSWORD) is None
     assert accounts.authenticate(session, "sso@x.example", PASSWORD) is None
     assert checked_hashes == [disabled.password_hash, accounts.dummy_password_hash()]
+
+
+# --- changing one's own password ----------------------------------------------------------
+
+
+def _change(client, csrf_token, current, new, confirm=None):
+    data = {
+        "current_password": current,
+        "new_password": new,
+        "confirm_password": new if confirm is None else confirm,
+        "csrf_token": csrf_token(),
+    }
+    return client.post("/account/password", data=data)
+
+
+def test_changing_ones_password_ends_the_other_sessions_and_keeps_this_one(
+    app, client, login, make_user, csrf_token, session
+):
+    user = make_user("a@x.example")
+    login(user)
+    elsewhere = _session_cookie(client)  # the same user, signed in in another browser
+    login(user)
+    response = _change(client, csrf_token, PASSWORD, "a brand new passphrase")
+    assert response.status_code == 302
+    assert client.get("/").status_code == 200  # this browser stays signed in
+    assert _replay(app, elsewhere).status_code == 302  # the other one is signed out
+    session.expire_all()
+    assert accounts.authenticate(session, "a@x.example", "a brand new passphrase") is not None
+    assert accounts.authenticate(session, "a@x.example", PASSWORD) is None
+
+
+@pytest.mark.parametrize(
+    ("current", "new", "confirm", "message"),
+    [
+        ("wrong password", "a brand new passphrase", None, "the current password is not right"),
+        (PASSWORD, "short", None, "at least 10 characters"),
+        (PASSWORD, "a brand new passphrase", "another passphrase", "the two new passwords differ"),
+        (PASSWORD, PASSWORD, None, "must differ from the current one"),
+    ],
+)
+def test_a_refused_password_change_changes_nothing(
+    app, client, login, make_user, csrf_token, session, current, new, confirm, message
+):
+    user = make_user("a@x.example")
+    login(user)
+    cookie = _session_cookie(client)
+    response = _change(client, csrf_token, current, new, confirm)
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    assert _replay(app, cookie).status_code == 200  # no session ended
+    session.expire_all()
+    assert accounts.authenticate(session, "a@x.example", PASSWORD) is not None
+
+
+def test_guessing_the_current_password_is_limited_like_signing_in(
+    app, client, login, make_user, csrf_token
+):
+    login(make_user("a@x.example"))
+    for _ in range(app.config["LOGIN_RATE_LIMIT"]):
+        assert _change(client, csrf_token, "a guess", "a brand new passphrase").status_code == 400
+    response = _change(client, csrf_token, PASSWORD, "a brand new passphrase")
+    assert response.status_code == 429

@@ -89,6 +89,48 @@ def sign_in():
     return render_template("auth/sign_in.html", email=email, next_url=next_url), status
 
 
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    """Change one's own password: every other session ends, this one goes on."""
+    status = 200
+    if request.method == "POST":
+        db = get_session()
+        user = current_user._get_current_object()
+        address = rate_limit_key(request.remote_addr)
+        config = current_app.config
+        # The current password is a guess like a sign-in's, whoever holds the session.
+        if accounts.too_many_attempts(
+            db,
+            user.email,
+            address,
+            address_limit=config["LOGIN_RATE_LIMIT"],
+            account_limit=config["LOGIN_ACCOUNT_LIMIT"],
+            window_seconds=config["LOGIN_RATE_WINDOW"],
+        ):
+            minutes = max(1, config["LOGIN_RATE_WINDOW"] // 60)
+            flash(f"Too many wrong passwords. Please wait {minutes} minutes.", "error")
+            return render_template("auth/password.html"), 429
+        new = request.form.get("new_password", "")
+        try:
+            if new != request.form.get("confirm_password", ""):
+                raise accounts.AccountError("the two new passwords differ")
+            accounts.change_password(db, user, request.form.get("current_password", ""), new)
+        except accounts.AccountError as exc:
+            db.rollback()
+            if isinstance(exc, accounts.WrongPassword):
+                accounts.record_failed_login(db, user.email, address)
+                db.commit()
+            flash(f"Not changed: {exc}.", "error")
+            status = 400
+        else:
+            db.commit()
+            login_user(user)  # this session takes the new generation; the others end
+            flash("Your password is changed. You are signed out everywhere else.", "info")
+            return redirect(url_for("postmortems.index"))
+    return render_template("auth/password.html"), status
+
+
 @bp.route("/sign-out", methods=["POST"])
 def sign_out():
     if current_user.is_authenticated:
