@@ -181,7 +181,8 @@ def set_active(session, email, active, actor=None):
     """Disable or re-enable a user; a disabled user can neither sign in nor use tokens."""
     user = _existing(session, email)
     user.active = active
-    end_sessions(user)  # re-enabling must not bring back the sessions of before
+    if not active:
+        end_sessions(user)  # so that enabling the user again brings none of them back
     audit.record(session, actor, "user-enable" if active else "user-disable", detail=user.email)
     session.flush()
     return user

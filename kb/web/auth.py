@@ -45,6 +45,29 @@ def safe_next(target):
     return target
 
 
+def _client():
+    """Who failed sign-ins are counted against: the client's address (behind
+    KB_TRUSTED_PROXIES, the one they name; kb/ops/proxies.py), an IPv6 client by its /64."""
+    return rate_limit_key(request.remote_addr)
+
+
+def _locked_out(db, email, address):
+    """Whether this address, or this account, is past its limit of failed sign-ins."""
+    config = current_app.config
+    return accounts.too_many_attempts(
+        db,
+        email,
+        address,
+        address_limit=config["LOGIN_RATE_LIMIT"],
+        account_limit=config["LOGIN_ACCOUNT_LIMIT"],
+        window_seconds=config["LOGIN_RATE_WINDOW"],
+    )
+
+
+def _wait_minutes():
+    return max(1, current_app.config["LOGIN_RATE_WINDOW"] // 60)
+
+
 @bp.route("/sign-in", methods=["GET", "POST"])
 def sign_in():
     next_url = safe_next(request.values.get("next"))
@@ -56,20 +79,11 @@ def sign_in():
         email = request.form.get("email", "").strip()
         password = request.form.get("password", "")
         db = get_session()
-        # The client's address (behind KB_TRUSTED_PROXIES, the one they name), by /64 for IPv6
-        address = rate_limit_key(request.remote_addr)
-        config = current_app.config
-        if accounts.too_many_attempts(
-            db,
-            email,
-            address,
-            address_limit=config["LOGIN_RATE_LIMIT"],
-            account_limit=config["LOGIN_ACCOUNT_LIMIT"],
-            window_seconds=config["LOGIN_RATE_WINDOW"],
-        ):
-            minutes = max(1, config["LOGIN_RATE_WINDOW"] // 60)
+        address = _client()
+        if _locked_out(db, email, address):
             flash(
-                f"Too many failed sign-ins. Please wait {minutes} minutes and try again.", "error"
+                f"Too many failed sign-ins. Please wait {_wait_minutes()} minutes and try again.",
+                "error",
             )
             status = 429
         else:
@@ -97,19 +111,10 @@ def change_password():
     if request.method == "POST":
         db = get_session()
         user = current_user._get_current_object()
-        address = rate_limit_key(request.remote_addr)
-        config = current_app.config
+        address = _client()
         # The current password is a guess like a sign-in's, whoever holds the session.
-        if accounts.too_many_attempts(
-            db,
-            user.email,
-            address,
-            address_limit=config["LOGIN_RATE_LIMIT"],
-            account_limit=config["LOGIN_ACCOUNT_LIMIT"],
-            window_seconds=config["LOGIN_RATE_WINDOW"],
-        ):
-            minutes = max(1, config["LOGIN_RATE_WINDOW"] // 60)
-            flash(f"Too many wrong passwords. Please wait {minutes} minutes.", "error")
+        if _locked_out(db, user.email, address):
+            flash(f"Too many wrong passwords. Please wait {_wait_minutes()} minutes.", "error")
             return render_template("auth/password.html"), 429
         new = request.form.get("new_password", "")
         try:
