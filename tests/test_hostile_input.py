@@ -163,3 +163,16 @@ def test_a_huge_token_number_is_refused_by_the_command(runner):
     outcome = runner.invoke(args=["tokens", "revoke", HUGE])
     assert outcome.exit_code == 2
     assert "is not in the range" in outcome.output
+
+
+@pytest.mark.parametrize("suffix", [".json", ".jsonl"])
+def test_kb_import_reports_deeply_nested_json_instead_of_crashing(
+    runner, make_postmortem, tmp_path, suffix
+):
+    make_postmortem(title="Already here")
+    path = tmp_path / f"deep{suffix}"
+    path.write_text(_deep(100_000) + "\n")
+    outcome = runner.invoke(args=["import", str(path)])
+    assert outcome.exit_code == 1
+    assert outcome.exception is None or isinstance(outcome.exception, SystemExit)
+    assert "nested too deeply to read" in outcome.output
