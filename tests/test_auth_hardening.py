@@ -342,3 +342,38 @@ def test_guessing_the_current_password_is_limited_like_signing_in(
         assert _change(client, csrf_token, "a guess", "a brand new passphrase").status_code == 400
     response = _change(client, csrf_token, PASSWORD, "a brand new passphrase")
     assert response.status_code == 429
+
+
+def test_behind_a_proxy_a_real_server_limits_each_client_apart(database_url, make_user, tmp_path):
+    """Through gunicorn, as nginx forwards: one client's flood blocks that client alone."""
+    import re
+
+    import requests
+
+    from tests.faults.servers import Gunicorn
+
+    make_user("a@x.example")
+    env = {
+        "KB_DATABASE_URL": database_url,
+        "KB_INSTANCE_PATH": str(tmp_path / "instance"),
+        "KB_SECRET_KEY": "proxy-test",
+    }
+    with Gunicorn(tmp_path / "server", env) as server:
+
+        def attempt(email, password, client_ip):
+            browser = requests.Session()
+            form = browser.get(server.url + "/sign-in", timeout=30).text
+            token = re.search(r'name="csrf_token" value="([^"]+)"', form)[1]
+            return browser.post(
+                server.url + "/sign-in",
+                data={"email": email, "password": password, "csrf_token": token},
+                headers={"X-Forwarded-For": client_ip},
+                allow_redirects=False,
+                timeout=30,
+            ).status_code
+
+        flood = [attempt(f"made-up-{i}@x.example", "guess", "203.0.113.66") for i in range(11)]
+        assert flood == [401] * 10 + [429]
+        assert attempt("a@x.example", PASSWORD, "198.51.100.2") == 302
+        assert attempt("a@x.example", PASSWORD, "203.0.113.66") == 429
+        assert '"remote_addr": "198.51.100.2"' in server.log()  # the access log names the client
