@@ -1,5 +1,6 @@
 """Users, roles, API tokens, and the one visibility filter every read path uses."""
 
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -18,6 +19,10 @@ TOKEN_USE_RESOLUTION = timedelta(minutes=1)  # how exactly `last_used_at` is kep
 
 class AccountError(ValueError):
     """A request about accounts that cannot be carried out; the message says why."""
+
+
+class WrongPassword(AccountError):
+    """The password given to prove who one is does not match (counted like a failed sign-in)."""
 
 
 # --- visibility ---------------------------------------------------------------------------
@@ -125,10 +130,31 @@ def create_user(session, email, role, *, password=None, name="", teams=(), actor
 
 
 def set_password(user, password):
-    """Hash and set a password (scrypt, through Werkzeug)."""
+    """Hash and set a password (scrypt, through Werkzeug); the user's sessions end."""
     if len(password) < MIN_PASSWORD:
         raise AccountError(f"a password needs at least {MIN_PASSWORD} characters")
     user.password_hash = generate_password_hash(password)
+    end_sessions(user)
+
+
+def change_password(session, user, current, new):
+    """A user's own change of password: the current one must match; every session ends."""
+    if authenticate(session, user.email, current) is None:
+        raise WrongPassword("the current password is not right")
+    if new == current:
+        raise AccountError("the new password must differ from the current one")
+    set_password(user, new)
+    audit.record(session, user, "password-change", detail=user.email)
+    session.flush()
+    return user
+
+
+def end_sessions(user):
+    """End every session of `user`: their cookies name a generation that is now past."""
+    if user.id is not None:  # a user not yet stored has no sessions
+        # Incremented in SQL, so two at once cannot both write the same number (and the
+        # attribute is read back from the row when next used).
+        user.session_generation = User.session_generation + 1
 
 
 def set_role(session, email, role, actor=None):
@@ -155,6 +181,8 @@ def set_active(session, email, active, actor=None):
     """Disable or re-enable a user; a disabled user can neither sign in nor use tokens."""
     user = _existing(session, email)
     user.active = active
+    if not active:
+        end_sessions(user)  # so that enabling the user again brings none of them back
     audit.record(session, actor, "user-enable" if active else "user-disable", detail=user.email)
     session.flush()
     return user
@@ -175,23 +203,41 @@ def list_users(session):
 # --- sign-in ------------------------------------------------------------------------------
 
 
+@functools.cache  # made once, on first use: nothing is computed at import time
+def dummy_password_hash():
+    """A hash of a random password, made like real ones, to check against for no account."""
+    return generate_password_hash(secrets.token_urlsafe(16))
+
+
 def authenticate(session, email, password):
-    """The active user with this address and password, or None."""
+    """The active user with this address and password, or None.
+
+    A password is checked against a hash every time, a made-up one when there is no
+    account (or no password): otherwise a wrong password would take the time of one scrypt
+    for a real account and almost none for an unknown one, telling which addresses exist.
+    """
     user = get_user(session, email)
-    if user is None or not user.active or not user.password_hash:
-        return None
-    if not check_password_hash(user.password_hash, password):
+    stored = user.password_hash if user is not None and user.password_hash else None
+    matches = check_password_hash(stored or dummy_password_hash(), password)
+    if stored is None or not matches or not user.active:
         return None
     return user
 
 
-def too_many_attempts(session, email, address, *, limit, window_seconds):
-    """True when this address or this account has failed `limit` times within the window."""
+def too_many_attempts(session, email, address, *, address_limit, account_limit, window_seconds):
+    """True when this address, or this account, has failed its limit within the window.
+
+    The two are counted apart: an address that floods is stopped at `address_limit` without
+    touching other addresses, and an account is locked only by failures against it. Keep
+    `account_limit` above `address_limit`, so that no single address can lock an account.
+    """
     since = utcnow() - timedelta(seconds=window_seconds)
     recent = select(func.count()).select_from(LoginAttempt).where(LoginAttempt.at >= since)
-    by_email = session.exec(recent.where(LoginAttempt.email == normalise_email(email))).one()
     by_address = session.exec(recent.where(LoginAttempt.address == address)).one()
-    return by_email >= limit or by_address >= limit
+    if by_address >= address_limit:
+        return True
+    by_email = session.exec(recent.where(LoginAttempt.email == normalise_email(email))).one()
+    return by_email >= account_limit
 
 
 def record_failed_login(session, email, address):

@@ -11,6 +11,7 @@ from flask.cli import AppGroup, FlaskGroup, with_appcontext
 
 from kb import accounts, audit, seed, transfer
 from kb.db import get_session
+from kb.models import MAX_INT
 
 
 def _create_app():
@@ -315,7 +316,7 @@ def tokens_list(email):
 
 
 @tokens.command("revoke")
-@click.argument("token_id", type=int)
+@click.argument("token_id", type=click.IntRange(1, MAX_INT))
 def tokens_revoke(token_id):
     """Revoke an API token by its number (see `kb tokens list`)."""
     session = get_session()

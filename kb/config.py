@@ -19,20 +19,23 @@ DEFAULTS = {
     "DIGEST_EXTRA_RECIPIENTS": "",  # comma-separated lists; they get the internal-only digest
     "AUTH_TRUSTED_HEADER": None,
     "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
-    "LOGIN_RATE_LIMIT": 10,  # failed sign-ins per address and per account in LOGIN_RATE_WINDOW
+    "LOGIN_RATE_LIMIT": 10,  # failed sign-ins per client address in LOGIN_RATE_WINDOW
+    "LOGIN_ACCOUNT_LIMIT": 20,  # failed sign-ins per account in LOGIN_RATE_WINDOW (above ^)
     "LOGIN_RATE_WINDOW": 300,  # seconds
     "SESSION_HOURS": 12,
     "SEARCH_SYNC": None,  # thread | inline | off; None: thread when serving, inline in tests
     # operations (kb/ops, docs/operations.md)
     "LOG_FORMAT": None,  # json | text; None: json, or Flask's default when testing
     "LOG_LEVEL": "INFO",
-    "TRUSTED_PROXIES": "127.0.0.1/32,::1/128",  # whose X-Request-ID header is kept
+    # proxies whose X-Forwarded-For (the client's address) and X-Request-ID are taken
+    "TRUSTED_PROXIES": "127.0.0.1/32,::1/128",
     "READY_MAX_LAG": 1000,  # /readyz fails when the search index is further behind than this
     "METRICS_TOKEN": None,  # when set, /metrics also accepts `Authorization: Bearer <token>`
     "METRICS_ALLOW": "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16",
 }
 
 _INT_KEYS = {"SMTP_PORT", "MAX_CONTENT_LENGTH", "LOGIN_RATE_LIMIT", "LOGIN_RATE_WINDOW"}
+_INT_KEYS |= {"LOGIN_ACCOUNT_LIMIT"}
 _INT_KEYS |= {"READY_MAX_LAG"}
 _FLOAT_KEYS = {"SESSION_HOURS"}
 _BOOL_KEYS = {"SMTP_STARTTLS"}

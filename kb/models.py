@@ -37,6 +37,9 @@ SECTIONS = (
 TIMESTAMPS = ("started_at", "detected_at", "mitigated_at", "resolved_at", "published_at")
 LABEL_FIELDS = ("authors", "teams", "services", "tags", "readers")
 ROLES = ("reader", "author", "admin")
+# The largest value of an integer column on PostgreSQL (ids, revision numbers, versions): input
+# is refused past it rather than handed to the database.
+MAX_INT = 2**31 - 1
 
 
 def utcnow():
@@ -192,6 +195,9 @@ class User(SQLModel, table=True):
     digest_opt_out: bool = False
     created_at: datetime = Field(default_factory=utcnow)
     last_login_at: datetime | None = None
+    # Every session cookie names the generation it was issued in; signing out, being
+    # disabled and a new password move it on, which ends every session issued before.
+    session_generation: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
     memberships: list["Membership"] = Relationship(
         back_populates="user",
@@ -217,7 +223,7 @@ class User(SQLModel, table=True):
         return False
 
     def get_id(self):
-        return str(self.id)
+        return f"{self.id}:{self.session_generation}"
 
 
 class Membership(SQLModel, table=True):

@@ -11,6 +11,7 @@ from kb.document import DocumentError, to_document, validate
 from kb.models import Postmortem
 
 MAX_RECORD_BYTES = 1024 * 1024
+TOO_DEEP = "nested too deeply to read (no document is more than a few levels deep)"
 
 
 @dataclass
@@ -63,6 +64,9 @@ def read_records(path) -> Iterator[Record]:
         except json.JSONDecodeError as exc:
             yield Record(str(path), exc.lineno, error=f"not valid JSON: {exc.msg}")
             return
+        except RecursionError:  # the parser gives up on nesting deeper than about 1,000
+            yield Record(str(path), None, error=TOO_DEEP)
+            return
         if isinstance(data, list):
             for index, item in enumerate(data, start=1):
                 yield Record(f"{path}[{index}]", None, data=item)
@@ -79,6 +83,8 @@ def _parse(source, line, text):
         return Record(source, line, data=json.loads(text))
     except json.JSONDecodeError as exc:
         return Record(source, line, error=f"not valid JSON: {exc.msg} (column {exc.colno})")
+    except RecursionError:
+        return Record(source, line, error=TOO_DEEP)
 
 
 def import_records(session, records, actor=None, progress=None):

@@ -200,13 +200,36 @@ def read_manifest(src):
         data = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise BackupError(f"{path} is damaged: {exc}") from exc
+    if not isinstance(data, dict):
+        raise BackupError(f"{path} is damaged: it is not a JSON object")
     if data.get("format") != FORMAT:
         raise BackupError(f"{path}: backup format {data.get('format')} is not supported")
     known = set(Manifest.__dataclass_fields__)
     manifest = Manifest(**{k: v for k, v in data.items() if k in known})
+    _check_inside(src, "documents", manifest.documents)
+    if manifest.snapshot is not None:
+        _check_inside(src, "snapshot", manifest.snapshot)
     if not (src / manifest.documents).is_file():
         raise BackupError(f"{src} is incomplete: {manifest.documents} is missing")
     return manifest
+
+
+def _check_inside(src, key, name):
+    """A file the manifest names must be a file of the backup folder itself.
+
+    Restore reads what the manifest points at; a manifest saying "../x" or "/x" (or a link
+    leading out) would restore from somewhere the person never chose.
+    """
+    refusal = (
+        f"{src / MANIFEST}: {key} must name a file in the backup folder, not {name!r}. "
+        "The manifest is damaged or was altered; nothing was restored."
+    )
+    plain = isinstance(name, str) and name not in ("", ".", "..") and "\\" not in name
+    if not plain or Path(name).name != name:
+        raise BackupError(refusal)
+    target = src / name
+    if target.exists() and target.resolve().parent != src.resolve():
+        raise BackupError(refusal)
 
 
 def restore_method(manifest, src, target_url, from_documents=False):

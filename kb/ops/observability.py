@@ -75,7 +75,9 @@ def _incoming_id():
     if not _VALID_ID.match(value):
         return None
     trusted = current_app.extensions.get("kb_trusted_proxies", ())
-    return value if address_in(request.remote_addr, trusted) else None
+    # The connection's own address: remote_addr is the client's once a proxy named it.
+    peer = request.environ.get("kb.peer_addr", request.remote_addr)
+    return value if address_in(peer, trusted) else None
 
 
 def _start():

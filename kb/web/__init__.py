@@ -9,6 +9,7 @@ from werkzeug.exceptions import HTTPException
 from kb import accounts
 from kb.db import get_session
 from kb.markdown import render as render_markdown
+from kb.web import params
 
 csrf = CSRFProtect()
 login_manager = LoginManager()
@@ -24,11 +25,14 @@ def init_app(app: Flask):
     """Register extensions, hooks, filters and blueprints."""
     from datetime import timedelta
 
-    from kb.ops import observability
+    from kb.ops import observability, proxies
     from kb.web import actions, api, auth, digest, editor, figures, openapi, postmortems, themes
     from kb.web import health as health_pages
     from kb.web import search as search_pages
 
+    # Before any blueprint adds a rule: every <int:...> in a URL is bounded (kb/web/params.py).
+    app.url_map.converters["int"] = params.WholeNumberConverter
+    proxies.init_app(app)  # request.remote_addr is the client's, behind KB_TRUSTED_PROXIES
     secure = app.config["BASE_URL"].startswith("https://")
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
@@ -51,11 +55,13 @@ def init_app(app: Flask):
     login_manager.request_loader(_load_user_from_request)
     login_manager.unauthorized_handler(auth.unauthorized)
 
+    app.before_request(_refuse_deep_json)
     app.before_request(_refuse_nul)
     app.before_request(_protect)
     app.after_request(_security_headers)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(params.BadParameter, _bad_parameter)
     app.register_error_handler(OperationalError, _database_unavailable)
     app.context_processor(_navigation)
     app.add_template_filter(render_markdown, "markdown")
@@ -95,13 +101,19 @@ def _navigation():
 
 
 def _load_user(user_id):
+    """The user a session cookie names ("<id>:<generation>"), while that generation lasts."""
     from kb.models import User
 
-    try:
-        user = get_session().get(User, int(user_id))
-    except ValueError:
-        return None
-    return user if user is not None and user.active else None
+    if _bearer_token() is not None:
+        return None  # a request that brings a token is the token's alone, never the cookie's
+    number, _, generation = str(user_id).partition(":")
+    number, generation = params.whole_or_none(number), params.whole_or_none(generation)
+    if number is None or generation is None:
+        return None  # a cookie from before generations, or not ours
+    user = get_session().get(User, number)
+    if user is None or not user.active or user.session_generation != generation:
+        return None  # signed out, disabled or given a new password since
+    return user
 
 
 def _bearer_token():
@@ -116,7 +128,9 @@ def _load_user_from_request(req):
 
     session = get_session()
     token = _bearer_token()
-    if token is not None and req.path.startswith("/api/"):
+    if token is not None:
+        if not req.path.startswith("/api/"):
+            return None  # tokens are for the API; the pages' cookie is not used either
         user = accounts.user_for_token(session, token)
         if user is not None and session.dirty:
             session.commit()  # last_used_at moved on
@@ -125,6 +139,18 @@ def _load_user_from_request(req):
     if header and req.headers.get(header):
         user = accounts.get_user(session, req.headers[header])
         return user if user is not None and user.active else None
+    return None
+
+
+def _refuse_deep_json():
+    """A JSON body nested deeper than any document is refused before anything parses it."""
+    if request.method in ("GET", "HEAD", "OPTIONS") or not request.is_json:
+        return None
+    problem = params.json_body_problem()
+    if problem is not None:
+        if wants_json():
+            return field_error("body", problem)
+        return error_response(400, "Bad Request", f"body: {problem}.")
     return None
 
 
@@ -220,6 +246,12 @@ def _http_error(exc):
         limit = request.max_content_length or 0
         message = f"What you sent is too large: the limit is {limit // 1024:,} KiB."
     return error_response(exc.code or 500, exc.name, message)
+
+
+def _bad_parameter(exc):
+    if wants_json():
+        return field_error(exc.field, exc.message)
+    return error_response(400, "Bad Request", f"{exc.field}: {exc.message}.")
 
 
 def _csrf_error(exc):

@@ -21,6 +21,7 @@ from kb.models import (
     Postmortem,
     User,
 )
+from kb.web import params
 from kb.web.openapi import error_responses
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -111,15 +112,6 @@ def _choice(name, allowed):
     return value
 
 
-def _whole(name, default, low, high):
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise _bad(name, f"must be a whole number from {low} to {high}")
-    return int(raw)
-
-
 @bp.route("/postmortems")
 @login_required
 def list_postmortems():
@@ -146,8 +138,8 @@ def list_postmortems():
         query = query.where(Postmortem.started_at >= start)
     if end:
         query = query.where(Postmortem.started_at < end)
-    page = _whole("page", 1, 1, 100_000)
-    per_page = _whole("per_page", 25, 1, MAX_PAGE_SIZE)
+    page = params.arg_number("page", 1)
+    per_page = params.arg_number("per_page", 25, 1, MAX_PAGE_SIZE)
     total = db.exec(select(func.count()).select_from(query.subquery())).one()
     newest = func.coalesce(Postmortem.started_at, Postmortem.created_at)
     rows = db.exec(
@@ -204,6 +196,7 @@ def put_postmortem(ref):
     version = raw.pop("version", None)
     if isinstance(version, bool) or not isinstance(version, int):
         raise ApiError(400, "Bad Request", [("version", "is required: the version you edited")])
+    params.whole_number(version, "version", 1)
     if raw.get("ref") not in (None, pm.ref):
         raise ApiError(422, "Unprocessable Entity", [("ref", f"must be {pm.ref} (or left out)")])
     if raw.get("status") not in (None, pm.status):
@@ -266,6 +259,8 @@ def transition(ref):
     version = body.get("version")
     if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
         raise _bad("version", "must be a whole number")
+    if version is not None:
+        params.whole_number(version, "version", 1)
     db = get_session()
     try:
         pm = postmortems.transition(

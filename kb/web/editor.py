@@ -19,7 +19,7 @@ from kb.db import get_session
 from kb.document import DocumentError, to_document
 from kb.markdown import render
 from kb.models import ACTION_STATUSES, KINDS, SEVERITIES, TRIGGERS, VISIBILITIES, Label, User
-from kb.web import postmortem_form
+from kb.web import params, postmortem_form
 
 bp = Blueprint("editor", __name__)
 BLANK_ROWS = {"timeline": 1, "contributing_factors": 1, "action_items": 1, "links": 1}
@@ -128,10 +128,8 @@ def edit(ref):
 
 
 def _base_version():
-    try:
-        return int(request.form.get("version", ""))
-    except ValueError:
-        return None
+    raw = request.form.get("version", "")
+    return params.whole_number(raw, "version", 1) if raw else None
 
 
 def _save(db, pm, raw, tz, note):
@@ -334,8 +332,8 @@ def compare(ref):
     pm = postmortems.get(db, ref, current_user)
     if pm is None:
         abort(404)
-    a = request.args.get("a", type=int)
-    b = request.args.get("b", type=int)
+    a = params.arg_number("a", None, 1, params.MAX_INT)
+    b = params.arg_number("b", None, 1, params.MAX_INT)
     old = postmortems.revision(db, pm, a) if a else None
     new = postmortems.revision(db, pm, b) if b else None
     if old is None or new is None:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kb.models import SECTIONS, TIMESTAMPS
+from kb.web import params
 
 LIST_FIELDS = {
     "timeline": ("at", "text", "source"),
@@ -83,8 +84,9 @@ def _rows(form, prefix, keys, hidden=()):
     for name in form:
         if name.startswith(prefix + "-"):
             middle = name[len(prefix) + 1 :].split("-", 1)[0]
-            if middle.isdigit():
-                indices.add(int(middle))
+            index = params.whole_or_none(middle)
+            if index is not None:
+                indices.add(index)
     rows = []
     for index in sorted(indices):
         if form.get(f"{prefix}-{index}-remove"):
@@ -99,6 +101,15 @@ def _rows(form, prefix, keys, hidden=()):
         rows.append((position, index, row))
     rows.sort(key=lambda r: (r[0], r[1]))
     return [row for _p, _i, row in rows]
+
+
+def _factor(text):
+    """The form numbers factors from 1; the document from 0. Anything else is left for
+    validation to refuse, with a message on the field."""
+    if not text:
+        return None
+    number = params.whole_or_none(text, low=1)
+    return number - 1 if number is not None else text
 
 
 def read(form):
@@ -131,7 +142,7 @@ def read(form):
             "due": r["due"] or None,
             "status": r["status"] or "open",
             "url": r["url"] or None,
-            "factor": int(r["factor"]) - 1 if r["factor"].isdigit() else None,
+            "factor": _factor(r["factor"]),
         }
         for r in _rows(form, "action", LIST_FIELDS["action_items"])
     ]

@@ -6,7 +6,7 @@ from flask_login import current_user, login_required
 from kb import audit, postmortems, template
 from kb.db import get_session
 from kb.models import KINDS, SEVERITIES, STATUSES
-from kb.web import editor
+from kb.web import editor, params
 
 bp = Blueprint("postmortems", __name__)
 PAGE_SIZE = 25
@@ -18,7 +18,7 @@ def index():
     db = get_session()
     status = request.args.get("status")
     status = status if status in STATUSES else None
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = params.arg_number("page", 1)
     total = postmortems.count(db, current_user, status=status)
     rows = postmortems.listing(
         db, current_user, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, status=status

@@ -9,7 +9,7 @@ from markupsafe import Markup
 from kb.search import query as search_query
 from kb.search import sync
 from kb.search.index import for_app
-from kb.web import field_error
+from kb.web import field_error, params
 from kb.web.openapi import error_responses
 
 bp = Blueprint("search", __name__)
@@ -24,7 +24,7 @@ def _setup(state):
 
 def _run(per_page):
     filters = {p: request.args.getlist(p) for p in FACET_PARAMS if request.args.getlist(p)}
-    page = request.args.get("page", 1, type=int) or 1
+    page = params.arg_number("page", 1)
     sync.syncer_for(current_app).before_search()
     return search_query.search(
         for_app(current_app),
@@ -86,12 +86,8 @@ def _marked(html):
 @bp.route("/api/v1/search")
 @login_required
 def api_search():
-    per_page = request.args.get("per_page", search_query.PER_PAGE, type=int)
-    if per_page is None or not 1 <= per_page <= MAX_PER_PAGE:
-        return field_error("per_page", f"must be a whole number from 1 to {MAX_PER_PAGE}")
-    page = request.args.get("page", 1, type=int)
-    if page is None or not 1 <= page <= search_query.MAX_PAGE:
-        return field_error("page", f"must be a whole number from 1 to {search_query.MAX_PAGE}")
+    per_page = params.arg_number("per_page", search_query.PER_PAGE, 1, MAX_PER_PAGE)
+    params.arg_number("page", 1, 1, search_query.MAX_PAGE)  # refused here; _run reads it
     sort = request.args.get("sort", "relevance")
     if sort not in search_query.SORTS:
         return field_error("sort", f"must be one of {', '.join(search_query.SORTS)}")

@@ -14,7 +14,7 @@ from kb.db import get_session
 from kb.insights import charts, similar
 from kb.insights import themes as domain
 from kb.insights.kpis import month_start
-from kb.web import field_error
+from kb.web import field_error, params
 
 bp = Blueprint("themes", __name__)
 PAGE_SIZE = 20
@@ -49,7 +49,7 @@ def index():
     views = domain.list_themes(db, current_user, today=today, sort=sort)
     recurring = [v for v in views if v.recurring]
     one_off = [v for v in views if not v.recurring]
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = params.arg_number("page", 1)
     pages = max(1, -(-len(recurring) // PAGE_SIZE))
     shown = recurring[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     domain.add_details(shown + one_off, db, current_user, quotes=3)
@@ -135,9 +135,7 @@ def api_similar_to(ref):
     pm = postmortems.get(db, ref, current_user)
     if pm is None:
         abort(404)
-    limit = request.args.get("limit", 5, type=int)
-    if limit is None or not 1 <= limit <= 20:
-        return field_error("limit", "must be a whole number from 1 to 20")
+    limit = params.arg_number("limit", 5, 1, 20)
     found = similar.similar_to(db, current_user, pm, limit)
     return jsonify(ref=pm.ref, title=pm.title, items=[_similar_json(s) for s in found])
 
@@ -155,13 +153,11 @@ def api_suggest():
             return field_error("text", "title, summary and text must be strings, factors a list")
         text = " ".join([p for p in parts if p] + [f for f in factors if isinstance(f, str)])
         services = body.get("services") or []
-        limit = body.get("limit", 5)
+        limit = params.whole_number(body.get("limit", 5), "limit", 1, 20)
     else:
         text = request.args.get("text", "")
         services = request.args.getlist("service")
-        limit = request.args.get("limit", 5, type=int)
-    if not isinstance(limit, int) or not 1 <= limit <= 20:
-        return field_error("limit", "must be a whole number from 1 to 20")
+        limit = params.arg_number("limit", 5, 1, 20)
     if not isinstance(services, list) or not all(isinstance(s, str) for s in services):
         return field_error("services", "must be a list of service names")
     if len(text) > MAX_TEXT:

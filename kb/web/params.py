@@ -1,0 +1,93 @@
+"""Numbers and JSON from requests: one parser for whole numbers, one limit on JSON nesting.
+
+Every whole number a request carries (a URL segment, a query parameter, a form field, a JSON
+value) goes through `whole_number`, so "²" (a digit to str.isdigit(), not to int()), "1_000"
+(a number to int(), not to a person) and numbers no column holds all get the same clear 400
+naming the parameter, instead of reaching int() or the database.
+"""
+
+import re
+
+from flask import request
+from werkzeug.exceptions import BadRequest
+from werkzeug.routing import IntegerConverter
+
+from kb.models import MAX_INT
+
+MAX_PAGE = 100_000  # far past the last page of any listing, and a bounded OFFSET
+MAX_JSON_DEPTH = 32  # a document is 4 deep; a JSON parser recurses once per level
+_DIGITS = re.compile(r"[0-9]{1,10}")  # ASCII digits only: \d and isdigit() take "²" and "٣"
+
+
+class BadParameter(BadRequest):
+    """A request parameter that is not what it must be; the message names it."""
+
+    def __init__(self, field, message):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def whole_or_none(raw, low=0, high=MAX_INT):
+    """`raw` (text of ASCII digits, or a JSON integer) as an int from low to high, else None."""
+    if isinstance(raw, str) and _DIGITS.fullmatch(raw):
+        value = int(raw)
+    elif isinstance(raw, int) and not isinstance(raw, bool):
+        value = raw
+    else:
+        return None
+    return value if low <= value <= high else None
+
+
+def whole_number(raw, field, low=0, high=MAX_INT):
+    """`raw` as an int from low to high, or BadParameter naming `field`."""
+    value = whole_or_none(raw, low, high)
+    if value is None:
+        raise BadParameter(field, f"must be a whole number from {low} to {high}")
+    return value
+
+
+def arg_number(name, default, low=1, high=MAX_PAGE):
+    """A whole-number query parameter; `default` when it is absent or empty."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    return whole_number(raw, name, low, high)
+
+
+class WholeNumberConverter(IntegerConverter):
+    """`<int:...>` in a route: ASCII digits up to MAX_INT, anything else is not found."""
+
+    regex = r"[0-9]+"
+
+    def __init__(self, map, fixed_digits=0, min=None, max=MAX_INT, signed=False):  # noqa: A002
+        super().__init__(map, fixed_digits, min, max, signed)
+
+
+def json_depth(value, limit=MAX_JSON_DEPTH):
+    """How deeply lists and objects nest in `value` (counting stops just past `limit`)."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:  # a loop, not recursion: the value may be as deep as the parser allowed
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if depth > limit:
+                break
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def json_body_problem():
+    """Why the request's JSON body cannot be taken (too deeply nested), or None."""
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # the parser gave up on the nesting before we could count it
+        data = None
+        too_deep = True
+    else:
+        too_deep = json_depth(data) > MAX_JSON_DEPTH
+    if too_deep:
+        return f"the JSON body is nested more than {MAX_JSON_DEPTH} levels deep"
+    return None
