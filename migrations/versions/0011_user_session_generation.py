@@ -4,7 +4,7 @@ Signing out, disabling a user and setting a password move `session_generation` o
 cookie that names an older generation no longer signs anyone in.
 
 Revision ID: 0011
-Revises: 0007
+Revises: 0009
 Create Date: 2026-11-27
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0007"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
