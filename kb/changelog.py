@@ -193,18 +193,29 @@ def prune(session, *, keep_seconds, forget_seconds, limit=PRUNE_BATCH, now=None)
         report.reason = "no follower has reported its position recently"
         session.flush()
         return report
-    young = session.execute(
-        select(func.min(Change.id)).where(Change.at >= now - timedelta(seconds=keep_seconds))
-    ).scalar()
     top = max_change_id(session)
-    report.target = min(lowest, top - 1, top if young is None else young - 1)
-    upto = report.target
+    report.target = upto = min(lowest, top - 1)
     if limit:
         nth = session.execute(
-            select(Change.id).where(Change.id > report.upto).order_by(Change.id).offset(limit - 1)
+            select(Change.id)
+            .where(Change.id > report.upto)
+            .order_by(Change.id)
+            .offset(limit - 1)
+            .limit(1)
         ).scalar()
         if nth is not None:
             upto = min(upto, nth)
+    # The margin, looked for only among the candidates (by id: no scan of the whole log).
+    young = session.execute(
+        select(func.min(Change.id)).where(
+            Change.id > report.upto,
+            Change.id <= upto,
+            Change.at >= now - timedelta(seconds=keep_seconds),
+        )
+    ).scalar()
+    if young is not None:
+        upto = young - 1
+        report.target = min(report.target, upto)
     if upto <= report.upto:
         report.reason = "nothing older than every follower's position and the margin"
         session.flush()
@@ -219,7 +230,7 @@ def prune(session, *, keep_seconds, forget_seconds, limit=PRUNE_BATCH, now=None)
 
 def _trim_history(session):
     oldest_kept = session.execute(
-        select(ChangePrune.id).order_by(ChangePrune.id.desc()).offset(PRUNES_KEPT - 1)
+        select(ChangePrune.id).order_by(ChangePrune.id.desc()).offset(PRUNES_KEPT - 1).limit(1)
     ).scalar()
     if oldest_kept is not None:
         session.execute(delete(ChangePrune).where(ChangePrune.id < oldest_kept))

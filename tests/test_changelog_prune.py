@@ -299,3 +299,18 @@ def test_servers_prune_in_the_background_at_a_modest_rate(app, make_postmortem, 
     assert changelog.prune_if_due(session, app.config) is None
     later = utcnow() + timedelta(minutes=11)
     assert changelog.prune_if_due(session, app.config, now=later) is not None
+
+
+def test_pruning_in_small_batches_keeps_a_short_history(app, make_postmortem, session, monkeypatch):
+    monkeypatch.setattr(changelog, "PRUNES_KEPT", 2)
+    for ref in REFS:
+        make_postmortem(ref=ref)
+    _run(app)
+    _age_changes(session)
+    first = _ids(session)[0]
+    for n in range(1, 4):
+        report = _prune(session, limit=1)
+        assert (report.deleted, report.upto) == (1, first + n - 1)
+    prunes = session.exec(select(ChangePrune.upto).order_by(ChangePrune.id)).all()
+    assert prunes == [first + 1, first + 2] and changelog.pruned_upto(session) == first + 2
+    assert _ids(session)[0] == first + 3
