@@ -75,3 +75,18 @@ def test_the_editor_form_still_says_saved(client, author, make_postmortem):
     response = client.post(f"/postmortems/{REF}/edit", data=data)
     assert response.status_code == 302
     assert _flashes(client) == ["Saved."]
+
+
+def test_a_beacon_after_the_session_ended_stores_no_message(
+    client, make_user, login, make_postmortem
+):
+    make_postmortem(ref=REF, status="draft")
+    login(make_user("author@x.example", role="author", teams=["payments"]))
+    data = form_of(client, REF)
+    with client.session_transaction() as s:
+        s.pop("_user_id")  # the sign-in expired while the tab was open (the form's token holds)
+    data["summary"] = "Typed after the session ended."
+    response = client.post(f"/postmortems/{REF}/autosave", data=data, headers=BEACON)
+    assert response.status_code == 401 and response.is_json
+    page = client.get("/sign-in").get_data(as_text=True)
+    assert "Please sign in to see this page." not in page
