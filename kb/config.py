@@ -24,6 +24,10 @@ DEFAULTS = {
     "LOGIN_RATE_WINDOW": 300,  # seconds
     "SESSION_HOURS": 12,
     "SEARCH_SYNC": None,  # thread | inline | off; None: thread when serving, inline in tests
+    # the change log is pruned below every search index's position (kb/changelog.py)
+    "CHANGELOG_KEEP_HOURS": 24,  # changes younger than this are never pruned
+    "CHANGELOG_FORGET_HOURS": 72,  # an index not heard of for this long no longer holds it back
+    "CHANGELOG_PRUNE_MINUTES": 10,  # how often servers prune in the background; 0: never
     # operations (kb/ops, docs/operations.md)
     "LOG_FORMAT": None,  # json | text; None: json, or Flask's default when testing
     "LOG_LEVEL": "INFO",
@@ -37,7 +41,8 @@ DEFAULTS = {
 _INT_KEYS = {"SMTP_PORT", "MAX_CONTENT_LENGTH", "LOGIN_RATE_LIMIT", "LOGIN_RATE_WINDOW"}
 _INT_KEYS |= {"LOGIN_ACCOUNT_LIMIT"}
 _INT_KEYS |= {"READY_MAX_LAG"}
-_FLOAT_KEYS = {"SESSION_HOURS"}
+_FLOAT_KEYS = {"SESSION_HOURS", "CHANGELOG_KEEP_HOURS", "CHANGELOG_FORGET_HOURS"}
+_FLOAT_KEYS |= {"CHANGELOG_PRUNE_MINUTES"}
 _BOOL_KEYS = {"SMTP_STARTTLS"}
 
 

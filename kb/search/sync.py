@@ -8,6 +8,9 @@ crash between the database commit and the index write loses nothing: the next ru
 
 The state keeps a kb.changelog.Cursor (the highest id applied and the gaps below it that
 have not committed yet), so a change id that becomes visible after a higher one is not missed.
+Each index reports that position to the database (a follower named after the server and the
+folder), so that the change log is pruned only below it; an index found behind the pruned
+point (its server was away longer than followers are remembered) is rebuilt.
 
 One writer per index folder at a time: an OS file lock, tried without blocking. Whoosh's own
 AsyncWriter and buffered writers lose documents under contention; here nobody waits and
@@ -17,7 +20,9 @@ nothing is lost, because whoever holds the lock applies everything pending.
 import contextlib
 import logging
 import os
+import socket
 import threading
+import time
 import weakref
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -38,6 +43,7 @@ BATCH = 500  # changes applied per index commit
 POLL_SECONDS = 1.0  # the background poll for changes made by other servers
 KICK_WAIT = 3.0  # after a local save: how long to keep trying for the writer lock
 READ_BATCH = 1000  # postmortems read per query during a rebuild
+REPORT_SECONDS = 60.0  # how often a server writes its index's position (pruning keeps above it)
 
 
 @dataclass
@@ -47,6 +53,7 @@ class ApplyReport:
     applied: int = 0  # changes applied
     upserted: int = 0
     deleted: int = 0
+    pruned_rebuilds: int = 0  # rebuilds because the change log was pruned past the index
 
 
 @dataclass
@@ -171,7 +178,18 @@ def apply_pending(session, idx, *, wait=0.0, progress=None):
                 log.warning("the change log is behind the index; rebuilding the index")
                 report.rebuilt += _rebuild_locked(session, idx, ix, progress, procs=1)
                 state = _current_state(idx)
-            done = _apply_round(session, idx, ix, state, report)
+            try:
+                done = _apply_round(session, idx, ix, state, report)
+            except _PrunedPast:
+                # Changes this index had not applied were pruned: only a rebuild is sure. A
+                # rebuild starts above the pruned point; a prune racing it costs one more.
+                if report.pruned_rebuilds >= 3:
+                    problem = "the change log keeps being pruned past the index"
+                    raise IndexUnavailable(problem) from None
+                log.warning("the change log was pruned past this index's position; rebuilding")
+                report.pruned_rebuilds += 1
+                report.rebuilt += _rebuild_locked(session, idx, ix, progress, procs=1)
+                continue
             session.rollback()  # end the read transaction: the next round sees newer commits
             if done:
                 break
@@ -186,6 +204,10 @@ def _current_state(idx):
     return state or {"schema": schema.SCHEMA_VERSION, "upto": 0, "gaps": {}}
 
 
+class _PrunedPast(Exception):
+    """The change log was pruned past a change the index had not applied."""
+
+
 def _apply_round(session, idx, ix, state, report):
     """Apply up to BATCH changes; True when nothing more was pending."""
     cursor = changelog.Cursor.from_state(state)
@@ -196,6 +218,8 @@ def _apply_round(session, idx, ix, state, report):
         .order_by(Change.id)
         .limit(BATCH)
     ).all()
+    if cursor.behind_pruned(session):
+        raise _PrunedPast
     if not rows and not expired:
         return True
     cursor.advance([r[0] for r in rows])
@@ -290,6 +314,28 @@ def _rebuild_locked(session, idx, ix, progress, procs):
     return count
 
 
+# --- the index as a follower of the change log -------------------------------------------
+
+
+def follower_name(idx):
+    """This server's name for the index folder `idx` among the change log's followers."""
+    return f"search:{socket.gethostname()}:{idx.path}"
+
+
+def report_position(session, idx):
+    """Record in the database how far the index `idx` has applied the change log, so that
+    pruning keeps every change it still needs (flushes). False when there is no index."""
+    try:
+        state = idx.state()
+    except IndexUnavailable:
+        return False
+    if state is None:
+        return False
+    applied = changelog.Cursor.from_state(state).floor()
+    changelog.report_position(session, follower_name(idx), applied)
+    return True
+
+
 # --- questions operators ask --------------------------------------------------------------
 
 
@@ -322,6 +368,8 @@ def status(session, app):
         info["problem"] = str(exc)
     info["lag"] = lag(session, app)
     info["latest_change"] = changelog.max_change_id(session)
+    info["pruned_upto"] = changelog.pruned_upto(session)
+    info["follower"] = follower_name(idx)
     info["size_bytes"] = idx.size_bytes()
     return info
 
@@ -372,6 +420,8 @@ class Syncer:
         mode = app.config.get("SEARCH_SYNC") or ("inline" if app.testing else "thread")
         self.mode = mode  # inline: in the committing thread; thread: in a background thread
         self.known_upto = None
+        self._reported_at = None  # time.monotonic() of the last position written
+        self._prune_checked_at = time.monotonic()  # the first automatic prune waits a round
         self._event = threading.Event()
         self._thread = None
         self._pid = None
@@ -396,6 +446,7 @@ class Syncer:
                 report = apply_pending(session, for_app(app), wait=wait)
                 if not report.busy:
                     self.known_upto = top
+                    self._report_position(session, app)
                 return report
         except Exception:  # noqa: BLE001 (logged; the poll tries again)
             log.exception("applying the change log to the search index failed")
@@ -403,6 +454,33 @@ class Syncer:
         finally:
             if app.testing:
                 for_app(app).close()  # tests make many apps: leave no file open
+
+    def _report_position(self, session, app):
+        # At most every REPORT_SECONDS: an older position only makes pruning keep more.
+        now = time.monotonic()
+        if self._reported_at is not None and now - self._reported_at < REPORT_SECONDS:
+            return
+        if report_position(session, for_app(app)):
+            session.commit()
+            self._reported_at = now
+
+    def prune_if_due(self):
+        """Prune the change log if this server's turn has come (CHANGELOG_PRUNE_MINUTES,
+        shared by all servers through the time of the last prune); never raises."""
+        app = self.app
+        every = changelog.prune_interval(app.config) if app is not None else 0
+        now = time.monotonic()
+        if not every or now - self._prune_checked_at < every:
+            return None
+        self._prune_checked_at = now
+        try:
+            with Session(app.extensions["kb_engine"]) as session:
+                result = changelog.prune_if_due(session, app.config)
+                session.commit()
+                return result
+        except Exception:  # noqa: BLE001 (logged; the next round tries again)
+            log.exception("pruning the change log failed")
+            return None
 
     def notify(self):
         """A commit in this process wrote changes: get them into the index soon."""
@@ -447,10 +525,15 @@ class Syncer:
     def _loop(self):
         kicked = True  # the first round rebuilds a missing index and catches up
         while not self._stop and self.app is not None:
-            if kicked or self._has_news():
+            if kicked or self._has_news() or self._report_due():
                 self.run_once(wait=KICK_WAIT if kicked else 0.0)
+            self.prune_if_due()
             kicked = self._event.wait(POLL_SECONDS)
             self._event.clear()
+
+    def _report_due(self):
+        # An idle server still says it is there, so that pruning does not forget it.
+        return self._reported_at is None or time.monotonic() - self._reported_at >= REPORT_SECONDS
 
     def _has_news(self):
         app = self.app

@@ -183,7 +183,8 @@
       save();
     }
   });
-  form.addEventListener("submit", () => { dropLocal(); clearTimeout(timer); });
+  // The submitted form carries the text: no autosave (and no beacon on pagehide) after it.
+  form.addEventListener("submit", () => { dropLocal(); clearTimeout(timer); dirty = false; });
   document.getElementById("discard-restored").addEventListener("click", () => {
     dropLocal();
     dirty = false;

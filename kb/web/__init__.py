@@ -207,7 +207,9 @@ def _security_headers(response):
 
 
 def wants_json():
-    """API calls and clients that ask for JSON get JSON errors."""
+    """API calls, the editor's autosave and clients that ask for JSON get JSON errors."""
+    if request.endpoint == "editor.autosave":
+        return True  # also posted by sendBeacon, which cannot ask for JSON (and never reads)
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return request.path.startswith("/api/") or best == "application/json"
 

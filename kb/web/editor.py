@@ -132,8 +132,10 @@ def _base_version():
     return params.whole_number(raw, "version", 1) if raw else None
 
 
-def _save(db, pm, raw, tz, note):
-    wants_json = request.accept_mimetypes.best == "application/json"
+def _save(db, pm, raw, tz, note, *, autosave=False):
+    # Autosave always answers in JSON and never flashes: navigator.sendBeacon cannot ask for
+    # JSON, and a message stored by it would turn up on whatever page comes next.
+    wants_json = autosave or request.accept_mimetypes.best == "application/json"
     base = _base_version()
     if base is None:
         if wants_json:
@@ -208,10 +210,12 @@ def _save(db, pm, raw, tz, note):
 @bp.route("/postmortems/<ref>/autosave", methods=["POST"])
 @login_required
 def autosave(ref):
-    """The editor's script saves here as the person types (a form post, answered in JSON)."""
+    """The editor's script saves here as the person types, and by sendBeacon when the page
+    is left (a form post, always answered in JSON)."""
     db, pm = _editable(ref)
     tz = _tz()
-    return _save(db, pm, postmortem_form.read(request.form), tz, note=postmortems.AUTOSAVE_NOTE)
+    raw = postmortem_form.read(request.form)
+    return _save(db, pm, raw, tz, note=postmortems.AUTOSAVE_NOTE, autosave=True)
 
 
 @bp.route("/postmortems/preview", methods=["POST"])
