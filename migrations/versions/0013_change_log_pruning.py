@@ -1,7 +1,7 @@
 """change log pruning: the followers of the change log, and a log of prunings
 
 Revision ID: 0013
-Revises: 0007
+Revises: 0011
 Create Date: 2026-11-27
 """
 
@@ -10,7 +10,7 @@ import sqlmodel
 from alembic import op
 
 revision = "0013"
-down_revision = "0007"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
