@@ -161,7 +161,30 @@ def header_controls(page):
         yield (link.inner_text().strip() or link.get_attribute("aria-label")), link
 
 
+CROWDING = """() => {
+    const items = [...document.querySelectorAll(
+        'header .brand, header .main-nav a, header input:not([type=hidden]), header summary')]
+        .filter(e => e.checkVisibility());
+    const name = e => (e.innerText || e.getAttribute('aria-label') || e.name).trim();
+    const boxes = items.map(e => [e, e.getBoundingClientRect()]);
+    const problems = [];
+    for (const [e, r] of boxes) {
+        const p = e.parentElement.getBoundingClientRect();
+        if (r.left < p.left - 0.5 || r.right > p.right + 0.5) {
+            problems.push(`${name(e)} sticks out of its ${e.parentElement.className}`);
+        }
+    }
+    boxes.forEach(([a, r], i) => boxes.slice(i + 1).forEach(([b, q]) => {
+        if (r.left < q.right && q.left < r.right && r.top < q.bottom && q.top < r.bottom) {
+            problems.push(`${name(a)} overlaps ${name(b)}`);
+        }
+    }));
+    return problems;
+}"""
+
+
 def check_header(page, signed_in):
+    assert page.evaluate(CROWDING) == []
     seen = []
     for name, control in header_controls(page):
         if not control.is_visible():
