@@ -73,7 +73,12 @@ def site(sqlite_template, tmp_path_factory):
         admin = accounts.get_user(session, ADMIN)
         pm = postmortems.get(session, EDITED, admin)
         doc = to_document(pm)
-        doc["summary"] += " A second revision adds this sentence."
+        # A long URL and a long word must wrap on a phone rather than widen the page.
+        doc["summary"] += (
+            " The second revision adds https://status.brightcart.example/incidents/2025-06-11/"
+            "search-synonyms-dictionary-rollback-and-the-zero-results-timeline?view=full and "
+            "Donaudampfschifffahrtsgesellschaftskapitaensmuetzenabzeichenhersteller."
+        )
         postmortems.update(session, pm, doc, admin, base_version=pm.version)
         session.commit()
         theme = session.exec(select(Theme)).first().id
@@ -298,3 +303,34 @@ def test_the_header_is_reachable_by_keyboard(site, browser, width):
     context.close()
     for name in (*NAV, *ACCOUNT):
         assert name in reached, f"{name} not reached by keyboard at {width} px: {reached}"
+
+
+def test_the_menus_work_without_javascript(site, browser):
+    """A <details> menu opens and its links work with script turned off."""
+    context = browser.new_context(viewport={"width": 390, "height": 900}, java_script_enabled=False)
+    page = context.new_page()
+    sign_in(page, site["url"], ADMIN)
+    page.goto(site["url"] + "/")
+    figures = page.locator(".site-menu").get_by_role("link", name="Figures")
+    assert not figures.is_visible()
+    page.locator(".site-menu summary").click()
+    figures.click()
+    page.wait_for_url("**/figures")
+    page.locator(".account-menu summary").click()
+    page.get_by_role("link", name="Audit log").click()
+    page.wait_for_url("**/admin/audit")
+    context.close()
+
+
+def test_escape_closes_a_menu_and_gives_focus_back(site, tabs):
+    """With script, Escape closes an open menu; opening one closes the other."""
+    page = tabs(390)
+    page.goto(site["url"] + "/")
+    account, menu = page.locator(".account-menu"), page.locator(".site-menu")
+    account.locator("summary").click()
+    menu.locator("summary").click()
+    assert menu.get_attribute("open") is not None and account.get_attribute("open") is None
+    page.keyboard.press("Tab")  # onto the first link of the open menu
+    page.keyboard.press("Escape")
+    assert menu.get_attribute("open") is None
+    assert page.evaluate("document.activeElement.closest('.site-menu') !== null")
