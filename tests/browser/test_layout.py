@@ -100,10 +100,11 @@ def tabs(site, browser):
     """One tab per width, signed in as the admin (who has every header link), made on demand."""
     contexts, pages = [], {}
 
-    def tab(width, signed_in=True):
-        key = (width, signed_in)
+    def tab(width, signed_in=True, scheme="light"):
+        key = (width, signed_in, scheme)
         if key not in pages:
-            context = browser.new_context(viewport={"width": width, "height": 900})
+            size = {"width": width, "height": 900}
+            context = browser.new_context(viewport=size, color_scheme=scheme)
             contexts.append(context)
             pages[key] = context.new_page()
             if signed_in:
@@ -229,6 +230,14 @@ def test_every_page_fits_and_keeps_its_header_usable(site, tabs, name, width):
     scroll_width, inner_width, culprits = sideways_overflow(page)
     assert scroll_width <= inner_width, f"{name} is {scroll_width} px wide: {culprits}"
     check_header(page, signed_in)
+    assert serious_axe_violations(page) == []
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_the_dark_theme_is_as_readable(site, tabs, name):
+    """The dark colour scheme (prefers-color-scheme) passes axe-core too, contrast above all."""
+    page = tabs(1280, name != "sign-in", "dark")
+    open_page(page, site, name)
     assert serious_axe_violations(page) == []
 
 
