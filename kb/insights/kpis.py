@@ -60,6 +60,20 @@ def _minutes(start, end):
     return (end - start).total_seconds() / 60
 
 
+# The figures of one incident, each counted from its start like the organisation's figures.
+RESPONSE_TIMES = (
+    ("Time to detect", "detected_at"),
+    ("Time to mitigate", "mitigated_at"),
+    ("Time to resolve", "resolved_at"),
+)
+
+
+def response_times(pm):
+    """(label, minutes) of one postmortem's times to detect, mitigate and resolve, if known."""
+    times = [(label, _minutes(pm.started_at, getattr(pm, end))) for label, end in RESPONSE_TIMES]
+    return [(label, minutes) for label, minutes in times if minutes is not None]
+
+
 def percentile(values, p):
     """The p-th percentile (0-100) interpolated like numpy's default; None if empty."""
     if not values:

@@ -8,6 +8,7 @@ from werkzeug.exceptions import HTTPException
 
 from kb import accounts
 from kb.db import get_session
+from kb.digest.render import duration
 from kb.markdown import render as render_markdown
 from kb.web import params
 
@@ -66,6 +67,7 @@ def init_app(app: Flask):
     app.context_processor(_navigation)
     app.add_template_filter(render_markdown, "markdown")
     app.add_template_filter(_when, "when")
+    app.add_template_filter(duration, "duration")
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(postmortems.bp)

@@ -5,6 +5,7 @@ from flask_login import current_user, login_required
 
 from kb import audit, postmortems, template
 from kb.db import get_session
+from kb.insights import kpis
 from kb.models import KINDS, SEVERITIES, STATUSES
 from kb.web import editor, params
 
@@ -54,4 +55,5 @@ def show(ref):
         kinds=KINDS,
         review=editor.review_context(db, pm, current_user),
         amendments=postmortems.amendments(db, pm),
+        response_times=kpis.response_times(pm),
     )
