@@ -80,7 +80,9 @@ def site(sqlite_template, tmp_path_factory):
             "search-synonyms-dictionary-rollback-and-the-zero-results-timeline?view=full and "
             "Donaudampfschifffahrtsgesellschaftskapitaensmuetzenabzeichenhersteller."
         )
-        postmortems.update(session, pm, doc, admin, base_version=pm.version)
+        postmortems.update(
+            session, pm, doc, admin, base_version=pm.version, amendment="linked the status page"
+        )
         session.commit()
         theme = session.exec(select(Theme)).first().id
     server = make_server("127.0.0.1", 0, app, threaded=True)
