@@ -134,6 +134,7 @@ def open_page(page, site, name):
                 const form = document.getElementById("editor");
                 form.querySelector('[name="version"]').value = "1";
                 document.getElementById("f-summary").value = "A summary from a stale page.";
+                document.getElementById("f-note").value = "reworded the summary";
                 form.submit();
             }"""
         )
