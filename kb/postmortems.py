@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from sqlalchemy import and_, case, exists, func, or_
 from sqlmodel import select
 
-from kb import accounts, audit
+from kb import accounts, audit, markdown
 from kb.document import DocumentError, canonical, format_datetime, to_document, validate
 from kb.models import (
     LABEL_FIELDS,
@@ -22,6 +22,7 @@ from kb.models import (
     Postmortem,
     ReviewRequest,
     Revision,
+    SectionHtml,
     User,
     utcnow,
 )
@@ -159,6 +160,42 @@ def _apply(pm, doc):
         )
         for i, a in enumerate(doc["action_items"])
     ]
+    _render_sections(pm)
+
+
+def _render_sections(pm):
+    """Store each section's HTML, rendered once here rather than on every view."""
+    stored = {row.section: row for row in pm.rendered}
+    keep = []
+    for field in SECTIONS:
+        text = getattr(pm, field)
+        if not text:
+            continue
+        source = markdown.fingerprint(text)
+        row = stored.get(field)
+        if row is None or row.source != source:
+            result = markdown.render_checked(text)
+            row = row or SectionHtml(section=field)
+            row.source, row.html, row.refused = source, result.html, result.refused
+        keep.append(row)
+    pm.rendered = keep
+
+
+def section_html(pm):
+    """{section: HTML} of a postmortem's non-empty sections: the render stored at save, or
+    one made now (within the budget) for a section saved before renders were stored."""
+    stored = {row.section: row for row in pm.rendered}
+    out = {}
+    for field in SECTIONS:
+        text = getattr(pm, field)
+        if not text:
+            continue
+        row = stored.get(field)
+        if row is not None and row.source == markdown.fingerprint(text):
+            out[field] = row.html
+        else:
+            out[field] = markdown.render(text)
+    return out
 
 
 AUTOSAVE_NOTE = "autosave"
