@@ -67,6 +67,15 @@ def test_all_patterns_of_a_query_share_one_budget(app, wide):
     assert wide("[a TO z]").cut and wide("?*").cut
 
 
+def test_each_pattern_has_an_equal_share_of_the_budget(app, wide):
+    with app.app_context(), for_app(app).searcher() as searcher:
+        q, expansion = expand.expand(search_query.parse("zq* vk*"), searcher.reader())
+        assert expansion.cut and expansion.terms == expand.MAX_TERMS
+        first, second = q.subqueries
+        assert _terms(first) == _terms(second) == expand.MAX_TERMS // 2
+    assert wide("zq* vk*").total == 1  # the first pattern did not leave the second nothing
+
+
 def test_walking_the_term_list_stops_at_its_budget(app, wide, monkeypatch):
     monkeypatch.setattr(expand, "MAX_SCANNED", 50)
     with app.app_context(), for_app(app).searcher() as searcher:

@@ -25,6 +25,7 @@ class Expansion:
     terms: int = 0
     scanned: int = 0
     cut: bool = False
+    scan_limit: int = 0  # where the walk of the pattern being expanded stops
 
 
 class _BudgetedReader:
@@ -42,7 +43,7 @@ class _BudgetedReader:
 
     def _walk(self, entries):
         for entry in entries:
-            if self._expansion.scanned >= MAX_SCANNED:
+            if self._expansion.scanned >= self._expansion.scan_limit:
                 self._expansion.cut = True
                 return
             self._expansion.scanned += 1
@@ -67,18 +68,22 @@ def count_patterns(q):
 
 def expand(q, reader):
     """(query, Expansion): `q` with every pattern replaced by the words it matches, at most
-    MAX_TERMS of them in all, found walking at most MAX_SCANNED entries of the term list."""
+    MAX_TERMS of them in all, found walking at most MAX_SCANNED entries of the term list.
+    Each pattern has an equal share of both, so the first cannot leave the others nothing."""
     expansion = Expansion()
     budgeted = _BudgetedReader(reader, expansion)
+    patterns = max(1, count_patterns(q))
+    terms_each, scanned_each = MAX_TERMS // patterns, MAX_SCANNED // patterns
 
     def replace(node):
         if not isinstance(node, wq.MultiTerm):
             return node.apply(replace)
         expansion.patterns += 1
+        expansion.scan_limit = expansion.scanned + scanned_each
         field = reader.schema[node.fieldname]
         words = []
         for btext in node._btexts(budgeted):
-            if expansion.terms >= MAX_TERMS:
+            if len(words) >= terms_each:
                 expansion.cut = True
                 break
             expansion.terms += 1
