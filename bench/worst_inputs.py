@@ -11,7 +11,8 @@ Run: .venv/bin/python bench/worst_inputs.py [--docs 1000] [--keep DIR]
 3. an ordinary search while three threads run the bad searches above in a loop;
 4. the word diff of two versions whose nine sections hold 1,000 repetitive words each;
 5. Markdown: `POST /postmortems/preview` of 16 KB and 50 KB of `[[[...]]]` and of other
-   quadratic inputs, and the first view of a postmortem holding them.
+   quadratic inputs, the first view of a postmortem holding them, and the save of one whose
+   nine sections are all slow to render.
 Prints Markdown for docs/performance.md. Writes nothing into the project.
 """
 
@@ -178,6 +179,7 @@ def markdown_requests(app, rows):
     from kb import accounts, markdown, postmortems
     from kb.db import get_session
     from kb.document import validate
+    from kb.models import SECTIONS
 
     with app.app_context():
         session = get_session()
@@ -188,6 +190,12 @@ def markdown_requests(app, rows):
             doc.update(ref=f"MD-2026-{n:03d}", summary=text, visibility="internal")
             postmortems.save_document(session, validate(doc))
             session.commit()
+        doc = corpus.document(995_000, random.Random(7))
+        doc.update(ref="MD-2026-999", visibility="internal")
+        doc.update({field: "a\n=\n" * 12_000 + field for field in SECTIONS})
+        _pm, cpu, wall = timed(postmortems.save_document, session, validate(doc))
+        session.commit()
+        rows.append(("save of a postmortem whose 9 sections are 48 KB of setext", cpu, wall, ""))
     client = app.test_client()
     page = client.get("/sign-in").get_data(as_text=True)
     token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
@@ -238,7 +246,7 @@ def main():
     docs = varied_documents(args.docs)
     subprocess.run([KB, "db", "upgrade"], env=env, check=True, capture_output=True)
     search_bench.load_database(f"sqlite:///{instance}/hindsight.db", docs)
-    subprocess.run([KB, "search", "reindex"], env=env, check=True, stderr=subprocess.DEVNULL)
+    subprocess.run([KB, "search", "reindex"], env=env, check=True, capture_output=True)
     log(f"{len(docs)} postmortems loaded and indexed")
 
     from kb import accounts, create_app

@@ -24,6 +24,8 @@ from markdown.extensions.tables import TableExtension
 
 RENDERER_VERSION = 1  # part of every stored render's fingerprint: raise it when output changes
 RENDER_BUDGET = 0.25  # seconds of CPU one text may take (50 KB of ordinary Markdown: ~0.03)
+SAVE_BUDGET = 0.5  # seconds of CPU the sections of one save may take together
+MIN_BUDGET = 0.05  # what a section still gets once a save has spent its budget
 MAX_LINK_SCAN = 50_000  # characters the link parser may walk over looking for closing brackets
 # The code-fence search is one regular expression that, from every fence line, runs to the end
 # of the text: a single C call the budget cannot stop. Fence lines times length is bounded.
@@ -67,8 +69,9 @@ def render(text):
 
 
 @lru_cache(maxsize=4096)
-def render_checked(text):
-    """A Rendered: the text formatted within the budget, or shown as typed and why."""
+def render_checked(text, budget=RENDER_BUDGET):
+    """A Rendered: the text formatted within `budget` seconds of CPU, or shown as typed and
+    why."""
     # Previews and fallback renders see the same texts again; the result depends on the text.
     if not text:
         return Rendered("")
@@ -76,7 +79,7 @@ def render_checked(text):
         return Rendered(_as_typed(text), TOO_MANY_BRACKETS)
     if len(_FENCE_RE.findall(text)) * len(text) > MAX_FENCE_SCAN:
         return Rendered(_as_typed(text), TOO_MANY_FENCES)
-    raw = _within_budget(_markdown, text, RENDER_BUDGET)
+    raw = _within_budget(_markdown, text, budget)
     if raw is None:
         return Rendered(_as_typed(text), TOO_SLOW)
     return Rendered(

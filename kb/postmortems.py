@@ -3,6 +3,7 @@
 Every function takes the session first, flushes and never commits; the caller commits once.
 """
 
+import time
 from datetime import date, timedelta
 
 from sqlalchemy import and_, case, exists, func, or_
@@ -167,6 +168,7 @@ def _render_sections(pm):
     """Store each section's HTML, rendered once here rather than on every view."""
     stored = {row.section: row for row in pm.rendered}
     keep = []
+    left = markdown.SAVE_BUDGET  # nine slow sections must not cost nine budgets
     for field in SECTIONS:
         text = getattr(pm, field)
         if not text:
@@ -174,7 +176,10 @@ def _render_sections(pm):
         source = markdown.fingerprint(text)
         row = stored.get(field)
         if row is None or row.source != source:
-            result = markdown.render_checked(text)
+            budget = max(markdown.MIN_BUDGET, min(markdown.RENDER_BUDGET, left))
+            started = time.thread_time()
+            result = markdown.render_checked(text, budget)
+            left -= time.thread_time() - started
             row = row or SectionHtml(section=field)
             row.source, row.html, row.refused = source, result.html, result.refused
         keep.append(row)

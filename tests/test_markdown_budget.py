@@ -113,3 +113,22 @@ def test_a_changed_section_is_rendered_again_at_save(make_postmortem, session):
     stored = _stored(session, pm)
     assert stored["summary"].html == "<p><em>second</em></p>"
     assert stored["impact"].source == kept == markdown.fingerprint("kept")
+
+
+def test_the_sections_of_one_save_share_one_budget(make_postmortem, session, monkeypatch):
+    from kb.models import SECTIONS
+
+    budgets = []
+    checked = markdown.render_checked
+
+    def recording(text, budget=markdown.RENDER_BUDGET):
+        budgets.append(budget)
+        return checked(text, budget)
+
+    monkeypatch.setattr(markdown, "render_checked", recording)
+    slow = {field: SETEXT[:48_000] + field for field in SECTIONS}  # nine different slow texts
+    pm = make_postmortem(ref="INC-2026-204", **slow)
+    assert all(row.refused == markdown.TOO_SLOW for row in _stored(session, pm).values())
+    assert len(budgets) == len(SECTIONS) and max(budgets) == markdown.RENDER_BUDGET
+    # What the save may spend: its budget, plus the floor for each section after it ran out.
+    assert sum(budgets) <= markdown.SAVE_BUDGET + len(SECTIONS) * markdown.MIN_BUDGET + 0.1
