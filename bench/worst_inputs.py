@@ -9,7 +9,8 @@ Run: .venv/bin/python bench/worst_inputs.py [--docs 1000] [--keep DIR]
    `*a* *b* *c* *d*`, the longest wildcard list a query may hold, one wildcard more (refused),
    55 misspelt words (did-you-mean); each timed in CPU and wall-clock seconds;
 3. an ordinary search while three threads run the bad searches above in a loop;
-4. the word diff of two versions whose nine sections hold 1,000 repetitive words each;
+4. the word diff of two versions whose nine sections hold 1,000 repetitive words each, and the
+   plain text the index takes from 50 KB of brackets or line breaks;
 5. Markdown: `POST /postmortems/preview` of 16 KB and 50 KB of `[[[...]]]` and of other
    quadratic inputs, the first view of a postmortem holding them, and the save of one whose
    nine sections are all slow to render.
@@ -165,6 +166,19 @@ def word_diff(rows):
         rows.append((f"word diff, 9 sections of {label}", cpu, wall, f"{exact} of 9 word by word"))
 
 
+def index_text(rows):
+    """The plain text the search index takes from a section (on every save)."""
+    from kb.search import schema
+
+    for label, text in (
+        ("50 KB of `[`", "[" * 50_000),
+        ("50 KB of `<`", "<" * 50_000),
+        ("50,000 line breaks", "a" + "\n" * 49_998 + "a"),
+    ):
+        _plain, cpu, wall = timed(schema.plain, text)
+        rows.append((f"text for the search index from {label}", cpu, wall, ""))
+
+
 MARKDOWN = {
     "16 KB of `[[[...]]]`": "[" * 8000 + "]" * 8000,
     "50 KB of `[[[...]]]`": "[" * 25000 + "]" * 25000,
@@ -273,7 +287,8 @@ def main():
     beside_bad_ones(app, user, rows)
     log("concurrent searches done")
     word_diff(rows)
-    log("word diff done")
+    index_text(rows)
+    log("word diff and index text done")
     markdown_requests(app, rows)
     log("markdown done")
 

@@ -182,7 +182,8 @@ def plain_text(text):
     """Markdown to plain text, for the search index and e-mail summaries."""
     if not text:
         return ""
-    rendered = render(text)
+    # A summary line in a digest is not worth a full budget: a slow text is used as typed.
+    rendered = render_checked(text, MIN_BUDGET).html
     without_tags = _TAG_RE.sub(" ", rendered)
     lines = (_SPACE_RE.sub(" ", line).strip() for line in html.unescape(without_tags).splitlines())
     return "\n".join(line for line in lines if line)
@@ -190,7 +191,8 @@ def plain_text(text):
 
 def first_sentence(text, limit=240):
     """The first sentence of a section, shortened to `limit` characters."""
-    plain = plain_text(text).replace("\n", " ")
+    opening = _BLANK_LINE_RE.split(text or "", maxsplit=1)[0][: limit * 8]
+    plain = plain_text(opening).replace("\n", " ")
     match = re.search(r"(.+?[.!?])(\s|$)", plain)
     sentence = match.group(1) if match else plain
     return sentence if len(sentence) <= limit else sentence[: limit - 1].rstrip() + "…"

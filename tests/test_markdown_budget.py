@@ -132,3 +132,19 @@ def test_the_sections_of_one_save_share_one_budget(make_postmortem, session, mon
     assert len(budgets) == len(SECTIONS) and max(budgets) == markdown.RENDER_BUDGET
     # What the save may spend: its budget, plus the floor for each section after it ran out.
     assert sum(budgets) <= markdown.SAVE_BUDGET + len(SECTIONS) * markdown.MIN_BUDGET + 0.1
+
+
+def test_plain_text_for_digests_takes_a_small_budget_and_only_the_opening(monkeypatch):
+    calls = []
+    checked = markdown.render_checked
+
+    def recording(text, budget=markdown.RENDER_BUDGET):
+        calls.append((len(text), budget))
+        return checked(text, budget)
+
+    monkeypatch.setattr(markdown, "render_checked", recording)
+    assert markdown.plain_text(SETEXT) == SETEXT.strip()  # too slow: used as typed
+    assert calls == [(len(SETEXT), markdown.MIN_BUDGET)]
+    calls.clear()
+    assert markdown.first_sentence("A *short* one. " + "x " * 20_000) == "A short one."
+    assert calls == [(240 * 8, markdown.MIN_BUDGET)]
