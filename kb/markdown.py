@@ -24,8 +24,8 @@ from markdown.extensions.tables import TableExtension
 
 RENDERER_VERSION = 1  # part of every stored render's fingerprint: raise it when output changes
 RENDER_BUDGET = 0.25  # seconds of CPU one text may take (50 KB of ordinary Markdown: ~0.03)
-SAVE_BUDGET = 0.5  # seconds of CPU the sections of one save may take together
-MIN_BUDGET = 0.05  # what a section still gets once a save has spent its budget
+SAVE_BUDGET = 0.4  # seconds of CPU the sections of one save may take together
+MIN_BUDGET = 0.03  # what a section still gets once a save has spent its budget
 MAX_LINK_SCAN = 50_000  # characters the link parser may walk over looking for closing brackets
 # The code-fence search is one regular expression that, from every fence line, runs to the end
 # of the text: a single C call the budget cannot stop. Fence lines times length is bounded.
@@ -68,11 +68,12 @@ def render(text):
     return render_checked(text).html
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=256)
 def render_checked(text, budget=RENDER_BUDGET):
     """A Rendered: the text formatted within `budget` seconds of CPU, or shown as typed and
     why."""
     # Previews and fallback renders see the same texts again; the result depends on the text.
+    # Pages show the HTML stored at save, so a small cache will do (an entry can be 100 KB).
     if not text:
         return Rendered("")
     if link_scan(text) > MAX_LINK_SCAN:
