@@ -26,7 +26,8 @@ RENDERER_VERSION = 1  # part of every stored render's fingerprint: raise it when
 RENDER_BUDGET = 0.25  # seconds of CPU one text may take (50 KB of ordinary Markdown: ~0.03)
 SAVE_BUDGET = 0.4  # seconds of CPU the sections of one save may take together
 MIN_BUDGET = 0.03  # what a section still gets once a save has spent its budget
-MAX_LINK_SCAN = 50_000  # characters the link parser may walk over looking for closing brackets
+MAX_LINK_SCAN = 100_000  # characters the link parser may walk over looking for closing brackets
+# (brackets that close without nesting cost at most the length of the text: they always pass)
 # The code-fence search is one regular expression that, from every fence line, runs to the end
 # of the text: a single C call the budget cannot stop. Fence lines times length is bounded.
 MAX_FENCE_SCAN = 20_000_000
