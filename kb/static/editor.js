@@ -177,7 +177,8 @@
       save();
     }
   });
-  form.addEventListener("submit", () => { dropLocal(); clearTimeout(timer); });
+  // The submitted form carries every change: leaving the page must not send them again.
+  form.addEventListener("submit", () => { dirty = false; dropLocal(); clearTimeout(timer); });
   document.getElementById("discard-restored").addEventListener("click", () => {
     dropLocal();
     dirty = false;
