@@ -1,4 +1,11 @@
-"""Readable differences between two versions of a postmortem document, field by field."""
+"""Readable differences between two versions of a postmortem document, field by field.
+
+difflib's matcher is quadratic to cubic in the number of words when words repeat: two
+sections of 1,000 repetitive words took 26 seconds. So the common beginning and end are set
+aside first (linear), and what is left is matched word by word, or else line by line, only
+while it is short (MAX_TOKENS) and while the comparison's budget lasts (MAX_WORK); beyond
+that, the changed middle is shown as removed and added as a whole (linear again).
+"""
 
 import difflib
 import re
@@ -10,6 +17,8 @@ from kb.models import SECTIONS, TIMESTAMPS
 _TOKEN = re.compile(r"\s+|[^\s]+")
 _SCALARS = ("title", "kind", "status", "severity", "visibility", "trigger", *TIMESTAMPS)
 _LISTS = ("authors", "teams", "services", "tags", "readers")
+MAX_TOKENS = 200  # words and spaces (or lines) on each side of one matcher run
+MAX_WORK = 1_000_000  # the sum of len(a) * len(b) over every matcher run of one compare()
 
 
 @dataclass(frozen=True)
@@ -23,6 +32,7 @@ class FieldDiff:
     field: str
     heading: str
     chunks: tuple[Chunk, ...]
+    exact: bool = True  # False: too long to match word by word, the middle is shown whole
 
 
 def _lines(doc, field):
@@ -54,19 +64,80 @@ def _action_line(item):
     return f"- {item.get('title')} ({item.get('status')}, {owner}, due {due})"
 
 
-def _chunks(old, new):
-    a, b = _TOKEN.findall(old), _TOKEN.findall(new)
-    matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
+class _Budget:
+    """What is left of one comparison's matcher work, and whether any part went linear."""
+
+    def __init__(self):
+        self.work = MAX_WORK
+        self.exact = True
+
+    def allows(self, a, b):
+        if len(a) > MAX_TOKENS or len(b) > MAX_TOKENS or len(a) * len(b) > self.work:
+            return False
+        self.work -= len(a) * len(b)
+        return True
+
+
+def _chunks(old, new, budget):
     chunks = []
+    _diff(_TOKEN.findall(old), _TOKEN.findall(new), budget, chunks, by_lines=True)
+    merged = []
+    for chunk in chunks:  # neighbours of the same kind read as one
+        if merged and merged[-1].op == chunk.op:
+            merged[-1] = Chunk(chunk.op, merged[-1].text + chunk.text)
+        elif chunk.text:
+            merged.append(chunk)
+    return tuple(merged)
+
+
+def _diff(a, b, budget, chunks, by_lines):
+    start = 0
+    while start < len(a) and start < len(b) and a[start] == b[start]:
+        start += 1
+    end = 0
+    while end < len(a) - start and end < len(b) - start and a[-1 - end] == b[-1 - end]:
+        end += 1
+    chunks.append(Chunk("equal", "".join(a[:start])))
+    middle_a, middle_b = a[start : len(a) - end], b[start : len(b) - end]
+    if budget.allows(middle_a, middle_b):
+        _matched(middle_a, middle_b, chunks)
+    elif by_lines and _by_lines(middle_a, middle_b, budget, chunks):
+        pass
+    else:
+        budget.exact = False
+        chunks.append(Chunk("delete", "".join(middle_a)))
+        chunks.append(Chunk("insert", "".join(middle_b)))
+    chunks.append(Chunk("equal", "".join(a[len(a) - end :])))
+
+
+def _matched(a, b, chunks):
+    matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
     for op, i1, i2, j1, j2 in matcher.get_opcodes():
         if op == "equal":
             chunks.append(Chunk("equal", "".join(a[i1:i2])))
         else:
-            if i2 > i1:
-                chunks.append(Chunk("delete", "".join(a[i1:i2])))
-            if j2 > j1:
-                chunks.append(Chunk("insert", "".join(b[j1:j2])))
-    return tuple(chunks)
+            chunks.append(Chunk("delete", "".join(a[i1:i2])))
+            chunks.append(Chunk("insert", "".join(b[j1:j2])))
+
+
+def _by_lines(a, b, budget, chunks):
+    """Match whole lines, then the words of each changed run of lines; False if too long."""
+    lines_a, lines_b = _lines_of(a), _lines_of(b)
+    if not budget.allows(lines_a, lines_b):
+        return False
+    matcher = difflib.SequenceMatcher(a=lines_a, b=lines_b, autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            chunks.append(Chunk("equal", "".join(lines_a[i1:i2])))
+        else:
+            old = _TOKEN.findall("".join(lines_a[i1:i2]))
+            new = _TOKEN.findall("".join(lines_b[j1:j2]))
+            _diff(old, new, budget, chunks, by_lines=False)
+    return True
+
+
+def _lines_of(tokens):
+    return "".join(tokens).splitlines(keepends=True)
 
 
 def compare(old, new):
@@ -81,10 +152,13 @@ def compare(old, new):
         "links",
     ]
     result = []
+    budget = _Budget()
     for field in fields:
         before, after = _lines(old, field), _lines(new, field)
         if before != after:
-            result.append(FieldDiff(field, heading(field), _chunks(before, after)))
+            budget.exact = True
+            chunks = _chunks(before, after, budget)
+            result.append(FieldDiff(field, heading(field), chunks, budget.exact))
     return result
 
 

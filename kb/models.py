@@ -94,6 +94,9 @@ class Postmortem(SQLModel, table=True):
             "order_by": "ActionItem.position",
         },
     )
+    rendered: list["SectionHtml"] = Relationship(
+        back_populates="postmortem", sa_relationship_kwargs={"cascade": "all, delete-orphan"}
+    )
 
     def label_values(self, field):
         """The values of one list field (authors, teams, services, tags, readers), in order."""
@@ -140,6 +143,18 @@ class ActionItem(SQLModel, table=True):
     factor: int | None = None
 
     postmortem: Postmortem = Relationship(back_populates="action_items")
+
+
+class SectionHtml(SQLModel, table=True):
+    """A section of a postmortem rendered once, at save: Markdown to sanitised HTML."""
+
+    postmortem_id: int = Field(foreign_key="postmortem.id", ondelete="CASCADE", primary_key=True)
+    section: str = Field(max_length=32, primary_key=True)
+    source: str = Field(max_length=64)  # kb.markdown.fingerprint of the text it was made from
+    html: str = Field(sa_column=Column(Text, nullable=False))
+    refused: str | None = Field(default=None, max_length=200)  # why it is shown as typed
+
+    postmortem: Postmortem = Relationship(back_populates="rendered")
 
 
 class Revision(SQLModel, table=True):

@@ -3,6 +3,7 @@
 Every function takes the session first, flushes and never commits; the caller commits once.
 """
 
+import time
 from datetime import date, timedelta
 
 from sqlalchemy import and_, case, exists, func, or_
@@ -11,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import select
 
-from kb import accounts, audit
+from kb import accounts, audit, markdown
 from kb.db import begin_write
 from kb.document import DocumentError, canonical, format_datetime, to_document, validate
 from kb.models import (
@@ -26,6 +27,7 @@ from kb.models import (
     Postmortem,
     ReviewRequest,
     Revision,
+    SectionHtml,
     User,
     utcnow,
 )
@@ -218,6 +220,46 @@ def _apply(pm, doc):
         )
         for i, a in enumerate(doc["action_items"])
     ]
+    _render_sections(pm)
+
+
+def _render_sections(pm):
+    """Store each section's HTML, rendered once here rather than on every view."""
+    stored = {row.section: row for row in pm.rendered}
+    keep = []
+    left = markdown.SAVE_BUDGET  # nine slow sections must not cost nine budgets
+    for field in SECTIONS:
+        text = getattr(pm, field)
+        if not text:
+            continue
+        source = markdown.fingerprint(text)
+        row = stored.get(field)
+        if row is None or row.source != source:
+            budget = max(markdown.MIN_BUDGET, min(markdown.RENDER_BUDGET, left))
+            started = time.thread_time()
+            result = markdown.render_checked(text, budget)
+            left -= time.thread_time() - started
+            row = row or SectionHtml(section=field)
+            row.source, row.html, row.refused = source, result.html, result.refused
+        keep.append(row)
+    pm.rendered = keep
+
+
+def section_html(pm):
+    """{section: HTML} of a postmortem's non-empty sections: the render stored at save, or
+    one made now (within the budget) for a section saved before renders were stored."""
+    stored = {row.section: row for row in pm.rendered}
+    out = {}
+    for field in SECTIONS:
+        text = getattr(pm, field)
+        if not text:
+            continue
+        row = stored.get(field)
+        if row is not None and row.source == markdown.fingerprint(text):
+            out[field] = row.html
+        else:
+            out[field] = markdown.render(text)
+    return out
 
 
 AUTOSAVE_NOTE = "autosave"

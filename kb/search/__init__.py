@@ -1,7 +1,7 @@
 """Full-text search: the Whoosh index derived from the database, kept in step by the change log.
 
-schema.py (fields and analyzer), index.py (the folder, the writer lock, the shared searcher),
-docsets.py (numpy masks for totals and facets), sync.py (change log -> index), query.py
-(parsing, visibility, ranking, facets, highlights, suggestions). Only this package imports
-whoosh.
+schema.py (fields and analyzer), index.py (the folder, the writer lock, the pool of
+searchers), docsets.py (numpy masks for totals and facets), sync.py (change log -> index),
+expand.py (wildcards, prefixes and ranges to words, within a budget), query.py (parsing,
+visibility, ranking, facets, highlights, suggestions). Only this package imports whoosh.
 """

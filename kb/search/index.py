@@ -1,8 +1,9 @@
 """The Whoosh index on disk: one per app (KB_INDEX_DIR), one writer at a time, many readers.
 
 Writers take an OS file lock (`flock`, non-blocking): whoever holds it applies everything that
-is pending; the others carry on. Readers never lock: each process keeps one searcher and
-refreshes it when another process has committed, retrying the few opens that race a commit.
+is pending; the others carry on. Readers never lock: each process keeps a small pool of
+searchers (one per concurrent search, each with its own open files) and refreshes one when
+another process has committed, retrying the few opens that race a commit.
 """
 
 import contextlib
@@ -39,6 +40,9 @@ OPEN_ATTEMPTS = 5
 # Reading segments through mmap makes every index page a worker touches count in its
 # resident memory (218 MiB of files at 50,000 postmortems); plain reads cost the same here.
 USE_MMAP = False
+# Searchers per process: as many searches can run at once (a gunicorn worker runs a few
+# threads); each holds its own open files and readers of the index.
+MAX_SEARCHERS = 4
 
 
 class IndexUnavailable(Exception):
@@ -46,12 +50,17 @@ class IndexUnavailable(Exception):
 
 
 class SearchIndex:
-    """One index folder: the shared searcher of this process, and the writer lock."""
+    """One index folder: a small pool of searchers for this process, and the writer lock."""
 
-    def __init__(self, path):
+    def __init__(self, path, max_searchers=MAX_SEARCHERS):
         self.path = Path(path)
-        self._mutex = threading.RLock()  # Whoosh readers seek shared files: one thread at a time
-        self._searcher = None
+        # Whoosh readers seek their own open files, so a searcher serves one thread at a time;
+        # a pool of them lets that many searches run at once without sharing a file.
+        self.max_searchers = max_searchers
+        self._available = threading.Condition(threading.Lock())
+        self._idle = []  # searchers not in use
+        self._open = 0  # searchers of this pool, idle or in use
+        self._generation = 0  # close() starts a new one: older searchers are not kept
         self.caches = SegmentCaches()
         self.pid = os.getpid()
 
@@ -81,28 +90,57 @@ class SearchIndex:
 
     @contextmanager
     def searcher(self):
-        """This process's searcher, brought up to date; one thread uses it at a time."""
-        with self._mutex:
-            yield self._fresh_searcher()
+        """A searcher of the pool, brought up to date, for this thread alone until the block
+        ends; other threads search at the same time with the pool's other searchers."""
+        searcher, generation = self._checkout()
+        try:
+            searcher = self._fresh_searcher(searcher)
+            yield searcher
+        except BaseException:
+            self._checkin(searcher, generation, broken=True)
+            raise
+        self._checkin(searcher, generation)
 
-    def _fresh_searcher(self):
+    def _checkout(self):
+        with self._available:
+            while not self._idle and self._open >= self.max_searchers:
+                self._available.wait()
+            if self._idle:
+                return self._idle.pop(), self._generation
+            self._open += 1
+            return None, self._generation
+
+    def _checkin(self, searcher, generation, broken=False):
+        with self._available:
+            keep = searcher is not None and not broken and generation == self._generation
+            if keep:
+                self._idle.append(searcher)
+            else:
+                self._open -= 1
+            self._available.notify()
+        if not keep:
+            _close_searcher(searcher)
+
+    def _fresh_searcher(self, searcher):
         for attempt in range(OPEN_ATTEMPTS):
             try:
-                if self._searcher is None:
+                if searcher is None:
                     ix = self.open()
                     self._check_schema(ix)
-                    self._searcher = _open_searcher(ix, None)
-                elif not self._searcher.up_to_date():
-                    self._searcher = _open_searcher(self._searcher._ix, self._searcher)
-                self.caches.keep_only(self._searcher)
-                return self._searcher
+                    searcher = _open_searcher(ix, None)
+                    self.caches.keep_only(searcher)
+                elif not searcher.up_to_date():
+                    searcher = _open_searcher(searcher._ix, searcher)
+                    self.caches.keep_only(searcher)
+                return searcher
             except IndexUnavailable:
-                self.close()
+                _close_searcher(searcher)
                 raise
             except (FileNotFoundError, OSError, EOFError, ValueError, KeyError, TypeError) as exc:
                 # A commit removed files between listing and opening (or Whoosh cannot
                 # refresh a reader of an empty index): open again.
-                self.close()
+                _close_searcher(searcher)
+                searcher = None
                 if attempt == OPEN_ATTEMPTS - 1:
                     raise IndexUnavailable(f"the search index cannot be read: {exc}") from exc
                 time.sleep(0.02 * (attempt + 1))
@@ -113,15 +151,16 @@ class SearchIndex:
             raise IndexUnavailable("the search index was built by another version")
 
     def close(self):
-        """Forget this process's searcher (the next search opens a new one)."""
-        with self._mutex:
-            if self._searcher is not None:
-                try:
-                    self._searcher.close()
-                except Exception:  # noqa: BLE001 (closing a broken reader must not fail)
-                    log.debug("closing the searcher failed", exc_info=True)
-                self._searcher = None
-            self.caches.clear()
+        """Close the idle searchers (those in use close when their search ends); the next
+        search opens a new one."""
+        with self._available:
+            idle, self._idle = self._idle, []
+            self._open -= len(idle)
+            self._generation += 1
+            self._available.notify_all()
+        for searcher in idle:
+            _close_searcher(searcher)
+        self.caches.clear()
 
     def __del__(self):
         # An app that is thrown away (tests make many) closes its index files with it.
@@ -193,6 +232,15 @@ class SearchIndex:
         if not self.path.exists():
             return 0
         return sum(p.stat().st_size for p in self.path.iterdir() if p.is_file())
+
+
+def _close_searcher(searcher):
+    if searcher is None:
+        return
+    try:
+        searcher.close()
+    except Exception:  # noqa: BLE001 (closing a broken reader must not fail)
+        log.debug("closing the searcher failed", exc_info=True)
 
 
 def _open_searcher(ix, previous):

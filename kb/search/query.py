@@ -15,7 +15,7 @@ from whoosh.qparser import FieldAliasPlugin, OrGroup, QueryParser, QueryParserEr
 from whoosh.qparser.plugins import SingleQuotePlugin
 
 from kb import accounts
-from kb.search import docsets, schema
+from kb.search import docsets, expand, schema
 from kb.search.index import IndexUnavailable
 from kb.template import heading
 
@@ -59,6 +59,7 @@ ADVERTISED_FIELDS = (
 _REF_RE = re.compile(r"(?<![:\w])([A-Za-z][A-Za-z0-9]{1,9}-\d{4}-\d{3,6})(?![\w-])")
 _FIELD_RE = re.compile(r"(?<![\w\"])([A-Za-z_]+):(?=[^\s/])")
 _WORD_RE = re.compile(r"(?<![:\w*])([A-Za-z][A-Za-z']+)(?![\w:*])")
+_TEXT_WORD_RE = re.compile(r"\w+(?:[.']\w+)*")  # the words the analyzer indexes
 _OPERATORS = {"AND", "OR", "NOT", "ANDNOT", "ANDMAYBE", "TO"}
 
 
@@ -118,6 +119,7 @@ class SearchResult:
     error: str | None = None
     rebuilding: bool = False
     relaxed: bool = False  # no document had every word: these have some of them
+    cut: bool = False  # a wildcard, prefix or range matched more words than were searched
 
     @property
     def pages(self):
@@ -172,6 +174,10 @@ def parse(text, any_word=False):
         raise QueryError("This query could not be understood. Try plain words.") from exc
     if q is wq.NullQuery:
         return wq.Every() if not _has_words(text) else q
+    if expand.count_patterns(q) > expand.MAX_PATTERNS:
+        raise QueryError(
+            f"A query can hold at most {expand.MAX_PATTERNS} wildcards, prefixes or ranges."
+        )
     return q
 
 
@@ -203,11 +209,14 @@ def search(index, user, text="", *, filters=None, sort="relevance", page=1, per_
         return result
     try:
         with index.searcher() as searcher:
+            q, expansion = expand.expand(q, searcher.reader())
+            result.cut = expansion.cut
             _run(searcher, index.caches, scope, q, result)
             if result.total == 0 and len(plain_words(text)) > 1 and not result.error:
-                relaxed = parse(text, any_word=True)
+                relaxed, expansion = expand.expand(parse(text, any_word=True), searcher.reader())
                 _run(searcher, index.caches, scope, relaxed, result)
                 result.relaxed = result.total > 0
+                result.cut = result.cut or expansion.cut
             if result.total < 3 and plain_words(text):
                 result.suggestion = _suggest(searcher, index.caches, scope, text)
     except IndexUnavailable:
@@ -407,16 +416,28 @@ def _display(field_name, value):
 
 # --- did you mean -------------------------------------------------------------------------
 
+# Looking up close words walks the term list once per word: a query of 55 misspelt words
+# took ten seconds. A few unknown words are corrected, and short enough ones only.
+MAX_SUGGESTED_WORDS = 4  # unknown words looked up per query
+MAX_SUGGEST_LENGTH = 24  # longer "words" are not spelling mistakes worth a lookup
+MAX_CANDIDATES = 30  # close words weighed per unknown word
+
 
 def _suggest(searcher, caches, scope, text):
     """The query with misspelt words replaced by words of documents the user may see."""
     words = plain_words(text)
     replaced = {}
     reader = searcher.reader()
-    for word in words:
+    lookups = 0
+    for word in dict.fromkeys(words):
+        if lookups >= MAX_SUGGESTED_WORDS:
+            break
+        if len(word) > MAX_SUGGEST_LENGTH:
+            continue
         stemmed = [t.text for t in schema.ANALYZER(word)]
         if not stemmed or _visible_freq(searcher, caches, scope, stemmed[0]):
             continue
+        lookups += 1
         best = None
         for candidate in _candidates(reader, stemmed[0]):
             freq = _visible_freq(searcher, caches, scope, candidate)
@@ -446,6 +467,8 @@ def _candidates(reader, stemmed):
             if term not in seen and term != stemmed:
                 seen.add(term)
                 yield term
+                if len(seen) >= MAX_CANDIDATES:
+                    return
 
 
 def _visible_freq(searcher, caches, scope, stemmed):
@@ -473,10 +496,12 @@ def _surface_word(searcher, caches, scope, stemmed):
                 texts = [stored["meta"]["title"]] + [
                     t for _k, t in schema.unpack_sections(stored.get("sections"))
                 ]
+                # Stem only the words that start like the stem, not whole documents.
                 for text in texts:
-                    for token in schema.ANALYZER(text, keeporiginal=True):
-                        if token.text == stemmed:
-                            return token.original
+                    for match in _TEXT_WORD_RE.finditer(text):
+                        word = match.group(0)
+                        if word[:2].lower() == stemmed[:2] and schema.stem(word.lower()) == stemmed:
+                            return word
     return None
 
 

@@ -197,7 +197,7 @@ def apply_pending(session, idx, *, wait=0.0, progress=None):
 
 
 def _current_state(idx):
-    # The shared searcher, refreshed: reopening only what changed is far cheaper than a new
+    # A searcher of the pool, refreshed: reopening only what changed is far cheaper than a new
     # searcher (about 150 ms at 50,000 documents).
     with idx.searcher() as searcher:
         state = read_state(searcher)

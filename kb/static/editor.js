@@ -281,7 +281,14 @@
       body.append("csrf_token", form.elements.namedItem("csrf_token").value);
       const response = await fetch(form.dataset.preview, { method: "POST", body, credentials: "same-origin" });
       if (!response.ok) return;
-      pane.innerHTML = (await response.json()).html || "<p class=\"muted\">Nothing written yet.</p>";
+      const preview = await response.json();
+      pane.innerHTML = preview.html || "<p class=\"muted\">Nothing written yet.</p>";
+      if (preview.notice) {
+        const notice = document.createElement("p");
+        notice.className = "preview-notice";
+        notice.textContent = preview.notice;
+        pane.prepend(notice);
+      }
       pane.hidden = false;
       textarea.hidden = true;
       button.setAttribute("aria-pressed", "true");

@@ -17,7 +17,7 @@ from sqlmodel import select
 from kb import accounts, blameless, diff, postmortems, template
 from kb.db import get_session
 from kb.document import DocumentError, to_document
-from kb.markdown import render
+from kb.markdown import render_checked
 from kb.models import ACTION_STATUSES, KINDS, SEVERITIES, TRIGGERS, VISIBILITIES, Label, User
 from kb.web import params, postmortem_form
 
@@ -221,8 +221,10 @@ def autosave(ref):
 @bp.route("/postmortems/preview", methods=["POST"])
 @login_required
 def preview():
-    """Markdown rendered exactly as the page will show it (sanitised)."""
-    return jsonify(html=render(request.form.get("text") or ""))
+    """Markdown rendered exactly as the page will show it (sanitised), and why not if it is
+    shown as typed."""
+    rendered = render_checked(request.form.get("text") or "")
+    return jsonify(html=rendered.html, notice=rendered.refused)
 
 
 def _render_editor(db, pm, doc, tz, *, version, errors=None, status=200, extra=None, amendment=""):

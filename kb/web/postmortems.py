@@ -50,6 +50,7 @@ def show(ref):
         "postmortems/show.html",
         pm=pm,
         sections=template.sections(),
+        section_html=postmortems.section_html(pm),
         heading=template.heading,
         severities=SEVERITIES,
         kinds=KINDS,

@@ -6,8 +6,8 @@ from flask import Blueprint, current_app, jsonify, render_template, request, url
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
+from kb.search import expand, sync
 from kb.search import query as search_query
-from kb.search import sync
 from kb.search.index import for_app
 from kb.web import field_error, params
 from kb.web.openapi import error_responses
@@ -41,7 +41,9 @@ def _run(per_page):
 @login_required
 def index():
     result = _run(search_query.PER_PAGE)
-    return render_template("search/index.html", result=result, url=_url_maker(result))
+    return render_template(
+        "search/index.html", result=result, url=_url_maker(result), max_terms=expand.MAX_TERMS
+    )
 
 
 def _url_maker(result):
@@ -109,6 +111,7 @@ def api_search():
         per_page=result.per_page,
         pages=result.pages,
         relaxed=result.relaxed,
+        cut=result.cut,
         suggestion=result.suggestion,
         hits=[_hit_json(h) for h in result.hits],
         facets={
@@ -202,6 +205,10 @@ OPENAPI_SCHEMAS = {
             "relaxed": {
                 "type": "boolean",
                 "description": "No result had every word: these have some of them",
+            },
+            "cut": {
+                "type": "boolean",
+                "description": "A wildcard, prefix or range matched more words than were searched",
             },
             "suggestion": {"type": "string", "nullable": True},
             "hits": {"type": "array", "items": {"$ref": "#/components/schemas/SearchHit"}},

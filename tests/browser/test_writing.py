@@ -166,3 +166,21 @@ def test_the_form_works_without_javascript(browser, live_url, live_user):
     factors = page.locator(".factors li").all_inner_texts()
     assert factors == ["The flag had no owner.", "No staged rollout for flags."]
     context.close()
+
+
+def test_the_preview_says_why_a_section_is_shown_as_typed(page, live_url, live_user):
+    live_user("writer@x.example", role="author", teams=["payments"])
+    sign_in(page, live_url, "writer@x.example")
+    start(page, live_url, "Nested brackets in the summary")
+    page.locator("#f-summary").fill("[" * 8000 + "]" * 8000)
+    page.locator('[data-preview-toggle="f-summary"]').click()
+    pane = page.locator('[data-preview-for="f-summary"]')
+    notice = pane.locator(".preview-notice")
+    notice.wait_for(timeout=10_000)
+    assert "too many nested or unclosed brackets" in notice.inner_text()
+    assert pane.locator("pre.as-typed").inner_text().startswith("[[[")
+    page.locator('[data-preview-toggle="f-summary"]').click()  # back to writing
+    page.locator("#f-summary").fill("Plain **bold** words")
+    page.locator('[data-preview-toggle="f-summary"]').click()
+    pane.locator("strong").wait_for(timeout=10_000)
+    assert pane.locator(".preview-notice").count() == 0
