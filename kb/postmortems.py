@@ -6,6 +6,7 @@ Every function takes the session first, flushes and never commits; the caller co
 from datetime import date, timedelta
 
 from sqlalchemy import and_, case, exists, func, or_
+from sqlalchemy.orm import aliased
 from sqlmodel import select
 
 from kb import accounts, audit
@@ -453,3 +454,19 @@ def action_owners(session, user):
         .distinct()
     )
     return sorted(session.exec(query).all())
+
+
+def label_values(session, user, fields):
+    """{field: sorted values} of these label fields on postmortems `user` may see: the
+    editor's suggestion lists and the filters offer nothing from a postmortem unseen."""
+    label = aliased(Label)  # not correlated with the visibility filter's own Label
+    rows = session.exec(
+        select(label.field, label.value)
+        .join(Postmortem, label.postmortem_id == Postmortem.id)
+        .where(label.field.in_(fields), accounts.visibility_filter(user))
+        .distinct()
+    ).all()
+    found = {field: set() for field in fields}
+    for field, value in rows:
+        found[field].add(value)
+    return {field: sorted(values) for field, values in found.items()}
