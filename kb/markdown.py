@@ -32,6 +32,12 @@ def render(text):
     return _render(text)
 
 
+def render_once(text):
+    """render(text) without remembering it: for text typed into a request (the editor's
+    preview), which would otherwise fill the cache with up to 4,096 request bodies."""
+    return _render.__wrapped__(text) if text else ""
+
+
 @lru_cache(maxsize=4096)
 def _render(text):
     # Pages render the same sections again and again; the result depends on the text alone.

@@ -66,7 +66,11 @@ def words(text):
     return [w for w in found if w not in STOP_WORDS]
 
 
-_STEMS = {}  # word -> stem; a plain dict is faster than lru_cache in this hot loop
+# word -> stem; a plain dict is faster than lru_cache in this hot loop. Bounded: typed text
+# (the editor's suggestions take 20,000 characters a call) must not grow it without end, so
+# when full the oldest word makes room (dicts keep insertion order).
+_STEMS = {}
+MAX_STEMS = 50_000
 
 
 def tokens(text):
@@ -79,6 +83,8 @@ def _stems(plain):
     for word in plain:
         stemmed = _STEMS.get(word)
         if stemmed is None:
+            if len(_STEMS) >= MAX_STEMS:
+                del _STEMS[next(iter(_STEMS))]
             stemmed = _STEMS[word] = stem(word)
         out.append(stemmed)
     return out

@@ -90,7 +90,9 @@ class SegmentData:
         key = (field, text)  # keyword terms: small, few, kept for the segment's lifetime
         cached = self._keywords.get(key)
         if cached is None:
-            cached = self._keywords[key] = raw_ids(segreader, field, text)
+            cached = raw_ids(segreader, field, text)
+            if len(cached):  # only terms the index holds: typed values must not grow it
+                self._keywords[key] = cached
         return cached
 
     def weighted(self, segreader, field, text):

@@ -17,7 +17,7 @@ from sqlmodel import select
 from kb import accounts, blameless, diff, postmortems, template
 from kb.db import get_session
 from kb.document import DocumentError, to_document
-from kb.markdown import render
+from kb.markdown import render_once
 from kb.models import ACTION_STATUSES, KINDS, SEVERITIES, TRIGGERS, VISIBILITIES, User
 from kb.web import postmortem_form
 
@@ -179,7 +179,7 @@ def autosave(ref):
 @login_required
 def preview():
     """Markdown rendered exactly as the page will show it (sanitised)."""
-    return jsonify(html=render(request.form.get("text") or ""))
+    return jsonify(html=render_once(request.form.get("text") or ""))
 
 
 def _render_editor(db, pm, doc, tz, *, version, errors=None, status=200, extra=None):
