@@ -525,7 +525,7 @@ def theme_of_factors(session, user, factor_ids):
 
 # --- rebuilding ---------------------------------------------------------------------------
 
-METHOD_VERSION = "themes-1"  # change when the method changes, so the next rebuild reruns
+METHOD_VERSION = "themes-2"  # change when the method changes, so the next rebuild reruns
 
 
 @dataclass(frozen=True)
@@ -597,7 +597,12 @@ def rebuild(session, *, force=False, progress=None, random_state=0) -> RebuildRe
     )
 
     step(2, 5, f"clustering {len(factor_rows)} factors")
-    analyses = features.Analyses()  # every text tokenised once, for themes and the index
+    # Every text tokenised once, for themes and the index; the written forms of terms are
+    # counted from what everyone may read (the factors and contexts of internal postmortems).
+    analyses = features.Analyses(
+        shown={r[2] for r in factor_rows if r[1] in internal}
+        | {context[pm_id] for pm_id in internal if pm_id in context}
+    )
     result = clustering.cluster(
         [r[2] for r in factor_rows],
         [context[r[1]] for r in factor_rows],
@@ -615,7 +620,7 @@ def rebuild(session, *, force=False, progress=None, random_state=0) -> RebuildRe
     for row, label in zip(factor_rows, result.labels, strict=True):
         if label >= 0:
             theme_of_pm[row[1]].add(theme_ids[label])
-    similar.build_index(session, pms, factor_rows, theme_of_pm, analyses)
+    similar.build_index(session, pms, factor_rows, theme_of_pm, analyses, internal)
 
     step(5, 5, "done")
     seconds = round(time.perf_counter() - started, 3)
