@@ -15,7 +15,7 @@ from sqlalchemy import delete, insert
 from sqlmodel import select
 
 from kb import accounts
-from kb.insights import features, postings
+from kb.insights import features, labels, postings
 from kb.insights.kpis import published
 from kb.models import Label, Postmortem, PostmortemTerm, TermWeight, Theme
 
@@ -238,16 +238,14 @@ def _describe(session, user, ranked, weights):
         for _w, term in items
         if term.startswith("theme:")
     }
-    labels = dict(
-        session.exec(
-            # A theme labelled from restricted words is not named here (see Theme).
-            select(Theme.id, Theme.label).where(
-                Theme.id.in_(theme_ids), Theme.private_label.is_(False)
-            )
-        ).all()
+    # A label `user` may not be shown (see kb.insights.labels) is not named here.
+    hidden = labels.hidden_labels(session, user, theme_ids)
+    names = dict(
+        session.exec(select(Theme.id, Theme.label).where(Theme.id.in_(theme_ids))).all()
         if theme_ids
         else []
     )
+    shown_labels = {theme_id: label for theme_id, label in names.items() if theme_id not in hidden}
     plain = {t for items in shared.values() for _w, t in items if ":" not in t}
     shown = dict(
         session.exec(
@@ -273,9 +271,12 @@ def _describe(session, user, ranked, weights):
                     "terms": [shown.get(t) or t for t in items if ":" not in t][:6],
                     "services": [t.split(":", 1)[1] for t in items if t.startswith("service:")],
                     "themes": [
-                        {"id": int(t.split(":", 1)[1]), "label": labels[int(t.split(":", 1)[1])]}
+                        {
+                            "id": int(t.split(":", 1)[1]),
+                            "label": shown_labels[int(t.split(":", 1)[1])],
+                        }
                         for t in items
-                        if t.startswith("theme:") and int(t.split(":", 1)[1]) in labels
+                        if t.startswith("theme:") and int(t.split(":", 1)[1]) in shown_labels
                     ],
                 },
             }
