@@ -134,7 +134,6 @@ def _weights(analysed, public):
     idf = np.log((1 + n) / (1 + df[columns])) + 1
     matrix = matrix[:, columns].tocsr()
     matrix.data = (np.log(matrix.data) + 1) * idf[matrix.indices].astype(np.float32)
-    matrix.eliminate_zeros()
     return names[columns], matrix, idf
 
 
