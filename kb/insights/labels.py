@@ -5,7 +5,8 @@ it has none, marks the label private). A label shown to someone must come only f
 they may see, so at read time a theme's stored label and terms are withheld from a reader
 when it is private, or when one of the theme's postmortems has since become one they may not
 see (made restricted after the rebuild): pages then label the theme from the factors the
-reader may see (kb.insights.themes), or do not name it.
+reader may see (kb.insights.themes), or do not name it. Cheap: it reads only the audit
+events of visibility changes since the rebuild.
 """
 
 from datetime import timedelta
@@ -14,9 +15,9 @@ from sqlalchemy import not_
 from sqlmodel import select
 
 from kb import accounts
-from kb.models import Postmortem, PostmortemTerm, Theme, ThemeRun
+from kb.models import AuditEvent, Postmortem, PostmortemTerm, Theme, ThemeRun
 
-# An edit saved while a rebuild was reading may not be in it: count it as after the rebuild.
+# A change saved while a rebuild was reading may not be in it: count it as after the rebuild.
 MARGIN = timedelta(seconds=60)
 
 
@@ -35,18 +36,21 @@ def hidden_labels(session, user, theme_ids):
     run = session.exec(select(ThemeRun).order_by(ThemeRun.id.desc()).limit(1)).first()
     if scope.everything or run is None:
         return hidden
-    # Postmortems saved since the rebuild began that `user` may not see now. Their theme
-    # memberships at the rebuild are the `theme:<id>` entries of the similar-incidents index:
-    # unlike the membership rows (which go with the factors when a postmortem is saved),
-    # those stay until the next rebuild. A postmortem restricted at the rebuild too is
-    # counted as well: a label then comes from what the reader sees, which is never wrong.
+    # Postmortems whose visibility changed since the rebuild began (the audit log records
+    # every change of visibility with its time) and that `user` may not see now: an internal
+    # postmortem becomes unseen only so. Their theme memberships at the rebuild are their
+    # `theme:<id>` entries in the similar-incidents index, which (unlike the membership rows,
+    # which go with the factors when a postmortem is saved) stay until the next rebuild.
     since = run.built_at - timedelta(seconds=run.seconds) - MARGIN
     entries = session.exec(
         select(PostmortemTerm.term)
-        .join(Postmortem, Postmortem.id == PostmortemTerm.postmortem_id)
+        .select_from(AuditEvent)
+        .join(Postmortem, Postmortem.ref == AuditEvent.ref)
+        .join(PostmortemTerm, PostmortemTerm.postmortem_id == Postmortem.id)
         .where(
+            AuditEvent.action == "visibility",
+            AuditEvent.at >= since,
             Postmortem.visibility == "restricted",
-            Postmortem.updated_at >= since,
             not_(accounts.visibility_filter(scope)),
             PostmortemTerm.term.startswith("theme:"),
         )
