@@ -8,7 +8,7 @@ the cause. The checker only advises: it never blocks a save.
 import re
 import tomllib
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from kb.models import SECTIONS
@@ -64,7 +64,7 @@ def _person_rule(names):
     return _compiled_person_rule(tuple(sorted({n.strip() for n in names if n})))
 
 
-@cache
+@lru_cache(maxsize=16)  # one entry per set of user names: each change of them adds one
 def _compiled_person_rule(names):
     names = sorted((n for n in names if len(n) >= 3), key=len, reverse=True)
     if not names:

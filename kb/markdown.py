@@ -95,6 +95,12 @@ def render_checked(text, budget=RENDER_BUDGET):
     )
 
 
+def render_uncached(text):
+    """render_checked(text) without remembering it: for text typed into a request (the
+    editor's preview), which would otherwise fill the cache with request bodies."""
+    return render_checked.__wrapped__(text)
+
+
 def fingerprint(text):
     """What a stored render was made from: the text and the renderer's version."""
     return hashlib.sha256(f"{RENDERER_VERSION}\0{text}".encode()).hexdigest()

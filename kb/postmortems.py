@@ -9,6 +9,7 @@ from datetime import date, timedelta
 from sqlalchemy import and_, case, exists, func, or_
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import select
 
@@ -725,3 +726,19 @@ def action_owners(session, user):
         .distinct()
     )
     return sorted(session.exec(query).all())
+
+
+def label_values(session, user, fields):
+    """{field: sorted values} of these label fields on postmortems `user` may see: the
+    editor's suggestion lists and the filters offer nothing from a postmortem unseen."""
+    label = aliased(Label)  # not correlated with the visibility filter's own Label
+    rows = session.exec(
+        select(label.field, label.value)
+        .join(Postmortem, label.postmortem_id == Postmortem.id)
+        .where(label.field.in_(fields), accounts.visibility_filter(user))
+        .distinct()
+    ).all()
+    found = {field: set() for field in fields}
+    for field, value in rows:
+        found[field].add(value)
+    return {field: sorted(values) for field, values in found.items()}

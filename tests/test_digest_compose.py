@@ -107,6 +107,26 @@ def test_action_items_overdue_or_due_next_month_by_team(app, session, make_postm
     assert digest.actions[0].team == "platform"  # most overdue first
 
 
+def test_a_team_named_only_on_restricted_postmortems_groups_nothing(
+    app, session, make_postmortem, make_user
+):
+    # An owner is grouped under a team of that name only when the reader may know the team:
+    # otherwise the grouping would tell that a restricted postmortem names it.
+    make_postmortem(
+        ref="INC-2026-001",
+        teams=["payments"],
+        action_items=[{"title": "Rotate keys", "owner": "red-team", "due": "2026-03-20"}],
+    )
+    make_postmortem(
+        ref="INC-2026-002", visibility="restricted", teams=["red-team"], readers=["in@x.example"]
+    )
+    outsider = make_user("out@x.example", teams=["payments"])
+    insider = make_user("in@x.example")  # a named reader: no membership names the team
+    assert [t.team for t in _compose(app, session, outsider).actions] == ["payments"]
+    assert [t.team for t in _compose(app, session, INTERNAL_ONLY).actions] == ["payments"]
+    assert [t.team for t in _compose(app, session, insider).actions] == ["red-team"]
+
+
 def test_key_figures_sit_beside_the_previous_month(app, session, make_postmortem):
     make_postmortem(ref="INC-2026-001", severity="SEV1")  # started 2 March, detected in 17 min
     make_postmortem(

@@ -162,3 +162,33 @@ def test_a_worker_keeps_answering_from_the_last_index_while_it_reads_a_rebuild(
     assert after is not before and after.version[0] > before.version[0]
     found = similar.suggest(incidents, None, "status page certificate expired")
     assert found[0]["ref"] == "INC-2026-306"
+
+
+def test_scores_do_not_depend_on_restricted_postmortems(incidents, make_user, make_postmortem):
+    # Document frequencies are counted over internal postmortems only: a restricted one that
+    # holds the typed words changes no score, so a score cannot tell that it exists. (Before,
+    # its rare word became a strong term of the typed text and every other score fell.)
+    reader = make_user("r@x.example", teams=["storefront"])
+    insider = make_user("in@x.example", teams=["security"])
+    typed = "certificate renewal expired on the quokkavault relay, nobody owned the chain"
+
+    def scores(user):
+        return {f["ref"]: f["score"] for f in similar.suggest(incidents, user, typed, limit=20)}
+
+    before = {user.email: scores(user) for user in (reader, insider)}
+    make_postmortem(
+        ref="INC-2026-390",
+        title="Quokkavault certificate renewal failed",
+        visibility="restricted",
+        teams=["security"],
+        services=["notifications"],
+        summary="The quokkavault relay certificate expired; renewal was manual. " * 3,
+        contributing_factors=[{"text": "Nobody owned the quokkavault certificate chain."}],
+    )
+    themes.rebuild(incidents)
+    incidents.commit()
+    assert before[reader.email] and scores(reader) == before[reader.email]
+    seen = scores(insider)
+    assert "INC-2026-390" in seen  # those who may see it still find it
+    del seen["INC-2026-390"]
+    assert seen == before[insider.email]

@@ -279,3 +279,63 @@ def test_themes_api_shape(built, client, make_user, session):
     assert item["size"] == len(item["factors"])
     assert {"ref", "index"} <= set(item["factors"][0])
     assert all(ref.startswith("INC-") for ref in item["postmortems"])
+
+
+def test_a_label_quotes_nothing_from_a_postmortem_made_restricted_after_the_rebuild(
+    corpus, make_postmortem, make_user, client, login
+):
+    from kb.insights import kpis, similar
+    from kb.postmortems import get
+
+    fields = dict(
+        ref="INC-2026-270",
+        title="Incident INC-2026-270",
+        summary="Customers saw errors.",
+        started_at="2026-06-20T10:00:00Z",
+        detected_at="2026-06-20T10:10:00Z",
+        mitigated_at="2026-06-20T10:20:00Z",
+        resolved_at="2026-06-20T11:00:00Z",
+        published_at="2026-06-25T10:00:00Z",
+        contributing_factors=[
+            {
+                "text": "The quokkagate certificate expired: quokkagate renewal was manual.",
+                "category": "certificates",
+            }
+        ],
+    )
+    make_postmortem(**fields)
+    themes.rebuild(corpus)
+    corpus.commit()
+    stored = corpus.exec(select(Theme).where(Theme.label.startswith("Certificates"))).one()
+    assert "quokkagate" in stored.terms  # the rebuild took a word from the internal one
+    # Made restricted after the rebuild: its words must leave every label at once, for
+    # those who may not read it, without waiting for the next rebuild.
+    make_postmortem(**fields, visibility="restricted", teams=["security"])
+    outsider = make_user("out@x.example", teams=["storefront"])
+    insider = make_user("in@x.example", teams=["security"])
+
+    def shown_to(user):
+        views = themes.list_themes(corpus, user)
+        one = themes.get_theme(corpus, user, stored.id)
+        factors = [f.id for f in get(corpus, "INC-2026-203", user).factors]
+        pm = get(corpus, "INC-2026-205", user)
+        figures = kpis.dashboard(corpus, user, date(2026, 1, 1), date(2026, 6, 1))
+        return repr(
+            (
+                [(v.label, v.terms) for v in views],
+                (one.label, one.terms),
+                themes.theme_of_factors(corpus, user, factors),
+                similar.similar_to(corpus, user, pm),
+                similar.suggest(corpus, user, "certificate renewal expired"),
+                figures.top_themes,
+                themes.trending(corpus, user, date(2026, 6, 1)),
+            )
+        )
+
+    seen, unseen = shown_to(insider), shown_to(outsider)
+    assert "quokkagate" in seen
+    assert "quokkagate" not in unseen.lower()
+    assert "Certificates: certificate" in unseen  # labelled from the factors left to see
+    login(outsider)
+    pages = [client.get(p).get_data(as_text=True) for p in ("/themes", f"/themes/{stored.id}")]
+    assert all("quokkagate" not in page.lower() for page in pages)

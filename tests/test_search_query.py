@@ -293,3 +293,38 @@ def test_colons_inside_phrases_and_links_are_not_fields(find):
 def test_field_only_queries_list_newest_first(find):
     result = find("service:checkout-api")
     assert result.total == 13 and refs(result)[0] == "INC-2026-015"
+
+
+def test_scores_do_not_depend_on_restricted_postmortems(app, corpus, make_postmortem, make_user):
+    # Ranking statistics (how many postmortems hold a word, how long they are) are taken over
+    # internal postmortems only: a restricted one that holds the query's words changes no
+    # score anyone sees, so a score cannot tell that it exists.
+    reader = make_user("reader@x.example", teams=["platform"])
+    insider = make_user("insider@x.example", teams=["security"])
+
+    def scores(user, text):
+        with app.app_context():
+            sync.syncer_for(app).run_once()
+            found = search_query.search(for_app(app), user, text, per_page=50)
+        return {h.ref: h.score for h in found.hits}
+
+    queries = ("certificate", "resolver OR pool OR certificate", "deploy rollback", "title:expired")
+    before = {(who.email, q): scores(who, q) for who in (reader, insider) for q in queries}
+    make_postmortem(
+        ref="INC-2026-090",
+        title="Certificate expired on the vault resolver",
+        visibility="restricted",
+        teams=["security"],
+        summary="The certificate expired. " * 40 + "The resolver pool and the deploy rollback.",
+        started_at="2026-04-01T00:00:00Z",
+        published_at="2026-12-01T00:00:00Z",
+        detected_at=None,
+        mitigated_at=None,
+        resolved_at=None,
+    )
+    for (email, q), was in before.items():
+        insider_asks = email == insider.email
+        now = scores(insider if insider_asks else reader, q)
+        assert ("INC-2026-090" in now) == insider_asks, q  # found only by those who may
+        now.pop("INC-2026-090", None)
+        assert was and now == was, q  # every other score exactly as before

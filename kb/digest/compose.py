@@ -14,7 +14,7 @@ from sqlalchemy import case
 from sqlalchemy.orm import selectinload
 from sqlmodel import select
 
-from kb import accounts
+from kb import accounts, postmortems
 from kb.accounts import Scope
 from kb.digest.links import external, first_link
 from kb.insights.kpis import MonthFigures, month_figures, month_start, next_month
@@ -440,7 +440,7 @@ def _actions(session, scope, month):
         )
         .order_by(ActionItem.due, Postmortem.ref, ActionItem.position)
     ).all()
-    teams = _known_teams(session)
+    teams = _known_teams(session, scope)
     by_team = defaultdict(list)
     for title, owner, due, status, ref, pm_team in rows:
         owner_team = owner.strip().lower() if owner else ""
@@ -469,9 +469,10 @@ def _actions(session, scope, month):
     return groups[:MAX_TEAMS], total_overdue, total_soon
 
 
-def _known_teams(session):
-    """Team names in use: on postmortems and in memberships (owners may name a team)."""
-    labelled = session.exec(select(Label.value).where(Label.field == "teams").distinct()).all()
+def _known_teams(session, scope):
+    """Team names in use: on postmortems `scope` may see and in memberships (owners may
+    name a team)."""
+    labelled = postmortems.label_values(session, scope, ("teams",))["teams"]
     members = session.exec(select(Membership.team).distinct()).all()
     return {t.lower() for t in (*labelled, *members)}
 

@@ -175,7 +175,7 @@ def cluster(
         top = _top_terms(centre, names, range(own.shape[1]))
         shown = features.surface_forms([texts[i] for i in chosen[:SURFACE_SAMPLE]])
         terms.append([shown.get(term, term) for term in top])
-        theme_categories.append(_main_category([categories[i] for i in chosen]))
+        theme_categories.append(main_category([categories[i] for i in chosen]))
     method = (
         f"tf-idf + context {CONTEXT_WEIGHT} + category {CATEGORY_WEIGHT}, "
         f"{model} k={k}, {n} factors"
@@ -265,7 +265,7 @@ def _top_terms(component, names, columns):
     return chosen
 
 
-def _main_category(member_categories):
+def main_category(member_categories):
     """The author category most members share, if at least half of them carry it."""
     from collections import Counter
 

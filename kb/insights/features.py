@@ -66,7 +66,11 @@ def words(text):
     return [w for w in found if w not in STOP_WORDS]
 
 
-_STEMS = {}  # word -> stem; a plain dict is faster than lru_cache in this hot loop
+# word -> stem; a plain dict is faster than lru_cache in this hot loop. Bounded: typed text
+# (the editor's suggestions take 20,000 characters a call) must not grow it without end, so
+# when full the oldest word makes room (dicts keep insertion order).
+_STEMS = {}
+MAX_STEMS = 50_000
 
 
 def tokens(text):
@@ -79,6 +83,8 @@ def _stems(plain):
     for word in plain:
         stemmed = _STEMS.get(word)
         if stemmed is None:
+            if len(_STEMS) >= MAX_STEMS:
+                del _STEMS[next(iter(_STEMS))]
             stemmed = _STEMS[word] = stem(word)
         out.append(stemmed)
     return out
@@ -111,17 +117,23 @@ def analyze_noting_forms(text, forms):
 class Analyses:
     """Each distinct text analysed once (a rebuild reads every factor for the themes and again,
     with its postmortem's title and summary, for similar incidents), counting in `forms` how
-    each term was written, once per distinct text."""
+    each term was written, once per distinct text of `shown` (None: every text), so that a
+    term is shown as people wrote it where everyone may read it."""
 
-    def __init__(self):
+    def __init__(self, shown=None):
         self._terms = {}
+        self._shown = shown
         self.forms = defaultdict(Counter)
 
     def __call__(self, text):
         """analyze(text), remembered."""
         found = self._terms.get(text)
         if found is None:
-            found = self._terms[text] = analyze_noting_forms(text, self.forms)
+            if self._shown is None or text in self._shown:
+                found = analyze_noting_forms(text, self.forms)
+            else:
+                found = analyze(text)
+            self._terms[text] = found
         return found
 
 

@@ -18,7 +18,7 @@ from sqlmodel import select
 from kb import accounts
 from kb.changelog import Follower
 from kb.db import per_engine
-from kb.insights import snapshot
+from kb.insights import labels, snapshot
 from kb.models import (
     ACTION_STATUSES,
     KINDS,
@@ -334,7 +334,7 @@ def compute_dashboard(session, snap, scope, first: date, last: date, today: date
         actions_overdue=overdue,
         actions_wont_do=counts["wont-do"],
         top_services=[(name, -n) for n, name in services],
-        top_themes=_theme_names(session, [(theme_id, -n) for n, theme_id in top_themes]),
+        top_themes=_theme_names(session, scope, [(theme_id, -n) for n, theme_id in top_themes]),
         slowest=_slowest(session, picked),
     )
 
@@ -394,17 +394,18 @@ def _month_row(day, picked, selected):
     )
 
 
-def _theme_names(session, rows):
+def _theme_names(session, scope, rows):
     """(id, label, count) for (theme id, count) rows, leaving out themes no longer stored."""
     themes = {
         t.id: t for t in session.exec(select(Theme).where(Theme.id.in_([r[0] for r in rows])))
     }
-    # A theme labelled from restricted words is not named by its stored label.
+    # A label `scope` may not be shown (see kb.insights.labels) is not named.
+    hidden = labels.hidden_labels(session, scope, themes)
     return [
         (
             theme_id,
             f"Theme #{theme_id} (restricted postmortems)"
-            if themes[theme_id].private_label
+            if theme_id in hidden
             else themes[theme_id].label,
             n,
         )

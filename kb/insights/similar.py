@@ -15,7 +15,7 @@ from sqlalchemy import delete, insert
 from sqlmodel import select
 
 from kb import accounts
-from kb.insights import features, postings
+from kb.insights import features, labels, postings
 from kb.insights.kpis import published
 from kb.models import Label, Postmortem, PostmortemTerm, TermWeight, Theme
 
@@ -25,15 +25,18 @@ THEME_WEIGHT = 0.35  # and so does a shared theme
 MAX_QUERY_TEXT = 20_000  # characters of typed text considered
 
 
-def build_index(session, pms, factor_rows, themes_of_pm, analyses=None):
+def build_index(session, pms, factor_rows, themes_of_pm, analyses=None, internal=None):
     """Replace the stored terms of every published postmortem (`pms`: id, ref, title, summary).
 
     A postmortem's terms are those of its title and summary and of each factor, analysed once
-    per rebuild when `analyses` (a features.Analyses the clustering used) is given.
-    Flushes, never commits. Needs scikit-learn (called from the rebuild only).
+    per rebuild when `analyses` (a features.Analyses the clustering used) is given. Document
+    frequencies (and so every weight and the stored IDF that weighs typed text) are counted
+    over the `internal` postmortems only (ids; None: all), which everyone may read: a word
+    only restricted postmortems hold is no term at all, and no score anyone sees moves when
+    a restricted postmortem is added. Flushes, never commits. Needs scikit-learn (called
+    from the rebuild only).
     """
     import numpy as np
-    from sklearn.feature_extraction.text import TfidfVectorizer
 
     session.exec(delete(PostmortemTerm))
     session.exec(delete(TermWeight))
@@ -47,21 +50,11 @@ def build_index(session, pms, factor_rows, themes_of_pm, analyses=None):
         analyses(f"{title}. {summary}") + [term for text in factors[i] for term in analyses(text)]
         for i, _r, title, summary in pms
     ]
-    small = len(analysed) < 20
-    vectoriser = TfidfVectorizer(
-        analyzer=_already_analysed,
-        sublinear_tf=True,
-        min_df=1 if small else 2,
-        max_df=1.0 if small else 0.5,
-        dtype=np.float32,
-    )
-    try:
-        matrix = vectoriser.fit_transform(analysed).tocsr()
-    except ValueError:  # no usable term at all
-        return
-    names = vectoriser.get_feature_names_out()
-    services = defaultdict(list)
     ids = [row[0] for row in pms]
+    internal = set(ids) if internal is None else set(internal)
+    public = np.fromiter((pm_id in internal for pm_id in ids), bool, len(ids))
+    names, matrix, idf = _weights(analysed, public)
+    services = defaultdict(list)
     for pm_id, value in session.exec(
         select(Label.postmortem_id, Label.value).where(Label.field == "services")
     ).all():
@@ -73,8 +66,9 @@ def build_index(session, pms, factor_rows, themes_of_pm, analyses=None):
     }
     for pm_id in ids:
         extra[pm_id] += [f"theme:{t}" for t in sorted(themes_of_pm.get(pm_id, ()))]
-    df = Counter(term for terms in extra.values() for term in terms)
-    ceiling = math.log(1 + len(ids)) + 1
+    n = int(public.sum())
+    df = Counter(term for pm_id in ids if pm_id in internal for term in extra[pm_id])
+    ceiling = math.log(1 + n) + 1
     rows = []
     for index, pm_id in enumerate(ids):
         start, end = matrix.indptr[index], matrix.indptr[index + 1]
@@ -87,8 +81,8 @@ def build_index(session, pms, factor_rows, themes_of_pm, analyses=None):
             rows.append((pm_id, str(names[column])[:80], round(float(value) / norm, 5)))
         for term in extra[pm_id]:
             base = SERVICE_WEIGHT if term.startswith("service:") else THEME_WEIGHT
-            idf = math.log((1 + len(ids)) / (1 + df[term])) + 1
-            rows.append((pm_id, term, round(base * idf / ceiling, 5)))
+            term_idf = math.log((1 + n) / (1 + df[term])) + 1
+            rows.append((pm_id, term, round(base * term_idf / ceiling, 5)))
     # Core inserts: the ORM's bulk path costs several times more per row, and a rebuild
     # writes hundreds of thousands of them.
     connection = session.connection()
@@ -96,18 +90,51 @@ def build_index(session, pms, factor_rows, themes_of_pm, analyses=None):
     for start in range(0, len(dicts), 50_000):
         connection.execute(insert(PostmortemTerm.__table__), dicts[start : start + 50_000])
     shown = features.most_common_forms(analyses.forms)
-    idf = [
+    weights = [
         {
             "term": str(name)[:80],
             "idf": round(float(value), 5),
             "label": shown.get(name, name)[:120],
         }
-        for name, value in zip(names, vectoriser.idf_, strict=True)
+        for name, value in zip(names, idf, strict=True)
     ]
-    unique = list({row["term"]: row for row in idf}.values())
+    unique = list({row["term"]: row for row in weights}.values())
     for start in range(0, len(unique), 50_000):
         connection.execute(insert(TermWeight.__table__), unique[start : start + 50_000])
     session.flush()
+
+
+def _weights(analysed, public):
+    """(term names, TF-IDF matrix of every postmortem, IDF of each term), with the terms and
+    their document frequencies those of the `public` rows only.
+
+    Counted once for every postmortem, then weighed as TfidfVectorizer(sublinear_tf=True)
+    would if fitted on the public rows: min_df 2 and max_df 0.5 (1 and 1.0 under 20
+    postmortems), smooth IDF log((1 + n) / (1 + df)) + 1. Rows are not normalised here: the
+    caller keeps each row's strongest terms and normalises those.
+    """
+    import numpy as np
+    from scipy import sparse
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    empty = np.empty(0, dtype=object), sparse.csr_matrix((len(analysed), 0)), np.empty(0)
+    try:
+        counts = CountVectorizer(analyzer=_already_analysed, dtype=np.float32)
+        matrix = counts.fit_transform(analysed).tocsr()
+    except ValueError:  # no term in any postmortem
+        return empty
+    names = counts.get_feature_names_out()
+    n = int(public.sum())
+    small = n < 20
+    df = np.bincount(matrix[public].indices, minlength=matrix.shape[1])
+    keep = (df >= (1 if small else 2)) & (df <= (1.0 if small else 0.5) * n) & (df > 0)
+    columns = np.flatnonzero(keep)
+    if not len(columns):
+        return empty
+    idf = np.log((1 + n) / (1 + df[columns])) + 1
+    matrix = matrix[:, columns].tocsr()
+    matrix.data = (np.log(matrix.data) + 1) * idf[matrix.indices].astype(np.float32)
+    return names[columns], matrix, idf
 
 
 def _already_analysed(terms):
@@ -210,16 +237,14 @@ def _describe(session, user, ranked, weights):
         for _w, term in items
         if term.startswith("theme:")
     }
-    labels = dict(
-        session.exec(
-            # A theme labelled from restricted words is not named here (see Theme).
-            select(Theme.id, Theme.label).where(
-                Theme.id.in_(theme_ids), Theme.private_label.is_(False)
-            )
-        ).all()
+    # A label `user` may not be shown (see kb.insights.labels) is not named here.
+    hidden = labels.hidden_labels(session, user, theme_ids)
+    names = dict(
+        session.exec(select(Theme.id, Theme.label).where(Theme.id.in_(theme_ids))).all()
         if theme_ids
         else []
     )
+    shown_labels = {theme_id: label for theme_id, label in names.items() if theme_id not in hidden}
     plain = {t for items in shared.values() for _w, t in items if ":" not in t}
     shown = dict(
         session.exec(
@@ -245,9 +270,12 @@ def _describe(session, user, ranked, weights):
                     "terms": [shown.get(t) or t for t in items if ":" not in t][:6],
                     "services": [t.split(":", 1)[1] for t in items if t.startswith("service:")],
                     "themes": [
-                        {"id": int(t.split(":", 1)[1]), "label": labels[int(t.split(":", 1)[1])]}
+                        {
+                            "id": int(t.split(":", 1)[1]),
+                            "label": shown_labels[int(t.split(":", 1)[1])],
+                        }
                         for t in items
-                        if t.startswith("theme:") and int(t.split(":", 1)[1]) in labels
+                        if t.startswith("theme:") and int(t.split(":", 1)[1]) in shown_labels
                     ],
                 },
             }

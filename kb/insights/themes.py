@@ -20,8 +20,8 @@ from sqlalchemy.orm import aliased
 from sqlmodel import select
 
 from kb import accounts
-from kb.insights import features, snapshot
-from kb.insights.clustering import label_for
+from kb.insights import features, labels, snapshot
+from kb.insights.clustering import label_for, main_category
 from kb.insights.kpis import (
     memo,
     month_start,
@@ -141,9 +141,7 @@ def _aggregate(session, user, theme_ids=None, until=None):
         if theme_id in views:
             views[theme_id].severities[severity or "none"] += count
             views[theme_id].postmortems += count
-    for view in views.values():
-        if view.private_label:
-            _relabel_from_visible(session, user, view)
+    _relabel_where_hidden(session, user, views)
     return views
 
 
@@ -167,14 +165,22 @@ def _quotable(session, user, theme_id, limit):
     return session.exec(query).all()
 
 
+def _relabel_where_hidden(session, user, views):
+    """Label from what `user` sees each theme whose stored label they may not be shown."""
+    for theme_id in labels.hidden_labels(session, user, views):
+        if theme_id in views:
+            _relabel_from_visible(session, user, views[theme_id])
+
+
 def _relabel_from_visible(session, user, view):
     """Label a theme whose stored label quotes restricted words from what `user` sees."""
-    visible = [row[1] for row in _quotable(session, user, view.id, 50)]
+    rows = _quotable(session, user, view.id, 50)
+    visible = [row[1] for row in rows]
     counted = Counter(term for text in visible for term in set(features.tokens(text)))
     shown = features.surface_forms(visible)
     top = [t for t, _n in sorted(counted.items(), key=lambda item: (-item[1], item[0]))[:6]]
     view.terms = [shown.get(t, t) for t in top]
-    view.label = label_for(view.terms)
+    view.label = _label(view.terms, main_category([row[3] for row in rows]))
 
 
 def _aggregate_all(session, user):
@@ -227,9 +233,7 @@ def _count(session, user, snap, scope):
             code = key % 16 - 1
             view.severities[SEVERITIES[code] if code >= 0 else "none"] += count
             view.postmortems += count
-    for view in views.values():
-        if view.private_label:
-            _relabel_from_visible(session, user, view)
+    _relabel_where_hidden(session, user, views)
     return views
 
 
@@ -514,18 +518,16 @@ def theme_of_factors(session, user, factor_ids):
         select(ThemeFactor.factor_id, Theme.id, Theme.label)
         .join(Theme, Theme.id == ThemeFactor.theme_id)
         .join(Postmortem, Postmortem.id == ThemeFactor.postmortem_id)
-        .where(
-            ThemeFactor.factor_id.in_(factor_ids),
-            published(user),
-            Theme.private_label.is_(False),  # labelled from restricted words: not named
-        )
+        .where(ThemeFactor.factor_id.in_(factor_ids), published(user))
     ).all()
-    return {f: (t, label) for f, t, label in rows}
+    # A label `user` may not be shown (see kb.insights.labels) is not named here.
+    hidden = labels.hidden_labels(session, user, {t for _f, t, _label in rows})
+    return {f: (t, label) for f, t, label in rows if t not in hidden}
 
 
 # --- rebuilding ---------------------------------------------------------------------------
 
-METHOD_VERSION = "themes-1"  # change when the method changes, so the next rebuild reruns
+METHOD_VERSION = "themes-2"  # change when the method changes, so the next rebuild reruns
 
 
 @dataclass(frozen=True)
@@ -597,7 +599,12 @@ def rebuild(session, *, force=False, progress=None, random_state=0) -> RebuildRe
     )
 
     step(2, 5, f"clustering {len(factor_rows)} factors")
-    analyses = features.Analyses()  # every text tokenised once, for themes and the index
+    # Every text tokenised once, for themes and the index; the written forms of terms are
+    # counted from what everyone may read (the factors and contexts of internal postmortems).
+    analyses = features.Analyses(
+        shown={r[2] for r in factor_rows if r[1] in internal}
+        | {context[pm_id] for pm_id in internal if pm_id in context}
+    )
     result = clustering.cluster(
         [r[2] for r in factor_rows],
         [context[r[1]] for r in factor_rows],
@@ -615,7 +622,7 @@ def rebuild(session, *, force=False, progress=None, random_state=0) -> RebuildRe
     for row, label in zip(factor_rows, result.labels, strict=True):
         if label >= 0:
             theme_of_pm[row[1]].add(theme_ids[label])
-    similar.build_index(session, pms, factor_rows, theme_of_pm, analyses)
+    similar.build_index(session, pms, factor_rows, theme_of_pm, analyses, internal)
 
     step(5, 5, "done")
     seconds = round(time.perf_counter() - started, 3)

@@ -8,12 +8,15 @@ longer grows with the number of matches in Python. Data that never changes for a
 (postings of keyword fields, facet values, start dates) is cached per segment id.
 """
 
+import math
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 
 import numpy as np
 from whoosh import query as wq
 
+from kb.accounts import Scope
 from kb.search import schema
 
 _EMPTY = np.zeros(0, dtype=np.int32)
@@ -21,6 +24,7 @@ _EMPTY_F = np.zeros(0, dtype=np.float32)
 K1, B = 1.2, 0.75  # Whoosh's BM25F defaults
 _MAX_EXPANSION = 2000  # terms a prefix or wildcard may expand to in one segment
 _TERM_CACHE_BYTES = 64 * 1024 * 1024  # cached postings of text terms, per segment
+EVERYONE = Scope()  # no address, no team: what every user may see (internal postmortems)
 
 
 def raw_postings(segreader, field, text, weights=False):
@@ -90,7 +94,9 @@ class SegmentData:
         key = (field, text)  # keyword terms: small, few, kept for the segment's lifetime
         cached = self._keywords.get(key)
         if cached is None:
-            cached = self._keywords[key] = raw_ids(segreader, field, text)
+            cached = raw_ids(segreader, field, text)
+            if len(cached):  # only terms the index holds: typed values must not grow it
+                self._keywords[key] = cached
         return cached
 
     def weighted(self, segreader, field, text):
@@ -103,6 +109,8 @@ class SegmentData:
                 self._weighted.move_to_end(key)
                 return cached
         value = raw_postings(segreader, field, text, weights=True)
+        if not len(value[0]):
+            return value  # a word the segment lacks costs no bytes, so would never leave
         size = value[0].nbytes + value[1].nbytes
         with self._lock:
             if key not in self._weighted:
@@ -191,6 +199,11 @@ class SegmentCaches:
         with self._lock:
             self._live[key] = mask
         return mask
+
+    def internal(self, segreader):
+        """True for the live internal postmortems, which everyone may see: ranking statistics
+        are taken over these alone (see internal_statistics)."""
+        return self.allowed(segreader, EVERYONE)
 
     def allowed(self, segreader, scope):
         """True for the live documents a Scope may see (accounts.Scope's rule, as a mask)."""
@@ -313,20 +326,67 @@ def ranks_by_words(q, segreader):
     return any(f in schema.TEXT_FIELDS for f, _t, _b in scoring_terms(q, segreader))
 
 
-def bm25_scores(q, segreader, data, searcher, mask):
-    """BM25F scores (Whoosh's formula and statistics) of the documents in `mask`, computed
-    for all of them at once; 0 for documents outside the mask."""
-    scores = np.zeros(data.n, dtype=np.float32)
+def _ranking_terms(q, segreader):
+    """[(field, text, boost)] of scoring_terms in text fields, texts as str."""
+    out = []
     for field, text, boost in scoring_terms(q, segreader):
         if field not in schema.TEXT_FIELDS:
             continue  # keyword fields filter; every match has them, so they cannot rank
+        if isinstance(text, bytes):
+            text = segreader.schema[field].from_bytes(text)
+        out.append((field, text, boost))
+    return out
+
+
+@dataclass(frozen=True)
+class Statistics:
+    """What BM25 takes from the whole collection: each word's IDF, each field's mean length."""
+
+    idf: dict
+    average: dict
+
+
+def internal_statistics(q, caches, segments):
+    """Statistics of the words of `q` over the live internal postmortems of every segment.
+
+    Whoosh's own statistics count every document, so a score would move when a restricted
+    postmortem holding the word (or only its length) was added: someone who may not read it
+    could tell. Over internal postmortems, which everyone may read, a score depends on
+    nothing a reader may not see. The formulas are Whoosh's: idf = log(N / (df + 1)) + 1.
+    `segments`: [(segment reader, ...)] as in query._run.
+    """
+    terms = {(f, t) for segreader, *_rest in segments for f, t, _b in _ranking_terms(q, segreader)}
+    fields = {f for f, _t in terms}
+    frequency = dict.fromkeys(terms, 0)
+    total_length = dict.fromkeys(fields, 0.0)
+    count = 0
+    for segreader, *_rest in segments:
+        data = caches.data(segreader)
+        internal = caches.internal(segreader)
+        count += int(np.count_nonzero(internal))
+        for field, text in terms:
+            ids = data.weighted(segreader, field, text)[0]
+            if len(ids):
+                frequency[field, text] += int(np.count_nonzero(internal[ids]))
+        for field in fields:
+            total_length[field] += float(data.lengths(segreader, field)[internal].sum())
+    n = max(count, 1)
+    return Statistics(
+        idf={term: math.log(n / (df + 1)) + 1 for term, df in frequency.items()},
+        average={field: (total / n) or 1.0 for field, total in total_length.items()},
+    )
+
+
+def bm25_scores(q, segreader, data, stats, mask):
+    """BM25F scores (Whoosh's formula; the statistics of internal_statistics) of the
+    documents in `mask`, computed for all of them at once; 0 for documents outside it."""
+    scores = np.zeros(data.n, dtype=np.float32)
+    for field, text, boost in _ranking_terms(q, segreader):
         ids, weights = data.weighted(segreader, field, text)
         if not len(ids):
             continue
-        if isinstance(text, bytes):
-            text = segreader.schema[field].from_bytes(text)
-        idf = searcher.idf(field, text)
-        avg = searcher.avg_field_length(field) or 1.0
+        idf = stats.idf[field, text]
+        avg = stats.average[field]
         lengths = data.lengths(segreader, field)[ids]
         tf = weights
         scores[ids] += boost * idf * (tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * lengths / avg))

@@ -269,7 +269,7 @@ def _run(searcher, caches, scope, q, result):
         docnums = _newest(segments, start + result.per_page)[start:]
         scored = [(d, None) for d in docnums]
     else:
-        scored = _ranked(searcher, whole, segments, start + result.per_page)[start:]
+        scored = _ranked(caches, whole, segments, start + result.per_page)[start:]
     terms = _highlight_terms(searcher, q)
     result.hits = [_hit(searcher, docnum, score, terms) for docnum, score in scored]
 
@@ -293,12 +293,14 @@ def _newest(segments, limit):
     return [int(d) for d in docnums[order]]
 
 
-def _ranked(searcher, q, segments, limit):
+def _ranked(caches, q, segments, limit):
     # Scored in numpy over every match: Whoosh's collector would visit each match in Python
-    # (its block-skipping rarely helps when most documents hold the words).
+    # (its block-skipping rarely helps when most documents hold the words). The statistics
+    # are those of the internal postmortems, the same for every user.
+    stats = docsets.internal_statistics(q, caches, segments)
     candidates, scores = [], []
     for segreader, offset, data, mask, _allowed in segments:
-        seg_scores = docsets.bm25_scores(q, segreader, data, searcher, mask)
+        seg_scores = docsets.bm25_scores(q, segreader, data, stats, mask)
         ids = np.flatnonzero(mask)
         if len(ids) > limit:
             top = np.argpartition(-seg_scores[ids], limit - 1)[:limit]

@@ -17,8 +17,8 @@ from sqlmodel import select
 from kb import accounts, blameless, diff, postmortems, template
 from kb.db import get_session
 from kb.document import DocumentError, to_document
-from kb.markdown import render_checked
-from kb.models import ACTION_STATUSES, KINDS, SEVERITIES, TRIGGERS, VISIBILITIES, Label, User
+from kb.markdown import render_uncached
+from kb.models import ACTION_STATUSES, KINDS, SEVERITIES, TRIGGERS, VISIBILITIES, User
 from kb.web import params, postmortem_form
 
 bp = Blueprint("editor", __name__)
@@ -58,16 +58,8 @@ def _names(db):
 
 
 def _suggestions(db):
-    """Existing values of services, teams and tags, for the form's suggestion lists."""
-    rows = db.exec(
-        select(Label.field, Label.value)
-        .where(Label.field.in_(("services", "teams", "tags")))
-        .distinct()
-    ).all()
-    found = {"services": set(), "teams": set(), "tags": set()}
-    for field, value in rows:
-        found[field].add(value)
-    return {k: sorted(v) for k, v in found.items()}
+    """Values of services, teams and tags in use, for the form's suggestion lists."""
+    return postmortems.label_values(db, current_user, ("services", "teams", "tags"))
 
 
 @bp.route("/postmortems/new", methods=["GET", "POST"])
@@ -222,8 +214,8 @@ def autosave(ref):
 @login_required
 def preview():
     """Markdown rendered exactly as the page will show it (sanitised), and why not if it is
-    shown as typed."""
-    rendered = render_checked(request.form.get("text") or "")
+    shown as typed. Typed text is not cached: every request would add an entry."""
+    rendered = render_uncached(request.form.get("text") or "")
     return jsonify(html=rendered.html, notice=rendered.refused)
 
 
