@@ -51,10 +51,16 @@ def _actions_page(client, _token, _tmp_path, _runner, _email):
     return client.get("/actions?view=all").get_data(as_text=True)
 
 
-def _editor_pages(client, _token, _tmp_path, _runner, _email):
-    # The form of a postmortem everyone may see, with its suggestion lists (services, teams,
-    # tags, owners), and the page that starts a new one. Readers get 403 for both.
-    paths = ("/postmortems/INC-2026-001/edit", "/postmortems/new")
+def _editor_pages(client, token, _tmp_path, _runner, _email):
+    # The form of a draft of the person's own, with its suggestion lists (services, teams,
+    # tags, owners), and the page that starts a new one. Readers get 403 for both. (A
+    # published postmortem is amended only by its own authors and teams: a draft is the form
+    # every author may open.)
+    headers = {"Authorization": f"Bearer {token}"}
+    created = client.post("/api/v1/postmortems", json={"title": "My draft"}, headers=headers)
+    paths = ["/postmortems/new"]
+    if created.status_code == 201:
+        paths.insert(0, f"/postmortems/{created.json['ref']}/edit")
     return "".join(client.get(path).get_data(as_text=True) for path in paths)
 
 
