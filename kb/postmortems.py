@@ -227,10 +227,12 @@ AUTOSAVE_WINDOW = timedelta(minutes=10)
 
 
 def _record_revision(session, pm, document, actor, note):
-    """Add a revision, or fold an autosave into the same author's autosave of a moment ago.
+    """Add revision number `pm.version`, or fold an autosave into the same author's autosave
+    of a moment ago (which then becomes number `pm.version`, keeping when it started).
 
     Typing in the editor saves every few seconds; one revision per keystroke pause would bury
     the history, so consecutive autosaves by one person within ten minutes make one revision.
+    A revision's number is the version it holds, so one number names a state everywhere.
     """
     session.add(Change(postmortem_id=pm.id, ref=pm.ref, op="upsert"))
     latest = session.exec(
@@ -244,13 +246,16 @@ def _record_revision(session, pm, document, actor, note):
         and latest.author_id == getattr(actor, "id", None)
         and now - latest.created_at <= AUTOSAVE_WINDOW
     ):
+        latest.started_at = latest.started_at or latest.created_at
         latest.document = document
         latest.created_at = now
+        latest.number = pm.version
         return
     session.add(
         Revision(
             postmortem_id=pm.id,
-            number=(latest.number + 1) if latest else 1,
+            # The version it holds: never below an earlier number (the version only grows).
+            number=max(pm.version, (latest.number + 1) if latest else 1),
             author_id=getattr(actor, "id", None),
             note=note[:500],
             document=document,
