@@ -27,8 +27,8 @@ def shown_versions(client, ref, headers):
     return {
         "editor": int(re.search(r"All changes saved \(version (\d+)\)", editor).group(1)),
         "editor form": int(re.search(r'name="version" value="(\d+)"', editor).group(1)),
-        "page": int(re.search(r"<dt>Version</dt><dd>.*?(\d+)</a></dd>", page).group(1)),
-        "history": int(re.search(r'class="revision-number">#(\d+)', history).group(1)),
+        "page": int(re.search(r"<dt>Version</dt><dd>(?:<a[^>]*>)?(\d+)", page).group(1)),
+        "history": int(re.search(r"<td[^>]*>#(\d+)", history).group(1)),
         "api": api["version"],
         "api revisions": revisions["items"][0]["number"],
     }
@@ -67,7 +67,7 @@ def test_the_version_shown_everywhere_agrees_after_autosaves_and_saves(
     # History reads as edits people made: the autosaves of one session are one revision,
     # with the versions and the time span it covers.
     history = client.get("/postmortems/INC-2026-001/revisions").get_data(as_text=True)
-    numbers = re.findall(r'class="revision-number">#(\d+)', history)
+    numbers = re.findall(r"<td[^>]*>#(\d+)", history)
     assert numbers == ["7", "5", "4", "1"]
     assert "(versions 6–7)" in history and "(versions 2–4)" in history
     session.expire_all()
