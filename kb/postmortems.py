@@ -677,18 +677,25 @@ def revision(session, pm, number):
     return session.exec(query).first()
 
 
+RESTORE_KEEPS = ("status", "published_at", "visibility", "readers")
+
+
+def restored_document(session, pm, number):
+    """The document restoring revision `number` would save (what the confirmation shows)."""
+    old = revision(session, pm, number)
+    if old is None:
+        raise WorkflowError(f"{pm.ref} has no revision {number}.")
+    current = to_document(pm)
+    return {**old.document, **{field: current[field] for field in RESTORE_KEEPS}}
+
+
 def restore(session, pm, number, actor, *, base_version=None, amendment=""):
     """Make an earlier revision's content current again (as a new revision).
 
     Status, published_at, visibility and readers stay as they are now: an old revision is
     content, not a way around review or around who may read it.
     """
-    old = revision(session, pm, number)
-    if old is None:
-        raise WorkflowError(f"{pm.ref} has no revision {number}.")
-    current = to_document(pm)
-    keep = ("status", "published_at", "visibility", "readers")
-    raw = {**old.document, **{field: current[field] for field in keep}}
+    raw = restored_document(session, pm, number)
     return update(
         session,
         pm,

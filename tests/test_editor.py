@@ -153,7 +153,8 @@ def test_a_stale_save_shows_both_versions_and_loses_nothing(
     response = client.post("/postmortems/INC-2026-001/edit", data=mine)
     page = response.get_data(as_text=True)
     assert response.status_code == 409
-    assert "My words" in page and "Their words" in page
+    assert '<mark class="differs">My</mark> words' in page
+    assert '<mark class="differs">Their</mark> words' in page
     session.expire_all()
     assert postmortems.get(session, "INC-2026-001", None).summary == "Their words"
 

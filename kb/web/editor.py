@@ -278,18 +278,15 @@ def _render_editor(
 def _render_conflict(db, current, mine_raw, tz):
     theirs = to_document(current)
     mine = {**theirs, **{k: v for k, v in mine_raw.items() if k in theirs}}
-    fields = [d.field for d in diff.compare(theirs, mine)]
+    changes = diff.compare(theirs, mine)
     latest = postmortems.revisions(db, current)[0]
     author = db.get(User, latest.author_id) if latest.author_id else None
-    zone = postmortem_form.zone(tz)
     return render_template(
         "editor/conflict.html",
         pm=current,
-        fields=fields,
+        changes=changes,
         mine=mine,
         theirs=theirs,
-        mine_view=postmortem_form.layout(mine, zone),
-        theirs_view=postmortem_form.layout(theirs, zone),
         heading=diff.heading,
         saved_by=author,
         saved_at=latest.created_at,
@@ -373,10 +370,23 @@ def compare(ref):
     return render_template("editor/compare.html", pm=pm, old=old, new=new, changes=changes)
 
 
-@bp.route("/postmortems/<ref>/revisions/<int:number>/restore", methods=["POST"])
+@bp.route("/postmortems/<ref>/revisions/<int:number>/restore", methods=["GET", "POST"])
 @login_required
 def restore(ref, number):
+    """GET: what restoring would change, and a button to confirm; POST: restore."""
     db, pm = _editable(ref)
+    if request.method == "GET":
+        try:
+            restored = postmortems.restored_document(db, pm, number)
+        except postmortems.WorkflowError as exc:
+            flash(str(exc), "error")
+            return redirect(url_for("editor.revisions", ref=ref))
+        return render_template(
+            "editor/restore.html",
+            pm=pm,
+            number=number,
+            changes=diff.compare(to_document(pm), restored),
+        )
     try:
         pm, changed = postmortems.restore(
             db,
