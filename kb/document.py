@@ -23,6 +23,7 @@ from kb.models import (
 FORMAT = "hindsight/postmortem@1"
 REF_RE = re.compile(r"^[A-Z][A-Z0-9]{1,9}-[0-9]{4}-[0-9]{3,6}$")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,59}$")
+NAME_HINT = "a name of letters a-z, digits, '-', '.' and '_', at most 60 characters"
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{1,60}$")
 URL_RE = re.compile(r"^https?://[^\s]{1,1990}$", re.IGNORECASE)
 DATE_TIME_HINT = "a date and time with a time zone, such as 2026-03-02T09:14:00Z"
@@ -142,7 +143,7 @@ class _Checker:
             return default
         return value
 
-    def names(self, doc, field, *, pattern, what, limit):
+    def names(self, doc, field, *, pattern, what, limit, normalise=None):
         value = doc.get(field)
         if value is None:
             return []
@@ -154,6 +155,8 @@ class _Checker:
             return []
         result = []
         for i, item in enumerate(value):
+            if normalise and isinstance(item, str):
+                item = normalise(item)
             if not isinstance(item, str) or len(item) > 254 or not pattern.match(item.strip()):
                 self.error(f"{field}[{i}]", f"must be {what} (got {_show(item)})")
                 continue
@@ -216,8 +219,23 @@ def _show(value):
     return text if len(text) <= 60 else text[:57] + '..."'
 
 
+def normalise_name(value):
+    """A team, service, tag or category as stored: `Change Management` -> `change-management`.
+
+    Lowercase, with each run of spaces as one '-'. Anything else NAME_RE refuses stays an
+    error: guessing at other characters would merge names people meant to keep apart.
+    """
+    return "-".join(value.lower().split())
+
+
 def validate(raw):
-    """Check a document against format v1; return the clean document or raise DocumentError."""
+    """Check a document against format v1; return the clean document or raise DocumentError.
+
+    A draft may be incomplete: required parts of timeline entries, factors, action items and
+    links, and the order of the incident's times, are checked once it is in review or
+    published (see docs/document-format.md). A value no draft may hold either (a time that
+    is not a time, a name with a '/') is an error in every status.
+    """
     if not isinstance(raw, dict):
         raise DocumentError([FieldError("document", "must be a JSON object")])
     c = _Checker()
@@ -254,8 +272,9 @@ def validate(raw):
             raw,
             field,
             pattern=NAME_RE,
-            what="lowercase names (a-z, 0-9, '-', '.', '_')",
+            what=NAME_HINT,
             limit=LIST_LIMITS[field],
+            normalise=normalise_name,
         )
 
     formal = doc["status"] in ("in-review", "published")
@@ -266,16 +285,17 @@ def validate(raw):
         doc[field] = c.timestamp(raw, field, required=required)
     if formal and doc["severity"] is None and "severity" not in {e.field for e in c.errors}:
         c.error("severity", f"is required once a postmortem is {doc['status']}")
-    _check_order(c, doc)
+    if formal:
+        _check_order(c, doc)
 
     for field in SECTIONS:
         required = field == "summary" and doc["status"] == "published"
         doc[field] = c.text(raw, field, required=required) or ""
 
-    doc["timeline"] = _timeline(c, raw)
-    doc["contributing_factors"] = _factors(c, raw)
-    doc["action_items"] = _action_items(c, raw, len(doc["contributing_factors"]))
-    doc["links"] = _links(c, raw)
+    doc["timeline"] = _timeline(c, raw, formal)
+    doc["contributing_factors"] = _factors(c, raw, formal)
+    doc["action_items"] = _action_items(c, raw, len(doc["contributing_factors"]), formal)
+    doc["links"] = _links(c, raw, formal)
 
     if c.errors:
         raise DocumentError(c.errors, ref=ref_hint)
@@ -315,31 +335,35 @@ def _check_order(c, doc):
         c.error("published_at", "must not be before started_at")
 
 
-def _timeline(c, raw):
+def _timeline(c, raw, formal):
     entries = []
     for i, item in c.items(raw, "timeline", 500):
         where = f"timeline[{i}]"
         c.unknown_keys(item, ("at", "text", "source"), where)
         at = parse_datetime(item.get("at"))
-        if at is None:
+        if at is None and (formal or item.get("at") not in (None, "")):
             c.error(f"{where}.at", f"must be {DATE_TIME_HINT} (got {_show(item.get('at'))})")
-        text = c.text(item, "text", where=where, required=True, min_len=1, max_len=2000)
+        text = c.text(item, "text", where=where, required=formal, min_len=1, max_len=2000)
         source = c.text(item, "source", where=where, max_len=100, one_line=True)
         entries.append({"at": format_datetime(at), "text": text or "", "source": source})
     return entries
 
 
-def _factors(c, raw):
+def _factors(c, raw, formal):
     factors = []
     for i, item in c.items(raw, "contributing_factors", 50):
         where = f"contributing_factors[{i}]"
         c.unknown_keys(item, ("text", "category"), where)
-        text = c.text(item, "text", where=where, required=True, min_len=3, max_len=2000)
+        text = c.text(
+            item, "text", where=where, required=formal, min_len=3 if formal else 0, max_len=2000
+        )
         category = item.get("category")
+        if isinstance(category, str):
+            category = normalise_name(category)
         if category in (None, ""):
             category = None
-        elif not isinstance(category, str) or not NAME_RE.match(category.strip()):
-            c.error(f"{where}.category", f"must be a lowercase name (got {_show(category)})")
+        elif not isinstance(category, str) or not NAME_RE.match(category):
+            c.error(f"{where}.category", f"must be {NAME_HINT} (got {_show(item['category'])})")
             category = None
         else:
             category = category.strip()
@@ -347,13 +371,19 @@ def _factors(c, raw):
     return factors
 
 
-def _action_items(c, raw, factor_count):
+def _action_items(c, raw, factor_count, formal):
     actions = []
     for i, item in c.items(raw, "action_items", 100):
         where = f"action_items[{i}]"
         c.unknown_keys(item, ("title", "owner", "due", "status", "url", "factor"), where)
         title = c.text(
-            item, "title", where=where, required=True, min_len=3, max_len=300, one_line=True
+            item,
+            "title",
+            where=where,
+            required=formal,
+            min_len=3 if formal else 0,
+            max_len=300,
+            one_line=True,
         )
         owner = c.text(item, "owner", where=where, max_len=254, one_line=True)
         due = item.get("due")
@@ -401,13 +431,13 @@ def _action_items(c, raw, factor_count):
     return actions
 
 
-def _links(c, raw):
+def _links(c, raw, formal):
     links = []
     for i, item in c.items(raw, "links", 50):
         where = f"links[{i}]"
         c.unknown_keys(item, ("title", "url"), where)
         title = c.text(item, "title", where=where, max_len=300, one_line=True)
-        url = _url(c, item.get("url"), f"{where}.url", required=True)
+        url = _url(c, item.get("url"), f"{where}.url", required=formal)
         links.append({"title": title or url or "", "url": url})
     return links
 

@@ -158,7 +158,12 @@ class SectionHtml(SQLModel, table=True):
 
 
 class Revision(SQLModel, table=True):
-    """A saved state of a postmortem: every save that changes content adds one."""
+    """A saved state of a postmortem: every save that changes content adds one.
+
+    Its number is the postmortem's version it holds (the number the editor, the page and the
+    API show). Autosaves of one editing session fold into one revision, which then holds the
+    latest version and keeps when the session's first save was (`started_at`).
+    """
 
     __table_args__ = (UniqueConstraint("postmortem_id", "number"),)
 
@@ -167,6 +172,8 @@ class Revision(SQLModel, table=True):
     number: int
     author_id: int | None = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
     created_at: datetime = Field(default_factory=utcnow)
+    # The first save folded into this revision (autosaves); None for a revision of one save.
+    started_at: datetime | None = None
     note: str = Field(default="", max_length=500)
     # The note of an amendment (a change to a published postmortem), shown on its page; ""
     # for every other revision.

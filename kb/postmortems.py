@@ -3,6 +3,8 @@
 Every function takes the session first, flushes and never commits; the caller commits once.
 """
 
+import copy
+import re
 import time
 from datetime import date, timedelta
 
@@ -268,10 +270,12 @@ AUTOSAVE_WINDOW = timedelta(minutes=10)
 
 
 def _record_revision(session, pm, document, actor, note):
-    """Add a revision, or fold an autosave into the same author's autosave of a moment ago.
+    """Add revision number `pm.version`, or fold an autosave into the same author's autosave
+    of a moment ago (which then becomes number `pm.version`, keeping when it started).
 
     Typing in the editor saves every few seconds; one revision per keystroke pause would bury
     the history, so consecutive autosaves by one person within ten minutes make one revision.
+    A revision's number is the version it holds, so one number names a state everywhere.
     """
     session.add(Change(postmortem_id=pm.id, ref=pm.ref, op="upsert"))
     latest = session.exec(
@@ -285,13 +289,16 @@ def _record_revision(session, pm, document, actor, note):
         and latest.author_id == getattr(actor, "id", None)
         and now - latest.created_at <= AUTOSAVE_WINDOW
     ):
+        latest.started_at = latest.started_at or latest.created_at
         latest.document = document
         latest.created_at = now
+        latest.number = pm.version
         return
     session.add(
         Revision(
             postmortem_id=pm.id,
-            number=(latest.number + 1) if latest else 1,
+            # The version it holds: never below an earlier number (the version only grows).
+            number=max(pm.version, (latest.number + 1) if latest else 1),
             author_id=getattr(actor, "id", None),
             note=note[:500],
             document=document,
@@ -485,14 +492,91 @@ def update(session, pm, raw, actor, *, base_version, note="", amendment=""):
 
     `raw` may leave out status and published_at (they are kept); when it gives them, they
     must be the current ones. On a published postmortem `amendment` is the required note.
+    All or nothing: a document with any error changes nothing (the API, import, restore).
     """
+    current = _prepare(actor, pm)
+    doc = validate(_with_kept(raw, pm, current))
+    return _save_edit(session, pm, doc, actor, base_version, note, amendment)
+
+
+def save_draft(session, pm, raw, actor, *, base_version, note="", amendment=""):
+    """Save what the editor sends, except values that cannot be stored: (pm, changed, refused).
+
+    Writing is never blocked by one bad value: each refused value (a FieldError in `refused`)
+    is replaced by the stored one (or left out of a list), and everything else is saved. A
+    published postmortem changes only by amendment, all or nothing, as `update`.
+    """
+    current = _prepare(actor, pm)
+    raw = _with_kept(raw, pm, current)
+    try:
+        doc = validate(raw)
+        refused = []
+    except DocumentError as exc:
+        if pm.status == "published":
+            raise
+        refused = exc.errors
+        doc = _storable(raw, current, refused)
+    pm, changed = _save_edit(session, pm, doc, actor, base_version, note, amendment)
+    return pm, changed, refused
+
+
+_PATH_RE = re.compile(r"^(\w+)(?:\[(\d+)\](?:\.(\w+))?)?$")
+
+
+def _storable(raw, current, errors):
+    """`raw` with every refused value replaced by the stored one; raise when that is not enough.
+
+    First each value at fault (a field, a list entry, one key of a row) falls back alone; a
+    field that is still refused then falls back whole.
+    """
+    raw = copy.deepcopy(raw)
+    fields = set()
+    dropped = {}
+    for error in errors:
+        match = _PATH_RE.match(error.field)
+        if match is None or match.group(1) not in current or match.group(1) in ("ref", "format"):
+            raise DocumentError(errors)
+        field, index, key = match.group(1), match.group(2), match.group(3)
+        fields.add(field)
+        value = raw.get(field)
+        if index is None or not isinstance(value, list) or int(index) >= len(value):
+            raw[field] = current[field]
+        elif key is None:
+            dropped.setdefault(field, set()).add(int(index))
+        elif isinstance(value[int(index)], dict):
+            stored = current[field][int(index)] if int(index) < len(current[field]) else {}
+            value[int(index)][key] = stored.get(key)
+    for field, indices in dropped.items():
+        if isinstance(raw.get(field), list):
+            raw[field] = [v for i, v in enumerate(raw[field]) if i not in indices]
+    try:
+        return validate(raw)
+    except DocumentError as again:
+        for error in again.errors:
+            match = _PATH_RE.match(error.field)
+            if match is None or match.group(1) not in current:
+                raise DocumentError(errors) from again
+            raw[match.group(1)] = current[match.group(1)]
+    try:
+        return validate(raw)
+    except DocumentError as last:
+        raise DocumentError(errors) from last
+
+
+def _prepare(actor, pm):
     _check_editor(actor, pm)
-    current = to_document(pm)
+    return to_document(pm)
+
+
+def _with_kept(raw, pm, current):
     raw = {**raw, "ref": pm.ref}
     for field in ("status", "published_at"):
         if raw.get(field) is None:
             raw[field] = current[field]
-    doc = validate(raw)
+    return raw
+
+
+def _save_edit(session, pm, doc, actor, base_version, note, amendment):
     text = check_edit(pm, doc, actor, note=note, amendment=amendment)
     if text:
         note = f"amended: {text}" if note in ("", "edited") else f"{note}; amended: {text}"
@@ -636,18 +720,25 @@ def revision(session, pm, number):
     return session.exec(query).first()
 
 
+RESTORE_KEEPS = ("status", "published_at", "visibility", "readers")
+
+
+def restored_document(session, pm, number):
+    """The document restoring revision `number` would save (what the confirmation shows)."""
+    old = revision(session, pm, number)
+    if old is None:
+        raise WorkflowError(f"{pm.ref} has no revision {number}.")
+    current = to_document(pm)
+    return {**old.document, **{field: current[field] for field in RESTORE_KEEPS}}
+
+
 def restore(session, pm, number, actor, *, base_version=None, amendment=""):
     """Make an earlier revision's content current again (as a new revision).
 
     Status, published_at, visibility and readers stay as they are now: an old revision is
     content, not a way around review or around who may read it.
     """
-    old = revision(session, pm, number)
-    if old is None:
-        raise WorkflowError(f"{pm.ref} has no revision {number}.")
-    current = to_document(pm)
-    keep = ("status", "published_at", "visibility", "readers")
-    raw = {**old.document, **{field: current[field] for field in keep}}
+    raw = restored_document(session, pm, number)
     return update(
         session,
         pm,

@@ -190,7 +190,8 @@ def to_markdown(pm):
         out += ["", f"## {template.heading('timeline')}", ""]
         for e in doc["timeline"]:
             source = f" ({e['source']})" if e.get("source") else ""
-            out.append(f"- **{e['at']}** {e['text']}{source}")
+            at = f"**{e['at']}** " if e["at"] else ""  # a draft's entry may have no time yet
+            out.append(f"- {at}{e['text']}{source}")
     if doc["contributing_factors"]:
         out += ["", f"## {template.heading('contributing_factors')}", ""]
         for i, f in enumerate(doc["contributing_factors"], start=1):
@@ -203,5 +204,8 @@ def to_markdown(pm):
             out.append(f"- {a['title']} ({', '.join(b for b in bits if b)})")
     if doc["links"]:
         out += ["", f"## {template.heading('links')}", ""]
-        out += [f"- [{link['title']}]({link['url']})" for link in doc["links"]]
+        out += [
+            f"- [{link['title']}]({link['url']})" if link["url"] else f"- {link['title']}"
+            for link in doc["links"]
+        ]
     return "\n".join(out) + "\n"

@@ -50,7 +50,7 @@ def test_the_format_marker_is_checked():
         ({"visibility": "secret"}, "visibility", "internal, restricted"),
         ({"trigger": "gremlins"}, "trigger", "deploy"),
         ({"teams": "payments"}, "teams", "must be a list"),
-        ({"teams": ["Payments Team"]}, "teams[0]", "lowercase names"),
+        ({"teams": ["payments/team"]}, "teams[0]", "letters a-z, digits"),
         ({"teams": ["a", "a"]}, "teams[1]", "listed twice"),
         ({"tags": [f"t{i}" for i in range(31)]}, "tags", "at most 30"),
         ({"authors": ["not an address"]}, "authors[0]", "e-mail"),
@@ -75,9 +75,9 @@ def test_the_format_marker_is_checked():
         ),
         ({"contributing_factors": [{"text": "no"}]}, "contributing_factors[0].text", "at least 3"),
         (
-            {"contributing_factors": [{"text": "A factor", "category": "Big One"}]},
+            {"contributing_factors": [{"text": "A factor", "category": "big/one"}]},
             "contributing_factors[0].category",
-            "lowercase",
+            "letters a-z",
         ),
         (
             {"action_items": [{"title": "Fix it", "due": "next week"}]},

@@ -103,6 +103,25 @@
     state.textContent = text;
     state.dataset.kind = kind || "";
   }
+  // A value the server could not store is marked at its field (the rest is saved).
+  function markRefused(list) {
+    form.querySelectorAll("[aria-invalid=true]").forEach((el) => {
+      el.removeAttribute("aria-invalid");
+      el.removeAttribute("aria-describedby");
+    });
+    form.querySelectorAll(".field-error").forEach((el) => el.remove());
+    list.forEach((item, n) => {
+      const input = item.input ? form.elements.namedItem(item.input) : null;
+      if (!input || !input.setAttribute) return;
+      const message = document.createElement("p");
+      message.className = "field-error";
+      message.id = `err-live-${n}`;
+      message.textContent = `${item.label || item.field}: ${item.message}`;
+      input.setAttribute("aria-invalid", "true");
+      input.setAttribute("aria-describedby", message.id);
+      (input.closest("label") || input).after(message);
+    });
+  }
   function schedule(delay) {
     clearTimeout(timer);
     timer = setTimeout(save, delay === undefined ? 1200 : delay);
@@ -134,7 +153,13 @@
       form.dataset.version = body.version;
       retryDelay = 2000;
       if (!dirty) dropLocal(); else keepLocal();
-      show(`All changes saved (version ${body.version}).`, "ok");
+      const refused = body.refused || [];
+      markRefused(refused);
+      if (refused.length) {
+        show(`Saved (version ${body.version}), except: ` + refused.map((r) => `${r.label}: ${r.message}`).join("; "), "error");
+      } else {
+        show(`All changes saved (version ${body.version}).`, "ok");
+      }
       showHints(body.hints || []);
       if (dirty) schedule();
       return;
@@ -149,8 +174,10 @@
     }
     if (response && response.status === 422) {
       const body = await response.json();
-      const first = (body.error.errors || [])[0];
-      show("Not saved: " + (first ? `${first.field} ${first.message}` : body.error.message), "error");
+      const errors = body.error.errors || [];
+      markRefused(errors);
+      const first = errors[0];
+      show("Not saved: " + (first ? `${first.label || first.field}: ${first.message}` : body.error.message), "error");
       return;  // saved again on the next change
     }
     if (response && (response.status === 401 || response.status === 400)) {

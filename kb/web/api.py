@@ -286,6 +286,7 @@ def list_revisions(ref):
         items=[
             {
                 "number": r.number,
+                "started_at": format_datetime(r.started_at),
                 "created_at": format_datetime(r.created_at),
                 "author": users.get(r.author_id),
                 "note": r.note,
@@ -307,6 +308,7 @@ def get_revision(ref, number):
     author = db.get(User, rev.author_id) if rev.author_id else None
     return jsonify(
         number=rev.number,
+        started_at=format_datetime(rev.started_at),
         created_at=format_datetime(rev.created_at),
         author=author.email if author else None,
         note=rev.note,
@@ -477,7 +479,15 @@ OPENAPI_SCHEMAS = {
     "Revision": {
         "type": "object",
         "properties": {
-            "number": {"type": "integer"},
+            "number": {
+                "type": "integer",
+                "description": "The postmortem's version this revision holds",
+            },
+            "started_at": {
+                "type": "string",
+                "nullable": True,
+                "description": "When the first autosave folded into this revision was made",
+            },
             "created_at": {"type": "string"},
             "author": {"type": "string", "nullable": True},
             "note": {"type": "string"},

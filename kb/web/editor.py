@@ -141,7 +141,7 @@ def _save(db, pm, raw, tz, note, *, autosave=False):
         abort(400)
     amendment = request.form.get("note", "")
     try:
-        pm, changed = postmortems.update(
+        pm, changed, refused = postmortems.save_draft(
             db, pm, raw, current_user, base_version=base, note=note, amendment=amendment
         )
     except postmortems.WorkflowError as exc:
@@ -157,7 +157,8 @@ def _save(db, pm, raw, tz, note, *, autosave=False):
                     "errors": [{"field": exc.field, "message": str(exc)}],
                 }
             ), status
-        errors = {exc.field or "document": str(exc)}
+        field = exc.field or "document"
+        errors = {field: f"{postmortem_form.label(field)}: {exc}"}
         return _render_editor(
             db, pm, raw, tz, version=base, errors=errors, status=status, amendment=amendment
         )
@@ -171,16 +172,16 @@ def _save(db, pm, raw, tz, note, *, autosave=False):
         return _render_conflict(db, exc.postmortem, raw, tz)
     except DocumentError as exc:
         db.rollback()
-        errors = {e.field: e.message for e in exc.errors}
         if wants_json:
             return jsonify(
                 error={
                     "status": 422,
                     "title": "Not saved",
                     "message": str(exc),
-                    "errors": [{"field": f, "message": m} for f, m in errors.items()],
+                    "errors": _field_errors(exc.errors),
                 },
             ), 422
+        errors = {e.field: _message(e) for e in exc.errors}
         return _render_editor(
             db, pm, raw, tz, version=base, errors=errors, status=422, amendment=amendment
         )
@@ -192,11 +193,35 @@ def _save(db, pm, raw, tz, note, *, autosave=False):
             saved=changed,
             saved_at=pm.updated_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
             hints=[h.as_dict() for h in hints],
+            refused=_field_errors(refused),
+        )
+    if refused:  # the rest is saved; show what was typed, each refused value at its field
+        errors = {e.field: _message(e) for e in refused}
+        return _render_editor(
+            db, pm, raw, tz, version=pm.version, errors=errors, amendment=amendment, partly=True
         )
     flash("Saved." if changed else "No changes to save.", "info")
     if request.form.get("then") == "view":
         return redirect(url_for("postmortems.show", ref=pm.ref))
     return redirect(url_for("editor.edit", ref=pm.ref))
+
+
+def _message(error):
+    """A refusal as the page words it: "Contributing factor 4, category: must be ..."."""
+    return f"{postmortem_form.label(error.field)}: {error.message}"
+
+
+def _field_errors(errors):
+    """Refusals for the editor's script: the document path, the form input, the words."""
+    return [
+        {
+            "field": e.field,
+            "input": postmortem_form.input_name(request.form, e.field),
+            "label": postmortem_form.label(e.field),
+            "message": e.message,
+        }
+        for e in errors
+    ]
 
 
 @bp.route("/postmortems/<ref>/autosave", methods=["POST"])
@@ -219,7 +244,9 @@ def preview():
     return jsonify(html=rendered.html, notice=rendered.refused)
 
 
-def _render_editor(db, pm, doc, tz, *, version, errors=None, status=200, extra=None, amendment=""):
+def _render_editor(
+    db, pm, doc, tz, *, version, errors=None, status=200, extra=None, amendment="", partly=False
+):
     zone = postmortem_form.zone(tz)
     view = postmortem_form.layout(doc, zone, extra or BLANK_ROWS)
     hints = blameless.check_document(doc, _names(db)) if not errors else []
@@ -240,24 +267,22 @@ def _render_editor(db, pm, doc, tz, *, version, errors=None, status=200, extra=N
         action_statuses=ACTION_STATUSES,
         suggestions=_suggestions(db),
         amendment=amendment,
+        partly=partly,
     ), status
 
 
 def _render_conflict(db, current, mine_raw, tz):
     theirs = to_document(current)
     mine = {**theirs, **{k: v for k, v in mine_raw.items() if k in theirs}}
-    fields = [d.field for d in diff.compare(theirs, mine)]
+    changes = diff.compare(theirs, mine)
     latest = postmortems.revisions(db, current)[0]
     author = db.get(User, latest.author_id) if latest.author_id else None
-    zone = postmortem_form.zone(tz)
     return render_template(
         "editor/conflict.html",
         pm=current,
-        fields=fields,
+        changes=changes,
         mine=mine,
         theirs=theirs,
-        mine_view=postmortem_form.layout(mine, zone),
-        theirs_view=postmortem_form.layout(theirs, zone),
         heading=diff.heading,
         saved_by=author,
         saved_at=latest.created_at,
@@ -341,10 +366,23 @@ def compare(ref):
     return render_template("editor/compare.html", pm=pm, old=old, new=new, changes=changes)
 
 
-@bp.route("/postmortems/<ref>/revisions/<int:number>/restore", methods=["POST"])
+@bp.route("/postmortems/<ref>/revisions/<int:number>/restore", methods=["GET", "POST"])
 @login_required
 def restore(ref, number):
+    """GET: what restoring would change, and a button to confirm; POST: restore."""
     db, pm = _editable(ref)
+    if request.method == "GET":
+        try:
+            restored = postmortems.restored_document(db, pm, number)
+        except postmortems.WorkflowError as exc:
+            flash(str(exc), "error")
+            return redirect(url_for("editor.revisions", ref=ref))
+        return render_template(
+            "editor/restore.html",
+            pm=pm,
+            number=number,
+            changes=diff.compare(to_document(pm), restored),
+        )
     try:
         pm, changed = postmortems.restore(
             db,

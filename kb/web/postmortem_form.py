@@ -9,6 +9,7 @@ did not change keeps its seconds. `published_at` is not a field of the form: it 
 the postmortem is published.
 """
 
+import re
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -80,6 +81,10 @@ def _rows(form, prefix, keys, hidden=()):
 
     `hidden` are keys read too but not counted when telling a blank row.
     """
+    return [row for _index, row in _indexed_rows(form, prefix, keys, hidden)]
+
+
+def _indexed_rows(form, prefix, keys, hidden=()):
     indices = set()
     for name in form:
         if name.startswith(prefix + "-"):
@@ -100,7 +105,7 @@ def _rows(form, prefix, keys, hidden=()):
             position = index
         rows.append((position, index, row))
     rows.sort(key=lambda r: (r[0], r[1]))
-    return [row for _p, _i, row in rows]
+    return [(index, row) for _p, index, row in rows]
 
 
 def _factor(text):
@@ -151,6 +156,61 @@ def read(form):
         for r in _rows(form, "link", LIST_FIELDS["links"])
     ]
     return raw
+
+
+PREFIXES = {
+    "timeline": "timeline",
+    "contributing_factors": "factor",
+    "action_items": "action",
+    "links": "link",
+}
+LIST_LABELS = {
+    "timeline": "Timeline entry",
+    "contributing_factors": "Contributing factor",
+    "action_items": "Action item",
+    "links": "Link",
+}
+KEY_LABELS = {"at": "time", "url": "address", "factor": "factor #"}
+FIELD_LABELS = {
+    "started_at": "Started",
+    "detected_at": "Detected",
+    "mitigated_at": "Mitigated",
+    "resolved_at": "Resolved",
+    "published_at": "Published",
+    "readers": "Also readable by",
+}
+PATH_RE = re.compile(r"^(\w+)(?:\[(\d+)\](?:\.(\w+))?)?$")
+
+
+def label(path):
+    """A document path as the page names it: contributing_factors[3].category ->
+    "Contributing factor 4, category" (the page counts from 1)."""
+    match = PATH_RE.match(path)
+    if match is None:
+        return path
+    field, index, key = match.groups()
+    if field in LIST_LABELS and index is not None:
+        name = f"{LIST_LABELS[field]} {int(index) + 1}"
+        return f"{name}, {KEY_LABELS.get(key, key)}" if key else name
+    name = FIELD_LABELS.get(field, field.replace("_", " ").capitalize())
+    return f"{name}, entry {int(index) + 1}" if index is not None else name
+
+
+def input_name(form, path):
+    """The name of the form input that holds a document path (rows keep their form number)."""
+    match = PATH_RE.match(path)
+    if match is None:
+        return None
+    field, index, key = match.groups()
+    if field not in PREFIXES:
+        return field
+    if index is None:
+        return None
+    prefix = PREFIXES[field]
+    indices = [i for i, _row in _indexed_rows(form, prefix, LIST_FIELDS[field])]
+    if int(index) >= len(indices):
+        return None
+    return f"{prefix}-{indices[int(index)]}-{key}" if key else f"{prefix}-{indices[int(index)]}"
 
 
 def layout(doc, tz, extra_rows=None):
