@@ -29,6 +29,7 @@ from kb.models import (
     User,
     utcnow,
 )
+from kb.reviews import queue_decided, queue_requested
 
 SCALARS = ("title", "kind", "status", "severity", "visibility", "trigger", *TIMESTAMPS, *SECTIONS)
 
@@ -511,6 +512,7 @@ def transition(session, pm, action, actor, *, reviewers=(), comment="", base_ver
                 ReviewRequest(postmortem_id=pm.id, reviewer_id=person.id, requested_by_id=actor.id)
             )
         note = "review requested from " + ", ".join(p.email for p in people)
+        queue_requested(session, pm, people, actor)
     elif action in ("approve", "request-changes"):
         if is_own(session, actor, pm):
             raise WorkflowError("Authors do not review their own postmortem: ask a colleague.")
@@ -535,6 +537,8 @@ def transition(session, pm, action, actor, *, reviewers=(), comment="", base_ver
         for request, _user in pending:  # the decision is made; other requests are closed
             request.state = "superseded"
         note = f"{note}: {comment}" if comment else note
+        decision = "approved" if action == "approve" else "changes-requested"
+        queue_decided(session, pm, decision, actor, comment)
     elif action == "withdraw":
         if not can_edit(actor, pm):
             raise WorkflowError("Only authors and admins can withdraw a review request.")

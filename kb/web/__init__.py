@@ -27,6 +27,7 @@ def init_app(app: Flask):
     from kb.ops import observability
     from kb.web import actions, api, auth, digest, editor, figures, openapi, postmortems, themes
     from kb.web import health as health_pages
+    from kb.web import reviews as review_pages
     from kb.web import search as search_pages
 
     secure = app.config["BASE_URL"].startswith("https://")
@@ -72,6 +73,7 @@ def init_app(app: Flask):
     app.register_blueprint(figures.bp)
     app.register_blueprint(search_pages.bp)
     app.register_blueprint(health_pages.bp)
+    app.register_blueprint(review_pages.bp)
     observability.init_app(app)  # request ids, JSON logs, request metrics
 
 

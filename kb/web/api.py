@@ -21,6 +21,7 @@ from kb.models import (
     Postmortem,
     User,
 )
+from kb.web import reviews as review_pages
 from kb.web.openapi import error_responses
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -278,6 +279,7 @@ def transition(ref):
         db.rollback()
         raise ApiError(422, "Unprocessable Entity", [("action", str(exc))]) from None
     db.commit()
+    review_pages.send_after_commit(db)
     return jsonify(_with_version(pm))
 
 

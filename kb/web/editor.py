@@ -20,6 +20,7 @@ from kb.document import DocumentError, to_document
 from kb.markdown import render
 from kb.models import ACTION_STATUSES, KINDS, SEVERITIES, TRIGGERS, VISIBILITIES, Label, User
 from kb.web import postmortem_form
+from kb.web import reviews as review_pages
 
 bp = Blueprint("editor", __name__)
 BLANK_ROWS = {"timeline": 1, "contributing_factors": 1, "action_items": 1, "links": 1}
@@ -297,6 +298,7 @@ def transition(ref):
         flash(str(exc), "error")
         return redirect(url_for("postmortems.show", ref=ref) + "#review")
     db.commit()
+    review_pages.send_after_commit(db)
     words = {
         "request-review": "Review requested.",
         "approve": "Approved and published.",

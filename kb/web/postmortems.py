@@ -3,7 +3,7 @@
 from flask import Blueprint, abort, render_template, request
 from flask_login import current_user, login_required
 
-from kb import audit, postmortems, template
+from kb import audit, postmortems, reviews, template
 from kb.db import get_session
 from kb.models import KINDS, SEVERITIES, STATUSES
 from kb.web import editor
@@ -32,6 +32,7 @@ def index():
         pages=pages,
         status=status,
         statuses=STATUSES,
+        waiting=reviews.waiting_for(db, current_user),
     )
 
 
@@ -54,4 +55,5 @@ def show(ref):
         kinds=KINDS,
         review=editor.review_context(db, pm, current_user),
         amendments=postmortems.amendments(db, pm),
+        thread=reviews.thread(db, pm),
     )
