@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import select
 
-from kb import accounts, audit
+from kb import accounts, audit, owners
 from kb.db import begin_write
 from kb.document import DocumentError, canonical, format_datetime, to_document, validate
 from kb.models import (
@@ -92,6 +92,7 @@ def save_document(session, doc, actor=None, *, base_version=None, note=""):
     others raise Conflict.
     """
     begin_write(session)
+    doc = owners.normalise_document(session, doc)
     existing = None
     if doc.get("ref"):
         existing = session.exec(select(Postmortem).where(Postmortem.ref == doc["ref"])).first()
@@ -450,7 +451,7 @@ def update(session, pm, raw, actor, *, base_version, note="", amendment=""):
     for field in ("status", "published_at"):
         if raw.get(field) is None:
             raw[field] = current[field]
-    doc = validate(raw)
+    doc = owners.normalise_document(session, validate(raw))
     text = check_edit(pm, doc, actor, note=note, amendment=amendment)
     if text:
         note = f"amended: {text}" if note in ("", "edited") else f"{note}; amended: {text}"
@@ -647,7 +648,8 @@ def action_items(session, user, *, view="open", team=None, owner=None, today=Non
 
     `view`: open (open or in progress), overdue (open and due before today), due-soon (open and
     due within 14 days), done (done or won't do), all. `team` matches the postmortem's teams or
-    an item owned by the team; `owner` matches the owner exactly.
+    an item owned by the team; `owner` matches every way of writing the same person or team
+    (kb.owners), so items saved before owners were normalised are found too.
     """
     today = today or utcnow().date()
     query = (
@@ -672,18 +674,24 @@ def action_items(session, user, *, view="open", team=None, owner=None, today=Non
         )
         query = query.where(or_(in_team, ActionItem.owner == team))
     if owner:
-        query = query.where(func.lower(ActionItem.owner) == owner.lower())
+        found = owners.directory(session)
+        key = found.normalise(owner)
+        spellings = {
+            raw.lower()
+            for raw in owners.visible_owners(session, user)
+            if found.normalise(raw) == key
+        }
+        spellings.add(owner.lower())
+        query = query.where(func.lower(ActionItem.owner).in_(sorted(spellings)))
     due_last = case((ActionItem.due.is_(None), 1), else_=0)
     query = query.order_by(due_last, ActionItem.due, Postmortem.ref, ActionItem.position)
     return session.exec(query.limit(limit)).all()
 
 
 def action_owners(session, user):
-    """Every owner named on an action item `user` may see."""
-    query = (
-        select(ActionItem.owner)
-        .join(Postmortem, ActionItem.postmortem_id == Postmortem.id)
-        .where(accounts.visibility_filter(user), ActionItem.owner.is_not(None))
-        .distinct()
-    )
-    return sorted(session.exec(query).all())
+    """The owners of the action items `user` may see, each person or team once, as
+    (value for the filter, label): people by name, teams and free text as written."""
+    found = owners.directory(session)
+    grouped = {found.normalise(raw) for raw in owners.visible_owners(session, user)}
+    grouped.discard(None)
+    return sorted(((key, found.label(key)) for key in grouped), key=lambda o: o[1].lower())

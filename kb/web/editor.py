@@ -12,13 +12,23 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required
+from sqlalchemy.orm import aliased
 from sqlmodel import select
 
-from kb import accounts, blameless, diff, postmortems, template
+from kb import accounts, blameless, diff, owners, postmortems, template
 from kb.db import get_session
 from kb.document import DocumentError, to_document
 from kb.markdown import render
-from kb.models import ACTION_STATUSES, KINDS, SEVERITIES, TRIGGERS, VISIBILITIES, Label, User
+from kb.models import (
+    ACTION_STATUSES,
+    KINDS,
+    SEVERITIES,
+    TRIGGERS,
+    VISIBILITIES,
+    Label,
+    Postmortem,
+    User,
+)
 from kb.web import postmortem_form
 from kb.web import reviews as review_pages
 
@@ -59,16 +69,24 @@ def _names(db):
 
 
 def _suggestions(db):
-    """Existing values of services, teams and tags, for the form's suggestion lists."""
+    """Values of services, teams and tags on the postmortems this person may see, and the
+    people and teams an action item may be owned by, for the form's suggestion lists."""
+    label = aliased(Label)  # the visibility filter's own subqueries read Label
     rows = db.exec(
-        select(Label.field, Label.value)
-        .where(Label.field.in_(("services", "teams", "tags")))
+        select(label.field, label.value)
+        .join(Postmortem, Postmortem.id == label.postmortem_id)
+        .where(
+            label.field.in_(("services", "teams", "tags")),
+            accounts.visibility_filter(current_user),
+        )
         .distinct()
     ).all()
     found = {"services": set(), "teams": set(), "tags": set()}
     for field, value in rows:
         found[field].add(value)
-    return {k: sorted(v) for k, v in found.items()}
+    return {k: sorted(v) for k, v in found.items()} | {
+        "owners": owners.suggestions(db, current_user)
+    }
 
 
 @bp.route("/postmortems/new", methods=["GET", "POST"])

@@ -3,7 +3,7 @@
 from flask import Blueprint, abort, render_template, request
 from flask_login import current_user, login_required
 
-from kb import audit, postmortems, reviews, template
+from kb import audit, owners, postmortems, reviews, template
 from kb.db import get_session
 from kb.models import KINDS, SEVERITIES, STATUSES
 from kb.web import editor
@@ -56,4 +56,5 @@ def show(ref):
         review=editor.review_context(db, pm, current_user),
         amendments=postmortems.amendments(db, pm),
         thread=reviews.thread(db, pm),
+        owner_label=owners.directory(db).label,
     )
