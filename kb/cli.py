@@ -39,6 +39,7 @@ def init_app(app):
         tokens,
         audit_command,
         digest,
+        reviews,
         themes,
         search,
         changelog,
@@ -793,4 +794,40 @@ def restore_command(src, from_documents, yes):
         f"{report.expected}); search index rebuilt ({indexed} postmortems)."
     )
     if report.problems:
+        sys.exit(1)
+
+
+# --- reviews ------------------------------------------------------------------------------
+
+
+@click.group(cls=AppGroup)
+def reviews():
+    """Review e-mail: send what the outbox still holds."""
+
+
+@reviews.command("send-mail")
+def reviews_send_mail():
+    """Send review e-mail still waiting in the outbox (failed sends are retried; for cron).
+
+    Exit status 1 when some could not be sent (they stay in the outbox for the next run).
+    """
+    from flask import current_app
+
+    from kb import reviews as review_mail
+    from kb.digest import mail
+
+    config = current_app.config
+    try:
+        backend = mail.backend_from_config(config)
+    except ValueError as exc:
+        _fail(str(exc))
+    session = get_session()
+    result = review_mail.send_due(
+        session, backend=backend, commit=session.commit, mail_from=config["MAIL_FROM"]
+    )
+    click.echo(
+        f"Review e-mail via {backend.describe()}: {result.sent} sent, {result.failed} failed, "
+        f"{result.skipped} no longer wanted."
+    )
+    if result.failed:
         sys.exit(1)

@@ -234,6 +234,7 @@ class User(SQLModel, table=True):
     password_hash: str | None = Field(default=None, max_length=300)
     active: bool = True
     digest_opt_out: bool = False
+    review_mail_opt_out: bool = False  # no e-mail about review requests and decisions
     created_at: datetime = Field(default_factory=utcnow)
     last_login_at: datetime | None = None
     # Every session cookie names the generation it was issued in; signing out, being
@@ -414,6 +415,32 @@ class DigestSend(SQLModel, table=True):
     message_id: str = Field(default="", max_length=300)
     error: str = Field(default="", max_length=1000)
     attempts: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None
+
+
+# --- review notifications (kb/reviews.py): the outbox of review e-mail --------------------
+
+
+class ReviewMail(SQLModel, table=True):
+    """One review e-mail to one person: written with the transition, sent after the commit.
+
+    `kind` is requested (to a named reviewer) or approved / changes-requested (to the
+    authors). A send that fails stays `failed` and is tried again later (up to a limit); a row
+    at `sending` is being sent, or its process died meanwhile (retried after a while).
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    postmortem_id: int = Field(foreign_key="postmortem.id", ondelete="CASCADE", index=True)
+    user_id: int = Field(foreign_key="user.id", ondelete="CASCADE", index=True)
+    actor_id: int | None = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
+    kind: str = Field(max_length=24)  # requested | approved | changes-requested
+    comment: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    status: str = Field(default="pending", max_length=16, index=True)
+    attempts: int = 0
+    error: str = Field(default="", max_length=1000)
+    message_id: str = Field(default="", max_length=300)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None

@@ -15,7 +15,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import select
 
-from kb import accounts, audit, markdown
+from kb import accounts, audit, markdown, owners
 from kb.db import begin_write
 from kb.document import DocumentError, canonical, format_datetime, to_document, validate
 from kb.models import (
@@ -34,6 +34,7 @@ from kb.models import (
     User,
     utcnow,
 )
+from kb.reviews import queue_decided, queue_requested
 
 SCALARS = ("title", "kind", "status", "severity", "visibility", "trigger", *TIMESTAMPS, *SECTIONS)
 
@@ -96,6 +97,7 @@ def save_document(session, doc, actor=None, *, base_version=None, note=""):
     others raise Conflict.
     """
     begin_write(session)
+    doc = owners.normalise_document(session, doc)
     existing = None
     if doc.get("ref"):
         existing = session.exec(select(Postmortem).where(Postmortem.ref == doc["ref"])).first()
@@ -577,6 +579,7 @@ def _with_kept(raw, pm, current):
 
 
 def _save_edit(session, pm, doc, actor, base_version, note, amendment):
+    doc = owners.normalise_document(session, doc)
     text = check_edit(pm, doc, actor, note=note, amendment=amendment)
     if text:
         note = f"amended: {text}" if note in ("", "edited") else f"{note}; amended: {text}"
@@ -638,6 +641,7 @@ def transition(session, pm, action, actor, *, reviewers=(), comment="", base_ver
                 ReviewRequest(postmortem_id=pm.id, reviewer_id=person.id, requested_by_id=actor.id)
             )
         note = "review requested from " + ", ".join(p.email for p in people)
+        queue_requested(session, pm, people, actor)
     elif action in ("approve", "request-changes"):
         if is_own(session, actor, pm):
             raise WorkflowError("Authors do not review their own postmortem: ask a colleague.")
@@ -662,6 +666,8 @@ def transition(session, pm, action, actor, *, reviewers=(), comment="", base_ver
         for request, _user in pending:  # the decision is made; other requests are closed
             request.state = "superseded"
         note = f"{note}: {comment}" if comment else note
+        decision = "approved" if action == "approve" else "changes-requested"
+        queue_decided(session, pm, decision, actor, comment)
     elif action == "withdraw":
         if not can_edit(actor, pm):
             raise WorkflowError("Only authors and admins can withdraw a review request.")
@@ -777,7 +783,8 @@ def action_items(session, user, *, view="open", team=None, owner=None, today=Non
 
     `view`: open (open or in progress), overdue (open and due before today), due-soon (open and
     due within 14 days), done (done or won't do), all. `team` matches the postmortem's teams or
-    an item owned by the team; `owner` matches the owner exactly.
+    an item owned by the team; `owner` matches every way of writing the same person or team
+    (kb.owners), so items saved before owners were normalised are found too.
     """
     today = today or utcnow().date()
     query = (
@@ -802,21 +809,27 @@ def action_items(session, user, *, view="open", team=None, owner=None, today=Non
         )
         query = query.where(or_(in_team, ActionItem.owner == team))
     if owner:
-        query = query.where(func.lower(ActionItem.owner) == owner.lower())
+        found = owners.directory(session)
+        key = found.normalise(owner)
+        spellings = {
+            raw.lower()
+            for raw in owners.visible_owners(session, user)
+            if found.normalise(raw) == key
+        }
+        spellings.add(owner.lower())
+        query = query.where(func.lower(ActionItem.owner).in_(sorted(spellings)))
     due_last = case((ActionItem.due.is_(None), 1), else_=0)
     query = query.order_by(due_last, ActionItem.due, Postmortem.ref, ActionItem.position)
     return session.exec(query.limit(limit)).all()
 
 
 def action_owners(session, user):
-    """Every owner named on an action item `user` may see."""
-    query = (
-        select(ActionItem.owner)
-        .join(Postmortem, ActionItem.postmortem_id == Postmortem.id)
-        .where(accounts.visibility_filter(user), ActionItem.owner.is_not(None))
-        .distinct()
-    )
-    return sorted(session.exec(query).all())
+    """The owners of the action items `user` may see, each person or team once, as
+    (value for the filter, label): people by name, teams and free text as written."""
+    found = owners.directory(session)
+    grouped = {found.normalise(raw) for raw in owners.visible_owners(session, user)}
+    grouped.discard(None)
+    return sorted(((key, found.label(key)) for key in grouped), key=lambda o: o[1].lower())
 
 
 def label_values(session, user, fields):

@@ -29,6 +29,7 @@ def init_app(app: Flask):
     from kb.ops import observability, proxies
     from kb.web import actions, api, auth, digest, editor, figures, openapi, postmortems, themes
     from kb.web import health as health_pages
+    from kb.web import reviews as review_pages
     from kb.web import search as search_pages
 
     # Before any blueprint adds a rule: every <int:...> in a URL is bounded (kb/web/params.py).
@@ -80,6 +81,7 @@ def init_app(app: Flask):
     app.register_blueprint(figures.bp)
     app.register_blueprint(search_pages.bp)
     app.register_blueprint(health_pages.bp)
+    app.register_blueprint(review_pages.bp)
     observability.init_app(app)  # request ids, JSON logs, request metrics
 
 

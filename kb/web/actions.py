@@ -3,7 +3,7 @@
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from kb import postmortems
+from kb import owners, postmortems
 from kb.db import get_session
 from kb.models import ACTION_STATUSES, utcnow
 
@@ -19,7 +19,7 @@ def index():
     team = request.args.get("team") or None
     owner = request.args.get("owner") or None
     rows = postmortems.action_items(db, current_user, view=view, team=team, owner=owner)
-    teams = postmortems.label_values(db, current_user, ("teams",))["teams"]
+    teams = owners.teams(db, current_user)
     return render_template(
         "actions/index.html",
         rows=rows,
@@ -29,6 +29,7 @@ def index():
         owner=owner or "",
         teams=teams,
         owners=postmortems.action_owners(db, current_user),
+        owner_label=owners.directory(db).label,
         statuses=ACTION_STATUSES,
         today=utcnow().date(),
         may_update=lambda pm, item: (

@@ -22,6 +22,7 @@ from kb.models import (
     User,
 )
 from kb.web import params
+from kb.web import reviews as review_pages
 from kb.web.openapi import error_responses
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -273,6 +274,7 @@ def transition(ref):
         db.rollback()
         raise ApiError(422, "Unprocessable Entity", [("action", str(exc))]) from None
     db.commit()
+    review_pages.send_after_commit(db)
     return jsonify(_with_version(pm))
 
 

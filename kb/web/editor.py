@@ -14,12 +14,13 @@ from flask import (
 from flask_login import current_user, login_required
 from sqlmodel import select
 
-from kb import accounts, blameless, diff, postmortems, template
+from kb import accounts, blameless, diff, owners, postmortems, template
 from kb.db import get_session
 from kb.document import DocumentError, to_document
 from kb.markdown import render_uncached
 from kb.models import ACTION_STATUSES, KINDS, SEVERITIES, TRIGGERS, VISIBILITIES, User
 from kb.web import params, postmortem_form
+from kb.web import reviews as review_pages
 
 bp = Blueprint("editor", __name__)
 BLANK_ROWS = {"timeline": 1, "contributing_factors": 1, "action_items": 1, "links": 1}
@@ -58,8 +59,10 @@ def _names(db):
 
 
 def _suggestions(db):
-    """Values of services, teams and tags in use, for the form's suggestion lists."""
-    return postmortems.label_values(db, current_user, ("services", "teams", "tags"))
+    """Values of services, teams and tags on the postmortems this person may see, and the
+    people and teams an action item may be owned by, for the form's suggestion lists."""
+    found = postmortems.label_values(db, current_user, ("services", "teams", "tags"))
+    return found | {"owners": owners.suggestions(db, current_user)}
 
 
 @bp.route("/postmortems/new", methods=["GET", "POST"])
@@ -318,6 +321,7 @@ def transition(ref):
         flash(str(exc), "error")
         return redirect(url_for("postmortems.show", ref=ref) + "#review")
     db.commit()
+    review_pages.send_after_commit(db)
     words = {
         "request-review": "Review requested.",
         "approve": "Approved and published.",

@@ -3,7 +3,7 @@
 from flask import Blueprint, abort, render_template, request
 from flask_login import current_user, login_required
 
-from kb import audit, postmortems, template
+from kb import audit, owners, postmortems, reviews, template
 from kb.db import get_session
 from kb.insights import kpis
 from kb.models import KINDS, SEVERITIES, STATUSES
@@ -33,6 +33,7 @@ def index():
         pages=pages,
         status=status,
         statuses=STATUSES,
+        waiting=reviews.waiting_for(db, current_user),
     )
 
 
@@ -57,4 +58,6 @@ def show(ref):
         review=editor.review_context(db, pm, current_user),
         amendments=postmortems.amendments(db, pm),
         response_times=kpis.response_times(pm),
+        thread=reviews.thread(db, pm),
+        owner_label=owners.directory(db).label,
     )

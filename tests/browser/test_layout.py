@@ -49,6 +49,7 @@ PAGES = {
     "conflict": None,  # a stale save of the editor's form, see open_page
     "audit": "/admin/audit",
     "settings": "/digest/settings",
+    "account-settings": "/settings",
     "password": "/account/password",
     "sign-in": "/sign-in",
 }
