@@ -95,7 +95,7 @@ def test_review_request_reaches_the_reviewers_inbox_and_mailbox(
     assert "Waiting for my review" in home
     inbox = home[home.index('id="waiting"') : home.index("</section>", home.index('id="waiting"'))]
     assert draft.title in inbox and REF in inbox
-    assert 'class="menu-link review-count"' in home
+    assert 'class="review-count"' in home
     assert 'Reviews <span class="count">1</span>' in home
 
     # The author has nothing to review: no list, no count.
