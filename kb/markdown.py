@@ -25,7 +25,8 @@ from markdown.extensions.tables import TableExtension
 RENDERER_VERSION = 1  # part of every stored render's fingerprint: raise it when output changes
 RENDER_BUDGET = 0.25  # seconds of CPU one text may take (50 KB of ordinary Markdown: ~0.03)
 SAVE_BUDGET = 0.4  # seconds of CPU the sections of one save may take together
-MIN_BUDGET = 0.03  # what a section still gets once a save has spent its budget
+MIN_BUDGET = 0.1  # what a section still gets once a save has spent its budget (a full
+# garbage collection of a large process alone can take several hundredths of a second)
 MAX_LINK_SCAN = 100_000  # characters the link parser may walk over looking for closing brackets
 # (brackets that close without nesting cost at most the length of the text: they always pass)
 # The code-fence search is one regular expression that, from every fence line, runs to the end
