@@ -17,6 +17,7 @@ from sqlalchemy import func, or_, update
 from sqlmodel import select
 
 from kb import accounts
+from kb.digest.send import record_outcome
 from kb.models import Postmortem, ReviewMail, ReviewRequest, Revision, User, utcnow
 
 log = logging.getLogger(__name__)
@@ -209,7 +210,7 @@ def _send_one(session, commit, connection, row, mail_from):
     pm = session.get(Postmortem, row.postmortem_id)
     if pm is None or not _mailable(user, pm):
         # Opted out, disabled or no longer allowed to read it since the row was written.
-        _record(session, commit, row, "skipped", "")
+        record_outcome(session, commit, row, "skipped", "")
         return "skipped"
     actor = session.get(User, row.actor_id) if row.actor_id else None
     subject, text, html = render(row.kind, pm, user, actor, row.comment)
@@ -224,15 +225,15 @@ def _send_one(session, commit, connection, row, mail_from):
     try:
         connection.send(message)
     except mail.Unavailable as exc:
-        _record(session, commit, row, "failed", f"server unavailable: {exc}")
+        record_outcome(session, commit, row, "failed", f"server unavailable: {exc}")
         raise
     except mail.MailError as exc:
         # Refused or uncertain: kept as failed, so the next run tries again (a review
         # notice twice is better than none).
-        _record(session, commit, row, "failed", str(exc))
+        record_outcome(session, commit, row, "failed", str(exc))
         log.warning("review mail %s to %s failed: %s", row.id, user.email, exc)
         return "failed"
-    _record(session, commit, row, "sent", "")
+    record_outcome(session, commit, row, "sent", "")
     return "sent"
 
 
@@ -253,16 +254,6 @@ def _claim(session, commit, row, msg_id):
         return False
     session.refresh(row)
     return True
-
-
-def _record(session, commit, row, status, error):
-    row.status = status
-    row.error = error[:1000]
-    row.updated_at = utcnow()
-    if status == "sent":
-        row.sent_at = row.updated_at
-    session.add(row)
-    commit()
 
 
 # --- rendering ----------------------------------------------------------------------------

@@ -269,15 +269,15 @@ def _send_one(session, commit, connection, composer, month, recipient, mail_from
     try:
         connection.send(message)
     except mail.Uncertain as exc:
-        _record(session, commit, row, "sending", str(exc))
+        record_outcome(session, commit, row, "sending", str(exc))
         return "uncertain", _uncertain_reason(row)
     except mail.Refused as exc:
-        _record(session, commit, row, "failed", f"refused: {exc}")
+        record_outcome(session, commit, row, "failed", f"refused: {exc}")
         return "failed", f"refused by the server: {exc}"
     except mail.Unavailable as exc:
-        _record(session, commit, row, "failed", f"server unavailable: {exc}")
+        record_outcome(session, commit, row, "failed", f"server unavailable: {exc}")
         return "unavailable", f"server unavailable: {exc}"
-    _record(session, commit, row, "sent", "")
+    record_outcome(session, commit, row, "sent", "")
     return "sent", ""
 
 
@@ -332,7 +332,7 @@ def _claim(session, commit, month, recipient, msg_id):
     return row
 
 
-def _record(session, commit, row, status, error):
+def record_outcome(session, commit, row, status, error):
     row.status = status
     row.error = error[:1000]
     row.updated_at = utcnow()
