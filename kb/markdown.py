@@ -8,6 +8,7 @@ says why. Postmortem pages show HTML rendered once at save (kb.postmortems.secti
 """
 
 import ctypes
+import gc
 import hashlib
 import html
 import re
@@ -141,15 +142,43 @@ class _OverBudget(Exception):
     """Raised inside a render that has spent its CPU budget."""
 
 
+# Garbage collection during a budgeted render, per rendering thread: [the thread's CPU clock
+# when a collection started (None between collections), CPU seconds spent collecting].
+_COLLECTING = {}
+_HOOKED = threading.Lock()
+
+
+def _count_collections(phase, _info):
+    spent = _COLLECTING.get(threading.get_ident())
+    if spent is None:
+        return
+    if phase == "start":
+        spent[0] = time.thread_time()
+    elif spent[0] is not None:
+        spent[1] += time.thread_time() - spent[0]
+        spent[0] = None
+
+
+def _hook_collections():
+    with _HOOKED:
+        if _count_collections not in gc.callbacks:
+            gc.callbacks.append(_count_collections)
+
+
 def _within_budget(function, text, budget):
     """function(text), or None when it spends more than `budget` seconds of this thread's CPU.
 
     A watchdog thread reads this thread's CPU clock and, past the budget, raises _OverBudget
     in it (CPython's PyThreadState_SetAsyncExc): the render stops at its next Python line.
-    CPU time, not wall time, so a busy machine does not turn a good text away.
+    CPU time, not wall time, so a busy machine does not turn a good text away; and not the
+    time of a garbage collection that happens to run during the render (a full collection of a
+    large process can take longer than the budget), nor while one runs, so the exception never
+    lands in a collector's callback, where it would be swallowed.
     """
     target = threading.get_ident()
     clock = time.pthread_getcpuclockid(target)
+    _hook_collections()
+    collecting = _COLLECTING[target] = [None, 0.0]
     started = time.clock_gettime(clock)
     lock = threading.Lock()
     state = {"done": False, "fired": False}
@@ -157,7 +186,9 @@ def _within_budget(function, text, budget):
 
     def watch():
         while not finished.wait(0.01):
-            if time.clock_gettime(clock) - started >= budget:
+            if collecting[0] is not None:
+                continue  # a collection is running in the render's thread: wait for its end
+            if time.clock_gettime(clock) - started - collecting[1] >= budget:
                 with lock:
                     if not state["done"]:
                         state["fired"] = True
@@ -175,6 +206,7 @@ def _within_budget(function, text, budget):
                 if state["fired"]:
                     _raise_in(target, None)  # not delivered yet: withdraw it
             finished.set()
+            _COLLECTING.pop(target, None)
     except _OverBudget:
         return None
     watchdog.join()

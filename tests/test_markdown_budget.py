@@ -148,3 +148,27 @@ def test_plain_text_for_digests_takes_a_small_budget_and_only_the_opening(monkey
     calls.clear()
     assert markdown.first_sentence("A *short* one. " + "x " * 20_000) == "A short one."
     assert calls == [(240 * 8, markdown.MIN_BUDGET)]
+
+
+def test_a_garbage_collection_during_a_render_does_not_count_against_its_budget():
+    """A full collection of a large process can take longer than a render's budget; an
+    ordinary text must not be shown as typed because one ran while it was rendered."""
+    import gc
+    import time
+
+    def slow_collection(phase, _info):
+        if phase == "start":  # the collection itself takes 0.2 s of this thread's CPU
+            started = time.thread_time()
+            while time.thread_time() - started < 0.2:
+                pass
+
+    def render_with_a_collection(text):
+        gc.collect()
+        return text
+
+    markdown._hook_collections()  # the budget's own callback first, as in any render after one
+    gc.callbacks.append(slow_collection)
+    try:
+        assert markdown._within_budget(render_with_a_collection, "done", 0.05) == "done"
+    finally:
+        gc.callbacks.remove(slow_collection)
