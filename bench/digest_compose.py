@@ -69,8 +69,9 @@ def measure(app, month, runs):
     """Best and median seconds to compose (and to render) for three kinds of reader."""
     from kb import accounts
     from kb.db import get_session
-    from kb.digest.compose import INTERNAL_ONLY, compose, parse_month
+    from kb.digest.compose import INTERNAL_ONLY, compose
     from kb.digest.render import render
+    from kb.months import parse_month
 
     rows = []
     with app.app_context():

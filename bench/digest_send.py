@@ -45,8 +45,8 @@ def main():
     from kb import create_app, migrations, seed
     from kb.db import get_session
     from kb.digest import mail, send
-    from kb.digest.compose import parse_month
     from kb.models import Membership, User
+    from kb.months import parse_month
 
     handler = Counter()
     port = free_port()

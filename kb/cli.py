@@ -353,7 +353,7 @@ def digest():
 
 
 def _digest_month(value):
-    from kb.digest.compose import MonthError, last_ended_month, parse_month
+    from kb.months import MonthError, last_ended_month, parse_month
 
     if value is None:
         return last_ended_month()

@@ -5,9 +5,10 @@ from datetime import date
 
 import pytest
 
-from kb.digest import compose as digest_compose
-from kb.digest.compose import INTERNAL_ONLY, MonthError, compose, key_lesson, parse_month
+from kb import months
+from kb.digest.compose import INTERNAL_ONLY, compose, key_lesson
 from kb.digest.render import duration, render
+from kb.months import MonthError, parse_month
 
 
 def _compose(app, session, viewer, month="2026-03"):
@@ -29,8 +30,8 @@ def test_months_are_parsed_strictly():
             parse_month(bad, today=today)
     with pytest.raises(MonthError, match="has not begun yet"):
         parse_month("2026-12", today=today)
-    assert digest_compose.last_ended_month(date(2026, 1, 1)) == date(2025, 12, 1)
-    assert digest_compose.previous_month(date(2026, 1, 1)) == date(2025, 12, 1)
+    assert months.last_ended_month(date(2026, 1, 1)) == date(2025, 12, 1)
+    assert months.previous_month(date(2026, 1, 1)) == date(2025, 12, 1)
 
 
 def test_the_key_lesson_is_the_first_one():

@@ -5,7 +5,6 @@ published postmortems count. Figures and themes come from kb.insights (month_fig
 trending); this module only chooses, orders and links.
 """
 
-import re
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
@@ -17,7 +16,7 @@ from sqlmodel import select
 from kb import accounts, postmortems
 from kb.accounts import Scope
 from kb.digest.links import external, first_link
-from kb.insights.kpis import MonthFigures, month_figures, month_start, next_month
+from kb.insights.kpis import MonthFigures, month_figures
 from kb.insights.themes import TREND_MONTHS, trending
 from kb.markdown import first_sentence, plain_text
 from kb.models import (
@@ -30,6 +29,7 @@ from kb.models import (
     Postmortem,
     ThemeFactor,
 )
+from kb.months import month_key, month_start, next_month, previous_month
 
 MAX_POSTMORTEMS = 20  # incidents listed in full; more are counted and linked
 MAX_PRACTICE = 10  # near-misses and game days
@@ -37,38 +37,6 @@ MAX_TEAMS = 12  # teams in the action-item section
 ACTIONS_PER_TEAM = 3  # items named per team; the rest are counted
 # The internal-only version, for distribution lists: nobody's address, no team.
 INTERNAL_ONLY = Scope(email="", teams=())
-
-_MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
-
-
-class MonthError(ValueError):
-    """A month that is not YYYY-MM, or that has not begun yet."""
-
-
-def parse_month(text, today=None):
-    """A YYYY-MM string as the first day of that month; refuses other forms and the future."""
-    match = _MONTH_RE.match((text or "").strip())
-    if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 1970:
-        raise MonthError(f"{text!r} is not a month: use YYYY-MM, for example 2026-10")
-    month = date(int(match.group(1)), int(match.group(2)), 1)
-    if month > month_start(today or datetime.now(UTC).date()):
-        raise MonthError(f"{month:%B %Y} has not begun yet")
-    return month
-
-
-def month_key(month):
-    """A month as YYYY-MM (the send log's key and the URL's)."""
-    return f"{month:%Y-%m}"
-
-
-def previous_month(month):
-    """The first day of the month before `month`."""
-    return date(month.year - (month.month == 1), (month.month - 2) % 12 + 1, 1)
-
-
-def last_ended_month(today=None):
-    """The month that ended most recently: the default digest, sent on the 1st."""
-    return previous_month(month_start(today or datetime.now(UTC).date()))
 
 
 def _at(day):

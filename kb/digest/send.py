@@ -22,11 +22,12 @@ from sqlmodel import select
 
 from kb import accounts
 from kb.digest import mail
-from kb.digest.compose import INTERNAL_ONLY, compose, month_key, visibility_groups
+from kb.digest.compose import INTERNAL_ONLY, compose, visibility_groups
 from kb.digest.links import external
 from kb.digest.render import render
 from kb.digest.subscriptions import make_token
 from kb.models import DigestSend, User, utcnow
+from kb.months import month_key
 
 
 @dataclass(frozen=True)

@@ -29,25 +29,7 @@ from kb.models import (
     Theme,
     ThemeRun,
 )
-
-
-def month_start(day):
-    """The first day of the month of `day`."""
-    return date(day.year, day.month, 1)
-
-
-def next_month(day):
-    """The first day of the month after the month of `day`."""
-    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
-
-
-def months_between(first, last):
-    """Every month from `first` to `last` inclusive, as first days."""
-    months, day = [], month_start(first)
-    while day <= month_start(last):
-        months.append(day)
-        day = next_month(day)
-    return months
+from kb.months import month_index, month_start, months_between, next_month
 
 
 def _at(day):
@@ -294,7 +276,7 @@ def compute_dashboard(session, snap, scope, first: date, last: date, today: date
     months = months_between(first, last)
     columns = {name: column[: snap.size] for name, column in snap.columns.items()}
     month = columns["month"]
-    m0 = snapshot.month_code(months[0].year, months[0].month)
+    m0 = month_index(months[0])
     in_range = snap.visible(scope) & (month >= m0) & (month < m0 + len(months))
     picked = {name: column[in_range] for name, column in columns.items()}
     offset = picked["month"] - m0

@@ -14,6 +14,7 @@ so the rule is still written once.
 
 import logging
 import threading
+from datetime import date
 
 import numpy as np
 from sqlalchemy import and_, select
@@ -34,6 +35,7 @@ from kb.models import (
     ThemeFactor,
     ThemeRun,
 )
+from kb.months import month_index
 
 CACHE_SIZE = 256  # computations kept per generation of the data
 READ_CHUNK = 500  # postmortem ids per query when re-reading changed ones
@@ -42,11 +44,6 @@ NO_DUE = 0
 NO_FACTOR = -1
 
 log = logging.getLogger(__name__)
-
-
-def month_code(year, month):
-    """Months as consecutive integers (January of year 0 is 0)."""
-    return year * 12 + month - 1
 
 
 class Children:
@@ -223,7 +220,8 @@ class Snapshot:
         c["id"][slots] = [r[0] for r in rows]
         c["live"][slots] = True
         c["month"][slots] = [
-            month_code(int(m[:4]), int(m[5:7])) if m else NO_MONTH for m in (r[1] for r in rows)
+            month_index(date(int(m[:4]), int(m[5:7]), 1)) if m else NO_MONTH
+            for m in (r[1] for r in rows)
         ]
         c["kind"][slots] = [KINDS.index(r[2]) if r[2] in KINDS else -1 for r in rows]
         c["severity"][slots] = [SEVERITIES.index(r[3]) if r[3] in SEVERITIES else -1 for r in rows]

@@ -24,9 +24,6 @@ from kb.insights import features, labels, snapshot
 from kb.insights.clustering import label_for, main_category
 from kb.insights.kpis import (
     memo,
-    month_start,
-    months_between,
-    next_month,
     published,
 )
 from kb.insights.sqldates import sql_month
@@ -42,6 +39,7 @@ from kb.models import (
     ThemeRun,
     utcnow,
 )
+from kb.months import month_start, months_between, next_month, shift_month
 
 RECURRING = 2  # a theme is recurring when it spans at least this many postmortems
 TREND_MONTHS = 6  # trends compare a month with the average of this many months before it
@@ -77,19 +75,14 @@ class ThemeView:
 
     def sparkline(self, last_month, months=12):
         """Counts for the `months` months up to `last_month`, oldest first."""
-        days = months_between(_shift(month_start(last_month), -(months - 1)), last_month)
+        days = months_between(shift_month(month_start(last_month), -(months - 1)), last_month)
         return [(day, self.per_month.get(day, 0)) for day in days]
 
     def growth(self, month):
         """Factors in the 3 months up to `month` minus the 3 before, for ranking by growth."""
-        recent = sum(self.per_month.get(_shift(month, -i), 0) for i in range(3))
-        before = sum(self.per_month.get(_shift(month, -i), 0) for i in range(3, 6))
+        recent = sum(self.per_month.get(shift_month(month, -i), 0) for i in range(3))
+        before = sum(self.per_month.get(shift_month(month, -i), 0) for i in range(3, 6))
         return recent - before
-
-
-def _shift(day, months):
-    index = day.year * 12 + day.month - 1 + months
-    return date(index // 12, index % 12 + 1, 1)
 
 
 def _members(session, user, theme_ids=None, until=None):
@@ -472,7 +465,9 @@ def trending(session, user, month: date, limit=5) -> list[ThemeTrend]:
         if not view.recurring:
             continue
         this_month = view.per_month.get(first, 0)
-        before = sum(view.per_month.get(_shift(first, -i), 0) for i in range(1, TREND_MONTHS + 1))
+        before = sum(
+            view.per_month.get(shift_month(first, -i), 0) for i in range(1, TREND_MONTHS + 1)
+        )
         average = before / TREND_MONTHS
         new = view.first == first
         growing = is_growing(this_month, average)

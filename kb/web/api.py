@@ -21,6 +21,7 @@ from kb.models import (
     Postmortem,
     User,
 )
+from kb.months import month_begins, month_ends, parse_month
 from kb.web import params
 from kb.web import reviews as review_pages
 from kb.web.openapi import error_responses
@@ -95,10 +96,8 @@ def _month_or_date(name, end=False):
         return None
     try:
         if len(raw) == 7:
-            year, month = int(raw[:4]), int(raw[5:7])
-            if end:
-                year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-            return datetime(year, month, 1, tzinfo=UTC)
+            month = parse_month(raw, earliest=1, allow_future=True)
+            return month_ends(month) if end else month_begins(month)
         day = date.fromisoformat(raw)
         moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
         return moment.replace(hour=23, minute=59, second=59) if end else moment

@@ -25,9 +25,12 @@ from sqlmodel import select
 from kb import accounts
 from kb.db import get_session
 from kb.digest import send, subscriptions
-from kb.digest.compose import (
+from kb.digest.compose import compose
+from kb.digest.links import external
+from kb.digest.render import render
+from kb.models import Postmortem
+from kb.months import (
     MonthError,
-    compose,
     last_ended_month,
     month_key,
     month_start,
@@ -35,9 +38,6 @@ from kb.digest.compose import (
     parse_month,
     previous_month,
 )
-from kb.digest.links import external
-from kb.digest.render import render
-from kb.models import Postmortem
 from kb.web.openapi import error_responses
 
 bp = Blueprint("digest", __name__)

@@ -2,8 +2,7 @@
 
 import csv
 import io
-import re
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 from flask import Blueprint, Response, jsonify, render_template, request
 from flask_login import current_user, login_required
@@ -11,12 +10,12 @@ from flask_login import current_user, login_required
 from kb.db import get_session
 from kb.insights import charts, kpis
 from kb.models import KINDS, SEVERITIES
+from kb.months import MonthError, month_start, months_between, parse_month, shift_month
 from kb.web import error_response
 
 bp = Blueprint("figures", __name__)
 DEFAULT_MONTHS = 12
 MAX_MONTHS = 60
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
 
 class RangeError(ValueError):
@@ -28,24 +27,23 @@ class RangeError(ValueError):
 
 
 def _parse_month(field, text):
-    match = _MONTH.match(text or "")
-    if not match or not 1 <= int(match[2]) <= 12 or int(match[1]) < 1900:
-        raise RangeError(field, f"must be a month written YYYY-MM (got {text!r})")
-    return date(int(match[1]), int(match[2]), 1)
+    try:
+        return parse_month(text, earliest=1900, allow_future=True)
+    except MonthError:
+        raise RangeError(field, f"must be a month written YYYY-MM (got {text!r})") from None
 
 
 def month_range(args, today=None):
     """(first, last) months from `from`/`to` (YYYY-MM); default the last 12 months."""
     today = today or datetime.now(UTC).date()
-    last = _parse_month("to", args["to"]) if args.get("to") else kpis.month_start(today)
+    last = _parse_month("to", args["to"]) if args.get("to") else month_start(today)
     if args.get("from"):
         first = _parse_month("from", args["from"])
     else:
-        index = last.year * 12 + last.month - DEFAULT_MONTHS
-        first = date(index // 12, index % 12 + 1, 1)
+        first = shift_month(last, 1 - DEFAULT_MONTHS)
     if first > last:
         raise RangeError("from", "must not be after `to`")
-    if len(kpis.months_between(first, last)) > MAX_MONTHS:
+    if len(months_between(first, last)) > MAX_MONTHS:
         raise RangeError("from", f"the range may span at most {MAX_MONTHS} months")
     return first, last
 

@@ -13,7 +13,7 @@ from kb import postmortems
 from kb.db import get_session
 from kb.insights import charts, similar
 from kb.insights import themes as domain
-from kb.insights.kpis import month_start
+from kb.months import month_start
 from kb.web import field_error, params
 
 bp = Blueprint("themes", __name__)
