@@ -10,7 +10,7 @@ from sqlmodel import select
 from sqlmodel.sql.sqltypes import UTCDateTime
 
 from kb import accounts
-from kb.insights import kpis, sqldates
+from kb.insights import dashboard, kpis, sqldates
 
 
 @pytest.fixture
@@ -130,7 +130,7 @@ def test_month_figures_for_everyone_include_the_restricted_incident(month_of_inc
 
 
 def test_dashboard_by_hand(month_of_incidents, session, reader):
-    board = kpis.dashboard(
+    board = dashboard.dashboard(
         session, reader, date(2026, 3, 1), date(2026, 4, 1), today=date(2026, 4, 30)
     )
     march, april = board.months
@@ -203,7 +203,7 @@ def test_bad_ranges_get_a_clear_400(client, login, reader, query, message):
 
 def test_the_dashboard_follows_every_change(month_of_incidents, session, reader, make_postmortem):
     def march():
-        board = kpis.dashboard(session, reader, date(2026, 3, 1), date(2026, 3, 1))
+        board = dashboard.dashboard(session, reader, date(2026, 3, 1), date(2026, 3, 1))
         return board.months[0].incidents
 
     assert march() == 2

@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 
 from kb import accounts, changelog
-from kb.insights import kpis, snapshot, themes
+from kb.insights import dashboard, snapshot, themes
 from kb.models import Change
 
 FIRST, LAST, TODAY = date(2026, 1, 1), date(2026, 6, 1), date(2026, 5, 15)
@@ -47,14 +47,14 @@ def _fresh(session, user):
     """The dashboard from a snapshot read from nothing, as a new process would."""
     fresh = snapshot.Snapshot()
     fresh.refresh(session)
-    return kpis.compute_dashboard(session, fresh, accounts.scope_of(user), FIRST, LAST, TODAY)
+    return dashboard.compute_dashboard(session, fresh, accounts.scope_of(user), FIRST, LAST, TODAY)
 
 
 def _agree(session, people):
     """Every person's dashboard from the kept snapshot equals one read afresh; returns them."""
     boards = {}
     for name, user in [*people.items(), ("system", None)]:
-        kept = kpis.dashboard(session, user, FIRST, LAST, today=TODAY)
+        kept = dashboard.dashboard(session, user, FIRST, LAST, today=TODAY)
         assert kept == _fresh(session, user), name
         boards[name] = kept
     session.rollback()  # a new transaction sees the next commit (as a new request would)
@@ -248,7 +248,7 @@ def test_a_worker_reads_the_snapshot_in_the_background(app, session, make_postmo
     warm = snapshot.for_session(session)
     assert warm.size == 1 and warm.follower.cursor is not None
     generation = warm.follower.generation
-    board = kpis.dashboard(session, people["payments"], FIRST, LAST, today=TODAY)
+    board = dashboard.dashboard(session, people["payments"], FIRST, LAST, today=TODAY)
     assert board.postmortems == 1 and warm.follower.generation == generation  # nothing re-read
     assert session.exec(select(Change)).first() is not None
 
@@ -267,6 +267,6 @@ def test_a_refresh_that_fails_half_way_reads_everything_next_time(
     with monkeypatch.context() as patch:
         patch.setattr(snapshot.Snapshot, "_reload", database_gone)
         with pytest.raises(OperationalError):
-            kpis.dashboard(session, people["admin"], FIRST, LAST, today=TODAY)
+            dashboard.dashboard(session, people["admin"], FIRST, LAST, today=TODAY)
     session.rollback()
     assert _agree(session, people)["admin"].postmortems == 2 and kept.size == 2

@@ -284,7 +284,7 @@ def test_themes_api_shape(built, client, make_user, session):
 def test_a_label_quotes_nothing_from_a_postmortem_made_restricted_after_the_rebuild(
     corpus, make_postmortem, make_user, client, login
 ):
-    from kb.insights import kpis, similar
+    from kb.insights import dashboard, similar
     from kb.postmortems import get
 
     fields = dict(
@@ -319,7 +319,7 @@ def test_a_label_quotes_nothing_from_a_postmortem_made_restricted_after_the_rebu
         one = themes.get_theme(corpus, user, stored.id)
         factors = [f.id for f in get(corpus, "INC-2026-203", user).factors]
         pm = get(corpus, "INC-2026-205", user)
-        figures = kpis.dashboard(corpus, user, date(2026, 1, 1), date(2026, 6, 1))
+        figures = dashboard.dashboard(corpus, user, date(2026, 1, 1), date(2026, 6, 1))
         return repr(
             (
                 [(v.label, v.terms) for v in views],

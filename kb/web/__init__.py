@@ -27,7 +27,18 @@ def init_app(app: Flask):
     from datetime import timedelta
 
     from kb.ops import observability, proxies
-    from kb.web import actions, api, auth, digest, editor, figures, openapi, postmortems, themes
+    from kb.web import (
+        actions,
+        api,
+        auth,
+        digest,
+        editor,
+        figures,
+        history,
+        openapi,
+        postmortems,
+        themes,
+    )
     from kb.web import health as health_pages
     from kb.web import reviews as review_pages
     from kb.web import search as search_pages
@@ -73,6 +84,7 @@ def init_app(app: Flask):
     app.register_blueprint(auth.bp)
     app.register_blueprint(postmortems.bp)
     app.register_blueprint(editor.bp)
+    app.register_blueprint(history.bp)
     app.register_blueprint(actions.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(openapi.bp)

@@ -1,4 +1,4 @@
-"""Writing postmortems: create, edit (with autosave), conflicts, review workflow, revisions."""
+"""Writing postmortems: create, edit (with autosave), conflicts and the review workflow."""
 
 from flask import (
     Blueprint,
@@ -37,7 +37,8 @@ def _writer():
         abort(403)
 
 
-def _editable(ref):
+def editable(ref):
+    """The session and the postmortem `ref`, which the signed-in user may edit (else 404/403)."""
     db = get_session()
     pm = postmortems.get(db, ref, current_user)
     if pm is None:
@@ -93,7 +94,7 @@ def new():
 @bp.route("/postmortems/<ref>/edit", methods=["GET", "POST"])
 @login_required
 def edit(ref):
-    db, pm = _editable(ref)
+    db, pm = editable(ref)
     tz = _tz()
     if request.method == "GET":
         return _render_editor(db, pm, to_document(pm), tz, version=pm.version)
@@ -108,7 +109,7 @@ def edit(ref):
             pm,
             raw,
             tz,
-            version=_base_version(),
+            version=base_version(),
             extra=extra,
             amendment=request.form.get("note", ""),
         )
@@ -122,7 +123,8 @@ def edit(ref):
     return _save(db, pm, raw, tz, note="edited")
 
 
-def _base_version():
+def base_version():
+    """The version the form was loaded at (its hidden `version` field), or None."""
     raw = request.form.get("version", "")
     return params.whole_number(raw, "version", 1) if raw else None
 
@@ -131,7 +133,7 @@ def _save(db, pm, raw, tz, note, *, autosave=False):
     # Autosave always answers in JSON and never flashes: navigator.sendBeacon cannot ask for
     # JSON, and a message stored by it would turn up on whatever page comes next.
     wants_json = autosave or request.accept_mimetypes.best == "application/json"
-    base = _base_version()
+    base = base_version()
     if base is None:
         if wants_json:
             return jsonify(
@@ -232,7 +234,7 @@ def _field_errors(errors):
 def autosave(ref):
     """The editor's script saves here as the person types, and by sendBeacon when the page
     is left (a form post, always answered in JSON)."""
-    db, pm = _editable(ref)
+    db, pm = editable(ref)
     tz = _tz()
     raw = postmortem_form.read(request.form)
     return _save(db, pm, raw, tz, note=postmortems.AUTOSAVE_NOTE, autosave=True)
@@ -314,7 +316,7 @@ def transition(ref):
             current_user,
             reviewers=reviewers,
             comment=request.form.get("comment", ""),
-            base_version=_base_version(),
+            base_version=base_version(),
         )
     except (postmortems.WorkflowError, postmortems.Conflict) as exc:
         db.rollback()
@@ -335,83 +337,6 @@ def transition(ref):
 
 def _split(text):
     return [p.strip() for p in (text or "").replace("\n", ",").split(",") if p.strip()]
-
-
-# --- revisions ----------------------------------------------------------------------------
-
-
-@bp.route("/postmortems/<ref>/revisions")
-@login_required
-def revisions(ref):
-    db = get_session()
-    pm = postmortems.get(db, ref, current_user)
-    if pm is None:
-        abort(404)
-    rows = postmortems.revisions(db, pm)
-    authors = {u.id: u for u in db.exec(select(User)).all()}
-    return render_template("editor/revisions.html", pm=pm, rows=rows, authors=authors)
-
-
-@bp.route("/postmortems/<ref>/revisions/compare")
-@login_required
-def compare(ref):
-    db = get_session()
-    pm = postmortems.get(db, ref, current_user)
-    if pm is None:
-        abort(404)
-    a = params.arg_number("a", None, 1, params.MAX_INT)
-    b = params.arg_number("b", None, 1, params.MAX_INT)
-    old = postmortems.revision(db, pm, a) if a else None
-    new = postmortems.revision(db, pm, b) if b else None
-    if old is None or new is None:
-        flash("Choose two revisions that exist.", "error")
-        return redirect(url_for("editor.revisions", ref=ref))
-    changes = diff.compare(old.document, new.document)
-    return render_template("editor/compare.html", pm=pm, old=old, new=new, changes=changes)
-
-
-@bp.route("/postmortems/<ref>/revisions/<int:number>/restore", methods=["GET", "POST"])
-@login_required
-def restore(ref, number):
-    """GET: what restoring would change, and a button to confirm; POST: restore."""
-    db, pm = _editable(ref)
-    if request.method == "GET":
-        try:
-            restored = postmortems.restored_document(db, pm, number)
-        except postmortems.WorkflowError as exc:
-            flash(str(exc), "error")
-            return redirect(url_for("editor.revisions", ref=ref))
-        return render_template(
-            "editor/restore.html",
-            pm=pm,
-            number=number,
-            changes=diff.compare(to_document(pm), restored),
-        )
-    try:
-        pm, changed = postmortems.restore(
-            db,
-            pm,
-            number,
-            current_user,
-            base_version=_base_version(),
-            amendment=request.form.get("note", ""),
-        )
-    except postmortems.WorkflowError as exc:
-        db.rollback()
-        flash(f"Not restored: {exc.field + ': ' if exc.field else ''}{exc}", "error")
-        return redirect(url_for("editor.revisions", ref=ref))
-    except (postmortems.Conflict, DocumentError) as exc:
-        db.rollback()
-        flash(str(exc), "error")
-        return redirect(url_for("editor.revisions", ref=ref))
-    db.commit()
-    flash(
-        f"Revision {number} restored as the current version."
-        if changed
-        else f"Revision {number} is the same as the current version.",
-        "info",
-    )
-    return redirect(url_for("editor.revisions", ref=ref))
 
 
 def review_context(db, pm, user):

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, jsonify, render_template, request
 from flask_login import current_user, login_required
 
 from kb.db import get_session
-from kb.insights import charts, kpis
+from kb.insights import charts, dashboard
 from kb.models import KINDS, SEVERITIES
 from kb.months import MonthError, month_start, months_between, parse_month, shift_month
 from kb.web import error_response
@@ -50,7 +50,7 @@ def month_range(args, today=None):
 
 def _dashboard():
     first, last = month_range(request.args)
-    return kpis.dashboard(get_session(), current_user, first, last)
+    return dashboard.dashboard(get_session(), current_user, first, last)
 
 
 @bp.route("/figures")

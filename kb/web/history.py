@@ -1,0 +1,88 @@
+"""A postmortem's history: its revisions, the changes between two, and restoring one."""
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlmodel import select
+
+from kb import diff, postmortems
+from kb.db import get_session
+from kb.document import DocumentError, to_document
+from kb.models import User
+from kb.web import params
+from kb.web.editor import base_version, editable
+
+bp = Blueprint("history", __name__)
+
+
+@bp.route("/postmortems/<ref>/revisions")
+@login_required
+def revisions(ref):
+    db = get_session()
+    pm = postmortems.get(db, ref, current_user)
+    if pm is None:
+        abort(404)
+    rows = postmortems.revisions(db, pm)
+    authors = {u.id: u for u in db.exec(select(User)).all()}
+    return render_template("editor/revisions.html", pm=pm, rows=rows, authors=authors)
+
+
+@bp.route("/postmortems/<ref>/revisions/compare")
+@login_required
+def compare(ref):
+    db = get_session()
+    pm = postmortems.get(db, ref, current_user)
+    if pm is None:
+        abort(404)
+    a = params.arg_number("a", None, 1, params.MAX_INT)
+    b = params.arg_number("b", None, 1, params.MAX_INT)
+    old = postmortems.revision(db, pm, a) if a else None
+    new = postmortems.revision(db, pm, b) if b else None
+    if old is None or new is None:
+        flash("Choose two revisions that exist.", "error")
+        return redirect(url_for("history.revisions", ref=ref))
+    changes = diff.compare(old.document, new.document)
+    return render_template("editor/compare.html", pm=pm, old=old, new=new, changes=changes)
+
+
+@bp.route("/postmortems/<ref>/revisions/<int:number>/restore", methods=["GET", "POST"])
+@login_required
+def restore(ref, number):
+    """GET: what restoring would change, and a button to confirm; POST: restore."""
+    db, pm = editable(ref)
+    if request.method == "GET":
+        try:
+            restored = postmortems.restored_document(db, pm, number)
+        except postmortems.WorkflowError as exc:
+            flash(str(exc), "error")
+            return redirect(url_for("history.revisions", ref=ref))
+        return render_template(
+            "editor/restore.html",
+            pm=pm,
+            number=number,
+            changes=diff.compare(to_document(pm), restored),
+        )
+    try:
+        pm, changed = postmortems.restore(
+            db,
+            pm,
+            number,
+            current_user,
+            base_version=base_version(),
+            amendment=request.form.get("note", ""),
+        )
+    except postmortems.WorkflowError as exc:
+        db.rollback()
+        flash(f"Not restored: {exc.field + ': ' if exc.field else ''}{exc}", "error")
+        return redirect(url_for("history.revisions", ref=ref))
+    except (postmortems.Conflict, DocumentError) as exc:
+        db.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("history.revisions", ref=ref))
+    db.commit()
+    flash(
+        f"Revision {number} restored as the current version."
+        if changed
+        else f"Revision {number} is the same as the current version.",
+        "info",
+    )
+    return redirect(url_for("history.revisions", ref=ref))
