@@ -33,6 +33,7 @@ SECTIONS = (
     "got_lucky",
     "surprises",
     "lessons",
+    "notes",
 )
 TIMESTAMPS = ("started_at", "detected_at", "mitigated_at", "resolved_at", "published_at")
 LABEL_FIELDS = ("authors", "teams", "services", "tags", "readers")
@@ -70,6 +71,7 @@ class Postmortem(SQLModel, table=True):
     got_lucky: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     surprises: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     lessons: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    notes: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     timeline: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     links: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     version: int = Field(default=1)

@@ -1,16 +1,20 @@
-"""Moving documents in and out: import from .json/.jsonl files or folders, export to JSON or
-Markdown. Each imported record is written whole or not at all (one savepoint per record)."""
+"""Moving documents in and out: import from .json/.jsonl files, Markdown and HTML postmortems
+(kb.importers) or folders of them, export to JSON or Markdown. Each imported record is written
+whole or not at all (one savepoint per record)."""
 
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kb import postmortems, template
+from kb import postmortems
 from kb.document import DocumentError, to_document, validate
+from kb.export_markdown import to_markdown
 from kb.models import Postmortem
 
 MAX_RECORD_BYTES = 1024 * 1024
+WRITTEN = (".md", ".markdown", ".html", ".htm")  # postmortems written by people, elsewhere
+READABLE = (".json", ".jsonl", *WRITTEN)
 TOO_DEEP = "nested too deeply to read (no document is more than a few levels deep)"
 
 
@@ -22,6 +26,8 @@ class Record:
     line: int | None
     data: object = None
     error: str | None = None
+    mapping: list = field(default_factory=list)  # Markdown/HTML: (heading, field) pairs
+    notes: list = field(default_factory=list)  # Markdown/HTML: what was not understood
 
     @property
     def where(self):
@@ -44,7 +50,7 @@ def read_records(path) -> Iterator[Record]:
     """Documents from a .json file (an object or an array), a .jsonl file, or a folder of them."""
     path = Path(path)
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.suffix in (".json", ".jsonl"))
+        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in READABLE)
         for file in files:
             yield from read_records(file)
         return
@@ -72,8 +78,27 @@ def read_records(path) -> Iterator[Record]:
                 yield Record(f"{path}[{index}]", None, data=item)
         else:
             yield Record(str(path), None, data=data)
+    elif path.suffix.lower() in WRITTEN:
+        yield _written(path)
     else:
-        yield Record(str(path), None, error="not a .json or .jsonl file")
+        yield Record(str(path), None, error=f"not a file Hindsight reads ({', '.join(READABLE)})")
+
+
+def _written(path):
+    """A Markdown or HTML postmortem as a record (a draft unless its front matter says so)."""
+    from kb.importers.html import read_html
+    from kb.importers.markdown import read_markdown
+
+    raw = path.read_bytes()
+    if len(raw) > MAX_RECORD_BYTES:
+        return Record(str(path), None, error="the file is larger than 1 MiB")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return Record(str(path), None, error="not UTF-8 text")
+    reader = read_html if path.suffix.lower() in (".html", ".htm") else read_markdown
+    found = reader(text, name=path.name)
+    return Record(str(path), None, data=found.document, mapping=found.mapping, notes=found.problems)
 
 
 def _parse(source, line, text):
@@ -158,54 +183,3 @@ def export_documents(session, dest, fmt="json", user=None, progress=None, refusa
         if progress:
             progress(pm)
     return len(rows)
-
-
-def to_markdown(pm):
-    """A readable Markdown rendering of a postmortem, for reading and archiving."""
-    doc = to_document(pm)
-    out = [f"# {doc['ref']}: {doc['title']}", ""]
-    facts = [
-        ("Kind", doc["kind"]),
-        ("Status", doc["status"]),
-        ("Severity", doc["severity"] or "not set"),
-        ("Visibility", doc["visibility"]),
-        ("Trigger", doc["trigger"]),
-        ("Authors", ", ".join(doc["authors"])),
-        ("Teams", ", ".join(doc["teams"])),
-        ("Services", ", ".join(doc["services"])),
-        ("Tags", ", ".join(doc["tags"])),
-        ("Started", doc["started_at"]),
-        ("Detected", doc["detected_at"]),
-        ("Mitigated", doc["mitigated_at"]),
-        ("Resolved", doc["resolved_at"]),
-        ("Published", doc["published_at"]),
-    ]
-    out += ["| | |", "| --- | --- |"]
-    out += [f"| {name} | {value} |" for name, value in facts if value]
-    for section in template.sections():
-        text = doc[section["field"]]
-        if text:
-            out += ["", f"## {section['heading']}", "", text]
-    if doc["timeline"]:
-        out += ["", f"## {template.heading('timeline')}", ""]
-        for e in doc["timeline"]:
-            source = f" ({e['source']})" if e.get("source") else ""
-            at = f"**{e['at']}** " if e["at"] else ""  # a draft's entry may have no time yet
-            out.append(f"- {at}{e['text']}{source}")
-    if doc["contributing_factors"]:
-        out += ["", f"## {template.heading('contributing_factors')}", ""]
-        for i, f in enumerate(doc["contributing_factors"], start=1):
-            category = f" _[{f['category']}]_" if f["category"] else ""
-            out.append(f"{i}. {f['text']}{category}")
-    if doc["action_items"]:
-        out += ["", f"## {template.heading('action_items')}", ""]
-        for a in doc["action_items"]:
-            bits = [a["status"], a["owner"], f"due {a['due']}" if a["due"] else None, a["url"]]
-            out.append(f"- {a['title']} ({', '.join(b for b in bits if b)})")
-    if doc["links"]:
-        out += ["", f"## {template.heading('links')}", ""]
-        out += [
-            f"- [{link['title']}]({link['url']})" if link["url"] else f"- {link['title']}"
-            for link in doc["links"]
-        ]
-    return "\n".join(out) + "\n"

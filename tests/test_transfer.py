@@ -114,7 +114,8 @@ def test_export_markdown_and_jsonl(runner, make_postmortem, tmp_path):
         runner.invoke(args=["export", "--format", "markdown", str(tmp_path / "md")]).exit_code == 0
     )
     text = (tmp_path / "md" / "INC-2026-001.md").read_text()
-    assert text.startswith("# INC-2026-001: Checkout errors")
+    assert text.startswith("---\nformat: hindsight/postmortem@1\nref: INC-2026-001\n")
+    assert "\n# Checkout errors" in text
     assert "## Summary\n\nThe **summary**." in text
     assert "## Contributing factors" in text
     result = runner.invoke(args=["export", str(tmp_path / "all.jsonl")])

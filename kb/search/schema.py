@@ -53,6 +53,7 @@ SECTION_KEYS = (
     "surprises",
     "lessons",
     "action_items",
+    "notes",
 )
 
 _WORD_RE = re.compile(r"\w+(?:[.']\w+)*", re.UNICODE)

@@ -1,0 +1,71 @@
+"""A postmortem as a Markdown file that people read and `kb import` reads back to the same
+document: the fields in YAML front matter, each section under its template heading, the
+timeline, factors and action items as tables, links as a list."""
+
+import re
+
+import yaml
+
+from kb import template
+from kb.document import to_document
+
+FRONT = (
+    "format", "ref", "title", "kind", "status", "severity", "visibility", "trigger",
+    "readers", "authors", "teams", "services", "tags",
+    "started_at", "detected_at", "mitigated_at", "resolved_at", "published_at",
+)  # fmt: skip
+# Characters that mean something in a Markdown line; escaped in table cells and titles.
+_SPECIAL = re.compile(r"([\\`*_\[\]<>|#!~&])")
+
+
+def cell(text):
+    """Text as one table cell that reads back as the same text."""
+    return _SPECIAL.sub(r"\\\1", str(text or "")).replace("\n", "<br>")
+
+
+def to_markdown(pm):
+    """The Markdown file of a postmortem (see the module's docstring)."""
+    doc = to_document(pm)
+    front = {key: doc[key] for key in FRONT if doc.get(key) not in (None, [], "")}
+    fields = yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=10_000)
+    out = ["---", fields.strip(), "---"]
+    out += ["", f"# {cell(doc['title'])}"]
+    for section in template.sections():
+        text = doc.get(section["field"])
+        if text:
+            out += ["", f"## {section['heading']}", "", text.strip()]
+    if doc["timeline"]:
+        out += ["", f"## {template.heading('timeline')}", ""]
+        out += ["| Time (UTC) | Event | Source |", "| --- | --- | --- |"]
+        out += [
+            f"| {e['at'] or ''} | {cell(e['text'])} | {cell(e.get('source'))} |"
+            for e in doc["timeline"]
+        ]
+    if doc["contributing_factors"]:
+        out += ["", f"## {template.heading('contributing_factors')}", ""]
+        out += ["| # | Factor | Category |", "| --- | --- | --- |"]
+        out += [
+            f"| {i} | {cell(f['text'])} | {cell(f.get('category'))} |"
+            for i, f in enumerate(doc["contributing_factors"], start=1)
+        ]
+    if doc["action_items"]:
+        out += ["", f"## {template.heading('action_items')}", ""]
+        out += [
+            "| Action | Owner | Due | Status | Link | Factor |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for a in doc["action_items"]:
+            factor = "" if a.get("factor") is None else a["factor"] + 1
+            out.append(
+                f"| {cell(a['title'])} | {cell(a.get('owner'))} | {a.get('due') or ''} "
+                f"| {a['status']} | {a.get('url') or ''} | {factor} |"
+            )
+    if doc["links"]:
+        out += ["", f"## {template.heading('links')}", ""]
+        out += [
+            f"- [{cell(link['title'])}]({link['url']})"
+            if link.get("url")
+            else f"- {cell(link['title'])}"
+            for link in doc["links"]
+        ]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,1 @@
+"""Reading postmortems written elsewhere (Markdown, HTML) into the document format."""
