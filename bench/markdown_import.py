@@ -19,6 +19,7 @@ import json
 import os
 import random
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -187,6 +188,11 @@ def synthetic(n, rng, words_wanted):
     while len(text.split()) < words_wanted:
         text += "\n\n" + paragraph(rng, 120)
     return text + "\n"
+
+
+def _children_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def speed(files, words_wanted):

@@ -165,6 +165,71 @@ def _hook_collections():
             gc.callbacks.append(_count_collections)
 
 
+class _Watch:
+    """One budgeted render: its thread, CPU clock, budget and garbage-collection time."""
+
+    def __init__(self, budget):
+        self.target = threading.get_ident()
+        self.clock = time.pthread_getcpuclockid(self.target)
+        self.budget = budget
+        self.collecting = _COLLECTING[self.target] = [None, 0.0]
+        self.started = time.clock_gettime(self.clock)
+        self.fired = False
+
+    def spent(self):
+        return time.clock_gettime(self.clock) - self.started - self.collecting[1]
+
+
+class _Watchdog:
+    """One thread per process that watches every budgeted render in progress (starting a
+    thread per render cost more than most renders)."""
+
+    TICK = 0.01  # seconds between looks at the renders' CPU clocks
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.wake = threading.Condition(self.lock)
+        self.active = {}  # thread id -> _Watch
+        self.thread = None
+
+    def begin(self, watch):
+        with self.lock:
+            self.active[watch.target] = watch
+            if self.thread is None or not self.thread.is_alive():  # first use, or forked
+                self.thread = threading.Thread(
+                    target=self._run, name="markdown-budget", daemon=True
+                )
+                self.thread.start()
+            self.wake.notify()
+
+    def end(self, watch):
+        """Stop watching; True when the budget ran out (its exception is withdrawn if it
+        has not been delivered yet)."""
+        with self.lock:
+            self.active.pop(watch.target, None)
+            if watch.fired:
+                _raise_in(watch.target, None)
+            _COLLECTING.pop(watch.target, None)
+            return watch.fired
+
+    def _run(self):
+        while True:
+            with self.lock:
+                while not self.active:
+                    self.wake.wait()
+                for target, watch in list(self.active.items()):
+                    if watch.collecting[0] is not None:
+                        continue  # a collection runs in the render's thread: wait for its end
+                    if watch.spent() >= watch.budget:
+                        watch.fired = True
+                        del self.active[target]
+                        _raise_in(target, _OverBudget)
+            time.sleep(self.TICK)
+
+
+_WATCHDOG = _Watchdog()
+
+
 def _within_budget(function, text, budget):
     """function(text), or None when it spends more than `budget` seconds of this thread's CPU.
 
@@ -175,42 +240,17 @@ def _within_budget(function, text, budget):
     large process can take longer than the budget), nor while one runs, so the exception never
     lands in a collector's callback, where it would be swallowed.
     """
-    target = threading.get_ident()
-    clock = time.pthread_getcpuclockid(target)
     _hook_collections()
-    collecting = _COLLECTING[target] = [None, 0.0]
-    started = time.clock_gettime(clock)
-    lock = threading.Lock()
-    state = {"done": False, "fired": False}
-    finished = threading.Event()
-
-    def watch():
-        while not finished.wait(0.01):
-            if collecting[0] is not None:
-                continue  # a collection is running in the render's thread: wait for its end
-            if time.clock_gettime(clock) - started - collecting[1] >= budget:
-                with lock:
-                    if not state["done"]:
-                        state["fired"] = True
-                        _raise_in(target, _OverBudget)
-                return
-
-    watchdog = threading.Thread(target=watch, name="markdown-budget", daemon=True)
-    watchdog.start()
+    watch = _Watch(budget)
+    _WATCHDOG.begin(watch)
     try:
         try:
             result = function(text)
         finally:
-            with lock:
-                state["done"] = True
-                if state["fired"]:
-                    _raise_in(target, None)  # not delivered yet: withdraw it
-            finished.set()
-            _COLLECTING.pop(target, None)
+            fired = _WATCHDOG.end(watch)
     except _OverBudget:
         return None
-    watchdog.join()
-    return None if state["fired"] else result
+    return None if fired else result
 
 
 def _raise_in(thread_id, exception):
