@@ -86,19 +86,46 @@ def read_records(path) -> Iterator[Record]:
 
 def _written(path):
     """A Markdown or HTML postmortem as a record (a draft unless its front matter says so)."""
+    return read_written(str(path), path.read_bytes())
+
+
+def read_written(source, raw):
+    """A Markdown or HTML file's bytes as a record; `source` names it (and its type)."""
     from kb.importers.html import read_html
     from kb.importers.markdown import read_markdown
 
-    raw = path.read_bytes()
     if len(raw) > MAX_RECORD_BYTES:
-        return Record(str(path), None, error="the file is larger than 1 MiB")
+        return Record(source, None, error="the file is larger than 1 MiB")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        return Record(str(path), None, error="not UTF-8 text")
-    reader = read_html if path.suffix.lower() in (".html", ".htm") else read_markdown
-    found = reader(text, name=path.name)
-    return Record(str(path), None, data=found.document, mapping=found.mapping, notes=found.problems)
+        return Record(source, None, error="not UTF-8 text")
+    reader = read_html if source.lower().endswith((".html", ".htm")) else read_markdown
+    found = reader(text, name=Path(source).name)
+    return Record(source, None, data=found.document, mapping=found.mapping, notes=found.problems)
+
+
+def read_upload(name, raw):
+    """The records of one uploaded file (.json, .jsonl, Markdown or HTML), by its name."""
+    suffix = Path(name).suffix.lower()
+    if suffix in WRITTEN:
+        return [read_written(name, raw)]
+    if suffix not in (".json", ".jsonl"):
+        return [Record(name, None, error=f"not a file Hindsight reads ({', '.join(READABLE)})")]
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return [Record(name, None, error="not UTF-8 text")]
+    if suffix == ".jsonl":
+        return [
+            _parse(name, number, line)
+            for number, line in enumerate(text.splitlines(), start=1)
+            if line.strip()
+        ]
+    record = _parse(name, None, text)
+    if isinstance(record.data, list):
+        return [Record(f"{name}[{i}]", None, data=item) for i, item in enumerate(record.data, 1)]
+    return [record]
 
 
 def _parse(source, line, text):

@@ -35,6 +35,7 @@ def init_app(app: Flask):
         editor,
         figures,
         history,
+        imports,
         openapi,
         postmortems,
         themes,
@@ -85,6 +86,7 @@ def init_app(app: Flask):
     app.register_blueprint(postmortems.bp)
     app.register_blueprint(editor.bp)
     app.register_blueprint(history.bp)
+    app.register_blueprint(imports.bp)
     app.register_blueprint(actions.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(openapi.bp)

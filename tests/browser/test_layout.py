@@ -29,6 +29,12 @@ WIDTHS = (390, 768, 1280)
 ADMIN = "admin@brightcart.example"
 EDITED = "INC-2025-001"  # given a second revision, for the comparison and the conflict
 MONTH = "2026-10"  # a month with published postmortems, for the digest preview
+IMPORTED = (
+    "a-rather-long-file-name-of-an-exported-confluence-page-about-the-outage.md",
+    b"# Postmortem: Login failures\n\n"
+    b"## What happened to the sign-in service of the mobile apps on the morning of 2 May\n"
+    b"Sign-in failed.\n\n## Timeline\n- 10:02 UTC - Errors start\n",
+)  # an uploaded Markdown file with a long name and a long heading, for the import check
 NAV = ("Postmortems", "Action items", "Themes", "Figures", "Digest")
 ACCOUNT = ("Audit log", "Sign out")  # the admin's account menu
 
@@ -52,6 +58,8 @@ PAGES = {
     "account-settings": "/settings",
     "password": "/account/password",
     "sign-in": "/sign-in",
+    "import": "/import",
+    "import-preview": "/import",
 }
 
 
@@ -123,6 +131,15 @@ def tabs(site, browser):
 def open_page(page, site, name):
     """Go to the named page as a person would get there."""
     url = site["url"]
+    if name == "import-preview":  # the check of an uploaded file, before it is imported
+        page.goto(url + PAGES[name])
+        page.set_input_files(
+            "#f-files",
+            files=[{"name": IMPORTED[0], "mimeType": "text/markdown", "buffer": IMPORTED[1]}],
+        )
+        with page.expect_navigation():
+            page.get_by_role("button", name="Check the files").click()
+        return
     if name != "conflict":
         page.goto(url + PAGES[name].format(theme=site["theme"]))
         return
