@@ -209,14 +209,15 @@ def speed(files, words_wanted):
             text = synthetic(n, rng, words_wanted)
             sizes.append(len(text.split()))
             (folder / f"{n:05d}.md").write_text(text, encoding="utf-8")
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _children_cpu()
         result = subprocess.run(
             [kb, "import", str(folder)], env=env, capture_output=True, text=True
         )
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, _children_cpu() - cpu
     print(
         f"| {files} files, {sum(sizes) // len(sizes)} words each on average | {elapsed:.1f} s "
-        f"| {files / elapsed:.0f} files/s | exit {result.returncode}: {result.stdout.strip()} |"
+        f"| {cpu:.1f} s of CPU | load {os.getloadavg()[0]:.1f} "
+        f"| exit {result.returncode}: {result.stdout.strip()} |"
     )
     if result.returncode:
         print(result.stderr[-2000:], file=sys.stderr)
