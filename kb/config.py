@@ -19,6 +19,7 @@ DEFAULTS = {
     "DIGEST_EXTRA_RECIPIENTS": "",  # comma-separated lists; they get the internal-only digest
     "AUTH_TRUSTED_HEADER": None,
     "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+    "ATTACHMENT_MAX_BYTES": 10 * 1024 * 1024,  # one attached file (images, logs, originals)
     "LOGIN_RATE_LIMIT": 10,  # failed sign-ins per client address in LOGIN_RATE_WINDOW
     "LOGIN_ACCOUNT_LIMIT": 20,  # failed sign-ins per account in LOGIN_RATE_WINDOW (above ^)
     "LOGIN_RATE_WINDOW": 300,  # seconds
@@ -40,7 +41,7 @@ DEFAULTS = {
 
 _INT_KEYS = {"SMTP_PORT", "MAX_CONTENT_LENGTH", "LOGIN_RATE_LIMIT", "LOGIN_RATE_WINDOW"}
 _INT_KEYS |= {"LOGIN_ACCOUNT_LIMIT"}
-_INT_KEYS |= {"READY_MAX_LAG"}
+_INT_KEYS |= {"READY_MAX_LAG", "ATTACHMENT_MAX_BYTES"}
 _FLOAT_KEYS = {"SESSION_HOURS", "CHANGELOG_KEEP_HOURS", "CHANGELOG_FORGET_HOURS"}
 _FLOAT_KEYS |= {"CHANGELOG_PRUNE_MINUTES"}
 _BOOL_KEYS = {"SMTP_STARTTLS"}

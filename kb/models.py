@@ -2,7 +2,7 @@
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, Relationship, SQLModel
 
 KINDS = ("incident", "near-miss", "game-day")
@@ -157,6 +157,22 @@ class SectionHtml(SQLModel, table=True):
     refused: str | None = Field(default=None, max_length=200)  # why it is shown as typed
 
     postmortem: Postmortem = Relationship(back_populates="rendered")
+
+
+class Attachment(SQLModel, table=True):
+    """A file of a postmortem (a graph, a log excerpt, the original of an imported write-up),
+    kept in the database so that every server and every backup has it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    postmortem_id: int = Field(foreign_key="postmortem.id", ondelete="CASCADE", index=True)
+    name: str = Field(max_length=120)
+    content_type: str = Field(max_length=64)  # read from the content, never from the name
+    size: int
+    sha256: str = Field(max_length=64)
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    origin: str = Field(default="upload", max_length=16)  # upload | import
+    created_by_id: int | None = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class Revision(SQLModel, table=True):

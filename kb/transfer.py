@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kb import postmortems
+from kb import attachments, postmortems
 from kb.document import DocumentError, to_document, validate
 from kb.export_markdown import to_markdown
 from kb.models import Postmortem
@@ -28,6 +28,7 @@ class Record:
     error: str | None = None
     mapping: list = field(default_factory=list)  # Markdown/HTML: (heading, field) pairs
     notes: list = field(default_factory=list)  # Markdown/HTML: what was not understood
+    original: bytes | None = None  # Markdown/HTML: the file, kept as an attachment
 
     @property
     def where(self):
@@ -102,7 +103,14 @@ def read_written(source, raw):
         return Record(source, None, error="not UTF-8 text")
     reader = read_html if source.lower().endswith((".html", ".htm")) else read_markdown
     found = reader(text, name=Path(source).name)
-    return Record(source, None, data=found.document, mapping=found.mapping, notes=found.problems)
+    return Record(
+        source,
+        None,
+        data=found.document,
+        mapping=found.mapping,
+        notes=found.problems,
+        original=raw,
+    )
 
 
 def read_upload(name, raw):
@@ -149,6 +157,9 @@ def import_records(session, records, actor=None, progress=None):
         if record.error:
             report.problems.append(f"{record.where}: {record.error}")
             continue
+        if record.original and attachments.imported_before(session, record.original):
+            report.unchanged += 1  # the same file, imported before: nothing new in it
+            continue
         try:
             doc = validate(record.data)
         except DocumentError as exc:
@@ -164,6 +175,7 @@ def import_records(session, records, actor=None, progress=None):
         try:
             with session.begin_nested():
                 pm, changed = postmortems.save_document(session, doc, actor, note="imported")
+                keep_original(session, pm, record, actor)
         except Exception as exc:  # a database refusal must not stop the other records
             report.problems.append(f"{record.where}: could not be saved: {exc}")
             continue
@@ -175,6 +187,20 @@ def import_records(session, records, actor=None, progress=None):
         else:
             report.unchanged += 1
     return report
+
+
+def keep_original(session, pm, record, actor=None):
+    """Attach the file a record was read from (Markdown, HTML) to its postmortem, once."""
+    if record.original and not attachments.kept(session, pm, record.original):
+        attachments.add(
+            session,
+            pm,
+            Path(record.source).name,
+            record.original,
+            actor,
+            max_bytes=MAX_RECORD_BYTES,
+            origin="import",
+        )
 
 
 def export_documents(session, dest, fmt="json", user=None, progress=None, refusable=None):

@@ -43,6 +43,7 @@ def signed_in(client, login, make_user, make_postmortem, csrf_token):
 def _paths(app, ref, number):
     """Every rule of the app, once per method, with its arguments filled in."""
     filled = {"ref": ref, "month": "2026-03", "token": "not-a-token", "filename": "kb.css"}
+    filled["name"] = "graph.png"
     for rule in app.url_map.iter_rules():
         values = {name: number if name in NUMBER_ARGS else filled[name] for name in rule.arguments}
         path = rule.rule

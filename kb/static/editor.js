@@ -416,3 +416,62 @@
   restoreLocal();
   suggestSimilar();
 })();
+
+// Images pasted or dropped into a section are attached to the postmortem and shown where the
+// cursor was. Without script, the Attachments form beside the editor does the same.
+(function () {
+  "use strict";
+  const form = document.getElementById("editor");
+  const attach = document.getElementById("attach-form");
+  if (!form || !attach) return;
+  const token = attach.elements.namedItem("csrf_token").value;
+
+  async function upload(textarea, file) {
+    const body = new FormData();
+    body.append("csrf_token", token);
+    body.append("file", file, file.name || "pasted-image.png");
+    const marker = `![Uploading ${file.name || "image"}…]()`;
+    insert(textarea, marker);
+    let answer;
+    try {
+      const response = await fetch(attach.action, {
+        method: "POST", body, credentials: "same-origin", headers: { Accept: "application/json" },
+      });
+      answer = await response.json();
+    } catch (e) {
+      answer = { error: "Not attached: the server could not be reached." };
+    }
+    textarea.value = textarea.value.replace(marker, answer.markdown || "");
+    textarea.dispatchEvent(new Event("input", { bubbles: true }));
+    if (answer.error) window.alert(answer.error);
+  }
+
+  function insert(textarea, text) {
+    const start = textarea.selectionStart, end = textarea.selectionEnd;
+    textarea.value = textarea.value.slice(0, start) + text + textarea.value.slice(end);
+    textarea.selectionStart = textarea.selectionEnd = start + text.length;
+  }
+
+  form.querySelectorAll("textarea[data-markdown]").forEach((textarea) => {
+    textarea.addEventListener("paste", (event) => {
+      const files = Array.from(event.clipboardData ? event.clipboardData.files : []);
+      if (!files.length) return;
+      event.preventDefault();
+      files.forEach((file) => upload(textarea, file));
+    });
+    textarea.addEventListener("dragover", (event) => {
+      if (event.dataTransfer && Array.from(event.dataTransfer.types).includes("Files")) {
+        event.preventDefault();
+        textarea.classList.add("drop-target");
+      }
+    });
+    textarea.addEventListener("dragleave", () => textarea.classList.remove("drop-target"));
+    textarea.addEventListener("drop", (event) => {
+      textarea.classList.remove("drop-target");
+      const files = Array.from(event.dataTransfer ? event.dataTransfer.files : []);
+      if (!files.length) return;
+      event.preventDefault();
+      files.forEach((file) => upload(textarea, file));
+    });
+  });
+})();

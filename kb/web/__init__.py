@@ -30,6 +30,7 @@ def init_app(app: Flask):
     from kb.web import (
         actions,
         api,
+        attachments,
         auth,
         digest,
         editor,
@@ -69,6 +70,7 @@ def init_app(app: Flask):
     login_manager.request_loader(_load_user_from_request)
     login_manager.unauthorized_handler(auth.unauthorized)
 
+    app.before_request(_body_limit)
     app.before_request(_refuse_deep_json)
     app.before_request(_refuse_nul)
     app.before_request(_protect)
@@ -87,6 +89,7 @@ def init_app(app: Flask):
     app.register_blueprint(editor.bp)
     app.register_blueprint(history.bp)
     app.register_blueprint(imports.bp)
+    app.register_blueprint(attachments.bp)
     app.register_blueprint(actions.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(openapi.bp)
@@ -195,6 +198,17 @@ def _strings(value):
     elif isinstance(value, list):
         for item in value:
             yield from _strings(item)
+
+
+def _body_limit():
+    """A view that takes larger bodies than MAX_CONTENT_LENGTH (uploads) says how large,
+    before anything reads the body."""
+    from flask import current_app
+
+    view = current_app.view_functions.get(request.endpoint)
+    limit = getattr(view, "max_content_length", None)
+    if limit is not None:
+        request.max_content_length = limit(current_app)
 
 
 def _protect():

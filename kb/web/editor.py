@@ -3,6 +3,7 @@
 from flask import (
     Blueprint,
     abort,
+    current_app,
     flash,
     jsonify,
     redirect,
@@ -14,7 +15,7 @@ from flask import (
 from flask_login import current_user, login_required
 from sqlmodel import select
 
-from kb import accounts, blameless, diff, owners, postmortems, template
+from kb import accounts, attachments, blameless, diff, owners, postmortems, template
 from kb.db import get_session
 from kb.document import DocumentError, to_document
 from kb.markdown import render_uncached
@@ -273,6 +274,11 @@ def _render_editor(
         suggestions=_suggestions(db),
         amendment=amendment,
         partly=partly,
+        files=attachments.listing(db, pm),
+        attachment_link=lambda f: attachments.markdown_link(
+            f, url_for("attachments.show", ref=pm.ref, number=f.id, name=f.name)
+        ),
+        attachment_max=current_app.config["ATTACHMENT_MAX_BYTES"],
     ), status
 
 

@@ -4,7 +4,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user, login_required
 from sqlmodel import select
 
-from kb import diff, postmortems
+from kb import attachments, diff, postmortems
 from kb.db import get_session
 from kb.document import DocumentError, to_document
 from kb.models import User
@@ -23,7 +23,10 @@ def revisions(ref):
         abort(404)
     rows = postmortems.revisions(db, pm)
     authors = {u.id: u for u in db.exec(select(User)).all()}
-    return render_template("editor/revisions.html", pm=pm, rows=rows, authors=authors)
+    originals = [f for f in attachments.listing(db, pm) if f.origin == "import"]
+    return render_template(
+        "editor/revisions.html", pm=pm, rows=rows, authors=authors, originals=originals
+    )
 
 
 @bp.route("/postmortems/<ref>/revisions/compare")

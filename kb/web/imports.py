@@ -7,10 +7,11 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user, login_required
 
 from kb import postmortems, template
+from kb.attachments import AttachmentError
 from kb.db import get_session
 from kb.document import DocumentError, validate
 from kb.models import SECTIONS
-from kb.transfer import READABLE, read_upload
+from kb.transfer import READABLE, Record, keep_original, read_upload
 
 bp = Blueprint("imports", __name__)
 MAX_FILES = 20
@@ -41,7 +42,11 @@ def upload():
         flash(f"Choose at most {MAX_FILES} files at a time (use `kb import` for more).", "error")
         return redirect(url_for("imports.upload"))
     checked = [_check(record) for f in files for record in read_upload(f.filename, f.read())]
-    ready = [{"source": c["source"], "document": c["document"]} for c in checked if c["ok"]]
+    ready = [
+        {"source": c["source"], "document": c["document"], "original": c["original"]}
+        for c in checked
+        if c["ok"]
+    ]
     return render_template(
         "imports/preview.html",
         checked=checked,
@@ -60,6 +65,7 @@ def _check(record):
         "errors": [],
         "document": None,
         "ok": False,
+        "original": record.original.decode("utf-8-sig") if record.original else None,
     }
     if record.error:
         found["errors"] = [record.error]
@@ -118,10 +124,14 @@ def confirm():
                 pm, created = postmortems.create(db, raw, current_user, note="imported")
                 if not created:
                     raise _Taken(f"{pm.ref} exists already: leave its ref out to import a copy")
+                original = item.get("original")
+                if isinstance(original, str) and original:
+                    kept = Record(source, None, original=original.encode("utf-8"))
+                    keep_original(db, pm, kept, current_user)
         except DocumentError as exc:
             refused.append((source, [str(e) for e in exc.errors]))
             continue
-        except (postmortems.WorkflowError, postmortems.Conflict, _Taken) as exc:
+        except (postmortems.WorkflowError, postmortems.Conflict, _Taken, AttachmentError) as exc:
             refused.append((source, [str(exc)]))
             continue
         done.append((source, pm))

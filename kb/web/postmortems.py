@@ -3,7 +3,7 @@
 from flask import Blueprint, abort, render_template, request
 from flask_login import current_user, login_required
 
-from kb import audit, owners, postmortems, reviews, template
+from kb import attachments, audit, owners, postmortems, reviews, template
 from kb.db import get_session
 from kb.insights import kpis
 from kb.models import KINDS, SEVERITIES, STATUSES
@@ -60,4 +60,5 @@ def show(ref):
         response_times=kpis.response_times(pm),
         thread=reviews.thread(db, pm),
         owner_label=owners.directory(db).label,
+        files=attachments.listing(db, pm),
     )
