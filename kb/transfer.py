@@ -5,6 +5,7 @@ whole or not at all (one savepoint per record)."""
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from kb import attachments, postmortems
@@ -29,6 +30,7 @@ class Record:
     mapping: list = field(default_factory=list)  # Markdown/HTML: (heading, field) pairs
     notes: list = field(default_factory=list)  # Markdown/HTML: what was not understood
     original: bytes | None = None  # Markdown/HTML: the file, kept as an attachment
+    images: dict = field(default_factory=dict)  # Markdown: {source in the file: (name, bytes)}
 
     @property
     def where(self):
@@ -86,11 +88,20 @@ def read_records(path) -> Iterator[Record]:
 
 
 def _written(path):
-    """A Markdown or HTML postmortem as a record (a draft unless its front matter says so)."""
-    return read_written(str(path), path.read_bytes())
+    """A Markdown or HTML postmortem as a record (a draft unless its front matter says so),
+    with the images it shows that sit beside it."""
+    folder = path.parent.resolve()
+
+    def beside(target):
+        found = (folder / target).resolve()
+        if found.is_relative_to(folder) and found.is_file() and found.stat().st_size:
+            return found.read_bytes() if found.stat().st_size <= MAX_RECORD_BYTES * 10 else None
+        return None
+
+    return read_written(str(path), path.read_bytes(), beside)
 
 
-def read_written(source, raw):
+def read_written(source, raw, beside=None):
     """A Markdown or HTML file's bytes as a record; `source` names it (and its type)."""
     from kb.importers.html import read_html
     from kb.importers.markdown import read_markdown
@@ -103,6 +114,13 @@ def read_written(source, raw):
         return Record(source, None, error="not UTF-8 text")
     reader = read_html if source.lower().endswith((".html", ".htm")) else read_markdown
     found = reader(text, name=Path(source).name)
+    images = {}
+    for target in found.images if beside else ():
+        data = beside(target)
+        if data is None:
+            found.problems.append(f"image {target!r} is not beside the file: its link is kept")
+        else:
+            images[target] = (Path(target).name, data)
     return Record(
         source,
         None,
@@ -110,6 +128,7 @@ def read_written(source, raw):
         mapping=found.mapping,
         notes=found.problems,
         original=raw,
+        images=images,
     )
 
 
@@ -174,8 +193,12 @@ def import_records(session, records, actor=None, progress=None):
             continue
         try:
             with session.begin_nested():
+                if record.images:
+                    doc = _with_image_links(session, doc, record)
                 pm, changed = postmortems.save_document(session, doc, actor, note="imported")
                 keep_original(session, pm, record, actor)
+                for name, data in record.images.values():
+                    attachments.add(session, pm, name, data, actor, max_bytes=MAX_RECORD_BYTES * 10)
         except Exception as exc:  # a database refusal must not stop the other records
             report.problems.append(f"{record.where}: could not be saved: {exc}")
             continue
@@ -187,6 +210,21 @@ def import_records(session, records, actor=None, progress=None):
         else:
             report.unchanged += 1
     return report
+
+
+def _with_image_links(session, doc, record):
+    """The document with its images pointing at the attachments they are about to become
+    (the postmortem's ref is chosen first, so that the links can name it)."""
+    from kb.importers.markdown import relink
+
+    if not doc.get("ref"):
+        year = (doc.get("started_at") or datetime.now(UTC)).year
+        doc = {**doc, "ref": postmortems.next_ref(session, year)}
+    urls = {
+        target: f"/postmortems/{doc['ref']}/files/{attachments.safe_name(name)}"
+        for target, (name, _data) in record.images.items()
+    }
+    return relink(dict(doc), urls)
 
 
 def keep_original(session, pm, record, actor=None):

@@ -150,3 +150,28 @@ def test_kb_import_keeps_the_original_once(runner, session, tmp_path):
     assert [(r.name, r.origin, r.data) for r in rows] == [("dns.md", "import", source.read_bytes())]
     records = list(transfer.read_records(source))
     assert records[0].original == source.read_bytes()
+
+
+def test_images_beside_an_imported_file_are_attached_and_shown(
+    runner, session, tmp_path, client, make_user, login
+):
+    (tmp_path / "img").mkdir()
+    (tmp_path / "img" / "p99@latency.png").write_bytes(PNG)
+    (tmp_path / "outage.md").write_text(
+        "# Cache stampede\n\n## Summary\nLatency rose:\n\n![p99](img/p99@latency.png)\n\n"
+        "![elsewhere](https://example.com/x.png) ![gone](missing.png) ![up](../secret.png)\n"
+    )
+    (tmp_path.parent / "secret.png").write_bytes(PNG)
+    result = runner.invoke(args=["import", str(tmp_path / "outage.md")])
+    assert result.exit_code == 0, result.output
+    pm = session.exec(Postmortem.__table__.select()).one()
+    summary = pm.summary
+    assert f"![p99](/postmortems/{pm.ref}/files/p99-latency.png)" in summary
+    assert "![elsewhere](https://example.com/x.png)" in summary  # links elsewhere stay
+    assert "![gone](missing.png)" in summary and "![up](../secret.png)" in summary
+    names = sorted(r.name for r in session.exec(Attachment.__table__.select()).all())
+    assert names == ["outage.md", "p99-latency.png"]  # nothing from outside the folder
+    login(make_user("reader@example.com"))
+    shown = client.get(f"/postmortems/{pm.ref}/files/p99-latency.png")
+    assert shown.status_code == 200 and shown.data == PNG
+    assert client.get(f"/postmortems/{pm.ref}/files/secret.png").status_code == 404

@@ -41,6 +41,7 @@ class Parsed:
     front_matter: dict
     lines: list[str]  # the file's lines (line endings normalised)
     dedented: set[int]  # lines of indented blocks that are prose indented by mistake
+    images: list[str] = field(default_factory=list)  # where the file's images point
     front_matter_error: str = ""
 
 
@@ -70,7 +71,15 @@ def parse(text):
     for node in root.children:
         if node.type != "front_matter":
             reader.block(node)
-    return Parsed(reader.units, front, reader.lines, reader.dedented, front_error)
+    images = list(dict.fromkeys(_image_sources(root)))
+    return Parsed(reader.units, front, reader.lines, reader.dedented, images, front_error)
+
+
+def _image_sources(node):
+    if node.type == "image" and node.attrs.get("src"):
+        yield str(node.attrs["src"])
+    for child in node.children:
+        yield from _image_sources(child)
 
 
 class _Reader:
@@ -224,6 +233,6 @@ def inline_text(node):
         return node.content
     if node.type in ("softbreak", "hardbreak"):
         return "\n"
-    if node.type == "image":
-        return ""
+    if node.type == "image":  # its alt text: the words a reader of the file would see
+        return "".join(inline_text(child) for child in node.children)
     return "".join(inline_text(child) for child in node.children)

@@ -42,6 +42,7 @@ class Imported:
     document: dict
     mapping: list = field(default_factory=list)  # (label as written, field or "notes")
     problems: list = field(default_factory=list)  # what was not understood
+    images: list = field(default_factory=list)  # images the file shows by a relative path
 
 
 @dataclass
@@ -56,7 +57,7 @@ class _Segment:
 def read_markdown(text, *, name=""):
     """The document a Markdown postmortem holds (a draft unless its front matter says so)."""
     parsed = blocks.parse(text)
-    found = Imported(document={})
+    found = Imported(document={}, images=[s for s in parsed.images if _local(s)])
     if parsed.front_matter_error:
         found.problems.append(parsed.front_matter_error)
     front = parsed.front_matter
@@ -119,6 +120,24 @@ def _first_part(units):
         return [u for u in items if u.level == first.level or u.item == first.item]
     paragraph = next((u.paragraph for u in units if u.kind == "line"), None)
     return [u for u in units if u.kind == "line" and u.paragraph == paragraph]
+
+
+def _local(source):
+    """Whether an image source is a file beside the Markdown (not a URL or an absolute path)."""
+    return not re.match(r"^([a-z][a-z0-9+.-]*:|/|#)", source, re.I) and ".." not in source
+
+
+def relink(doc, urls):
+    """The document with each image source in `urls` replaced by its URL in Hindsight."""
+    for key in (*SECTIONS, NOTES):
+        text = doc.get(key)
+        if text:
+            for source, url in urls.items():
+                text = text.replace(f"]({source})", f"]({url})").replace(
+                    f"]({source} ", f"]({url} "
+                )
+            doc[key] = text
+    return doc
 
 
 def _has(segments, name):

@@ -94,6 +94,29 @@ def _attachment(ref, number):
 @login_required
 def show(ref, number, name):
     _db, _pm, attachment = _attachment(ref, number)
+    return _send(attachment)
+
+
+@bp.route("/postmortems/<ref>/files/<name>")
+@login_required
+def by_name(ref, name):
+    """The newest attachment of this name: how imported Markdown shows the images that sat
+    beside it."""
+    db = get_session()
+    pm = postmortems.get(db, ref, current_user)
+    if pm is None:
+        abort(404)
+    found = db.exec(
+        select(Attachment)
+        .where(Attachment.postmortem_id == pm.id, Attachment.name == name)
+        .order_by(Attachment.id.desc())
+    ).first()
+    if found is None:
+        abort(404)
+    return _send(found)
+
+
+def _send(attachment):
     if request.if_none_match.contains(attachment.sha256):
         return "", 304
     response = make_response(attachment.data)
