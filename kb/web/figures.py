@@ -12,6 +12,7 @@ from kb.insights import charts, kpis
 from kb.models import KINDS, SEVERITIES
 from kb.months import MonthError, month_start, months_between, parse_month, shift_month
 from kb.web import error_response, field_error
+from kb.web.openapi import error_responses, ok
 
 bp = Blueprint("figures", __name__)
 DEFAULT_MONTHS = 12
@@ -242,8 +243,6 @@ def _month_parameter(name, description):
 
 
 def _openapi_paths():
-    from kb.web.openapi import error_responses
-
     return {
         "/api/v1/figures": {
             "get": {
@@ -253,12 +252,7 @@ def _openapi_paths():
                     _month_parameter("to", "Last month, YYYY-MM (default: this month)"),
                 ],
                 "responses": {
-                    "200": {
-                        "description": "The figures of each month in the range",
-                        "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/Figures"}}
-                        },
-                    },
+                    "200": ok("Figures", "The figures of each month in the range"),
                     **error_responses(400, 401),
                 },
             }

@@ -115,7 +115,7 @@ class Query:
 
     @classmethod
     def number(cls, name, default, low=1, high=MAX_PAGE):
-        schema = {"type": "integer", "minimum": low, "maximum": high}
+        schema = {"type": "integer", "minimum": low, "maximum": high, "default": default}
         return cls(name, schema, lambda n: arg_number(n, default, low, high))
 
     @classmethod
