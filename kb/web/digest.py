@@ -38,6 +38,7 @@ from kb.months import (
     parse_month,
     previous_month,
 )
+from kb.web.errors import field_error
 from kb.web.openapi import error_responses, ok, ref
 
 bp = Blueprint("digest", __name__)
@@ -216,13 +217,7 @@ def api_month(month):
     try:
         month = parse_month(month)
     except MonthError as exc:
-        body = {
-            "status": 400,
-            "title": "Bad Request",
-            "message": f"month: {exc}",
-            "errors": [{"field": "month", "message": str(exc)}],
-        }
-        return jsonify(error=body), 400
+        return field_error("month", str(exc))
     digest, content = _rendered(month)
     return jsonify({**digest.as_dict(), "subject": content.subject, "text": content.text})
 
