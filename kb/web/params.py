@@ -106,20 +106,24 @@ class Query:
 
     @classmethod
     def choice(cls, name, allowed, default=None):
+        """One of `allowed`; `default` when absent."""
         schema = {"type": "string", "enum": list(allowed)}
         return cls(name, schema, lambda n: arg_choice(n, allowed, default))
 
     @classmethod
     def text(cls, name, description=None):
+        """Any text; None when absent or empty."""
         return cls(name, {"type": "string"}, lambda n: request.args.get(n) or None, description)
 
     @classmethod
     def number(cls, name, default, low=1, high=MAX_PAGE):
+        """A whole number from low to high; `default` when absent or empty."""
         schema = {"type": "integer", "minimum": low, "maximum": high, "default": default}
         return cls(name, schema, lambda n: arg_number(n, default, low, high))
 
     @classmethod
     def day_or_month(cls, name, end=False):
+        """A date or a month, as the moment it begins (or, with `end`, ends)."""
         schema = {"type": "string", "description": "YYYY-MM or YYYY-MM-DD"}
         return cls(name, schema, lambda n: arg_day_or_month(n, end))
 
