@@ -12,11 +12,10 @@ import re
 from dataclasses import dataclass
 
 from kb import template
-from kb.models import SECTIONS, TIMESTAMPS
+from kb.document_format import LABEL_FIELDS, ROWS, SCALARS
+from kb.models import SECTIONS
 
 _TOKEN = re.compile(r"\s+|[^\s]+")
-_SCALARS = ("title", "kind", "status", "severity", "visibility", "trigger", *TIMESTAMPS)
-_LISTS = ("authors", "teams", "services", "tags", "readers")
 MAX_TOKENS = 200  # words and spaces (or lines) on each side of one matcher run
 MAX_WORK = 1_000_000  # the sum of len(a) * len(b) over every matcher run of one compare()
 
@@ -48,7 +47,7 @@ def _lines(doc, field):
         return "\n".join(_action_line(a) for a in value or [])
     if field == "links":
         return "\n".join(f"{link.get('title')} <{link.get('url')}>" for link in value or [])
-    if field in _LISTS:
+    if field in LABEL_FIELDS:
         return ", ".join(value or [])
     return "" if value is None else str(value)
 
@@ -142,15 +141,7 @@ def _lines_of(tokens):
 
 def compare(old, new):
     """The fields that differ between two documents, each as a word-level diff."""
-    fields = [
-        *_SCALARS,
-        *_LISTS,
-        *SECTIONS,
-        "timeline",
-        "contributing_factors",
-        "action_items",
-        "links",
-    ]
+    fields = [*SCALARS, *LABEL_FIELDS, *SECTIONS, *ROWS]
     result = []
     budget = _Budget()
     for field in fields:
@@ -164,6 +155,6 @@ def compare(old, new):
 
 def heading(field):
     """The heading a person knows a field by."""
-    if field in SECTIONS or field in ("timeline", "contributing_factors", "action_items", "links"):
+    if field in SECTIONS or field in ROWS:
         return template.heading(field)
     return field.replace("_at", "").replace("_", " ").capitalize()

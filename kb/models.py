@@ -36,7 +36,6 @@ SECTIONS = (
     "notes",
 )
 TIMESTAMPS = ("started_at", "detected_at", "mitigated_at", "resolved_at", "published_at")
-LABEL_FIELDS = ("authors", "teams", "services", "tags", "readers")
 ROLES = ("reader", "author", "admin")
 # The largest value of an integer column on PostgreSQL (ids, revision numbers, versions): input
 # is refused past it rather than handed to the database.

@@ -18,11 +18,10 @@ from sqlmodel import select
 from kb import accounts, audit, markdown, owners
 from kb.db import begin_write
 from kb.document import DocumentError, canonical, format_datetime, to_document, validate
+from kb.document_format import COLUMNS, LABEL_FIELDS
 from kb.models import (
-    LABEL_FIELDS,
     OPEN_ACTION_STATUSES,
     SECTIONS,
-    TIMESTAMPS,
     ActionItem,
     Change,
     Factor,
@@ -36,7 +35,7 @@ from kb.models import (
 )
 from kb.reviews import queue_decided, queue_requested
 
-SCALARS = ("title", "kind", "status", "severity", "visibility", "trigger", *TIMESTAMPS, *SECTIONS)
+SCALARS = COLUMNS  # the document's fields stored as columns of Postmortem
 
 
 class Conflict(Exception):
@@ -70,6 +69,41 @@ def listing(session, user, *, limit=50, offset=0, status=None):
     newest = func.coalesce(Postmortem.started_at, Postmortem.created_at)
     query = query.order_by(newest.desc(), Postmortem.id.desc()).offset(offset).limit(limit)
     return session.exec(query).all()
+
+
+def filtered_listing(
+    session,
+    user,
+    *,
+    equal=None,
+    labels=None,
+    started_from=None,
+    started_before=None,
+    limit=25,
+    offset=0,
+):
+    """(how many match, one page of them): postmortems `user` may see, newest first.
+
+    `equal` maps columns (status, kind, severity) to the value they must hold, `labels` maps
+    label fields (services, teams, tags) to a value they must contain; `started_from` and
+    `started_before` bound the start of the incident.
+    """
+    query = visible(session, user)
+    for column, value in (equal or {}).items():
+        query = query.where(getattr(Postmortem, column) == value)
+    for field, value in (labels or {}).items():
+        label = and_(
+            Label.postmortem_id == Postmortem.id, Label.field == field, Label.value == value
+        )
+        query = query.where(exists().where(label))
+    if started_from is not None:
+        query = query.where(Postmortem.started_at >= started_from)
+    if started_before is not None:
+        query = query.where(Postmortem.started_at < started_before)
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    newest = func.coalesce(Postmortem.started_at, Postmortem.created_at)
+    page = query.order_by(newest.desc(), Postmortem.id.desc()).offset(offset).limit(limit)
+    return total, session.exec(page).all()
 
 
 def count(session, user, *, status=None):

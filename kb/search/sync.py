@@ -33,6 +33,7 @@ from sqlmodel import Session
 from whoosh import writing
 
 from kb import changelog
+from kb.document_format import CHOICES
 from kb.models import SECTIONS, ActionItem, Change, Factor, Label, Postmortem
 from kb.search import schema
 from kb.search.index import IndexUnavailable, for_app, read_state, state_fields
@@ -77,11 +78,7 @@ _SCALARS = (
     "id",
     "ref",
     "title",
-    "kind",
-    "status",
-    "severity",
-    "visibility",
-    "trigger",
+    *CHOICES,
     "started_at",
     "created_at",
     "version",

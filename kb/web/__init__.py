@@ -1,6 +1,6 @@
 """The web layer: sign-in, security headers, error pages and the blueprints."""
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, render_template, request
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy.exc import OperationalError
@@ -11,6 +11,9 @@ from kb.db import get_session
 from kb.digest.render import duration
 from kb.markdown import render as render_markdown
 from kb.web import params
+from kb.web.errors import ApiError, error_json, field_error
+
+__all__ = ["error_response", "field_error", "init_app", "wants_json"]
 
 csrf = CSRFProtect()
 login_manager = LoginManager()
@@ -78,6 +81,7 @@ def init_app(app: Flask):
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(params.BadParameter, _bad_parameter)
+    app.register_error_handler(ApiError, ApiError.response)
     app.register_error_handler(OperationalError, _database_unavailable)
     app.context_processor(_navigation)
     app.add_template_filter(render_markdown, "markdown")
@@ -249,19 +253,8 @@ def wants_json():
 def error_response(status, title, message):
     """An error as a JSON body or a page, whichever the client wants."""
     if wants_json():
-        return jsonify(error={"status": status, "title": title, "message": message}), status
+        return error_json(status, title, message=message)
     return render_template("error.html", status=status, title=title, message=message), status
-
-
-def field_error(field, message, status=400, title="Bad Request"):
-    """A JSON error naming the field that is wrong (the API's answer to bad parameters)."""
-    body = {
-        "status": status,
-        "title": title,
-        "message": f"{field}: {message}",
-        "errors": [{"field": field, "message": message}],
-    }
-    return jsonify(error=body), status
 
 
 _MESSAGES = {

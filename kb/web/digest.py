@@ -38,7 +38,8 @@ from kb.months import (
     parse_month,
     previous_month,
 )
-from kb.web.openapi import error_responses
+from kb.web.errors import field_error
+from kb.web.openapi import error_responses, ok, ref
 
 bp = Blueprint("digest", __name__)
 INDEX_MONTHS = 12
@@ -216,13 +217,7 @@ def api_month(month):
     try:
         month = parse_month(month)
     except MonthError as exc:
-        body = {
-            "status": 400,
-            "title": "Bad Request",
-            "message": f"month: {exc}",
-            "errors": [{"field": "month", "message": str(exc)}],
-        }
-        return jsonify(error=body), 400
+        return field_error("month", str(exc))
     digest, content = _rendered(month)
     return jsonify({**digest.as_dict(), "subject": content.subject, "text": content.text})
 
@@ -255,12 +250,12 @@ OPENAPI_SCHEMAS = {
             "subject": {"type": "string"},
             "text": {"type": "string", "description": "The plain-text e-mail body"},
             "internal_only": {"type": "boolean"},
-            "incidents": {"type": "array", "items": {"$ref": "#/components/schemas/DigestEntry"}},
+            "incidents": {"type": "array", "items": ref("DigestEntry")},
             "incidents_total": {"type": "integer"},
             "practice": {
                 "type": "array",
                 "description": "Near misses and game days",
-                "items": {"$ref": "#/components/schemas/DigestEntry"},
+                "items": ref("DigestEntry"),
             },
             "practice_total": {"type": "integer"},
             "themes": {"type": "array", "items": {"type": "object"}},
@@ -295,12 +290,7 @@ OPENAPI_PATHS = {
                 }
             ],
             "responses": {
-                "200": {
-                    "description": "The digest",
-                    "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/Digest"}}
-                    },
-                },
+                "200": ok("Digest", "The digest"),
                 **error_responses(400, 401),
             },
         }

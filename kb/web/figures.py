@@ -11,7 +11,8 @@ from kb.db import get_session
 from kb.insights import charts, dashboard
 from kb.models import KINDS, SEVERITIES
 from kb.months import MonthError, month_start, months_between, parse_month, shift_month
-from kb.web import error_response
+from kb.web import error_response, field_error
+from kb.web.openapi import error_responses, ok
 
 bp = Blueprint("figures", __name__)
 DEFAULT_MONTHS = 12
@@ -183,14 +184,7 @@ def api_figures():
     try:
         board = _dashboard()
     except RangeError as exc:
-        message = str(exc)
-        body = {
-            "status": 400,
-            "title": "Bad Request",
-            "message": f"{exc.field}: {message}",
-            "errors": [{"field": exc.field, "message": message}],
-        }
-        return jsonify(error=body), 400
+        return field_error(exc.field, str(exc))
     return jsonify(
         {
             "from": board.first.strftime("%Y-%m"),
@@ -224,7 +218,10 @@ OPENAPI_SCHEMAS = {
                 "type": "array",
                 "items": {
                     "type": "object",
-                    "properties": {c: {"type": "number", "nullable": True} for c in CSV_COLUMNS},
+                    "properties": {
+                        "month": {"type": "string", "example": "2026-01"},
+                        **{c: {"type": "number", "nullable": True} for c in CSV_COLUMNS[1:]},
+                    },
                 },
             },
             "actions": {"type": "object", "additionalProperties": {"type": "integer"}},
@@ -246,8 +243,6 @@ def _month_parameter(name, description):
 
 
 def _openapi_paths():
-    from kb.web.openapi import error_responses
-
     return {
         "/api/v1/figures": {
             "get": {
@@ -257,12 +252,7 @@ def _openapi_paths():
                     _month_parameter("to", "Last month, YYYY-MM (default: this month)"),
                 ],
                 "responses": {
-                    "200": {
-                        "description": "The figures of each month in the range",
-                        "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/Figures"}}
-                        },
-                    },
+                    "200": ok("Figures", "The figures of each month in the range"),
                     **error_responses(400, 401),
                 },
             }

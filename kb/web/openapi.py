@@ -1,66 +1,51 @@
 """The OpenAPI 3 description of /api/v1, assembled from the API modules.
 
-Each module that serves /api/v1 routes declares OPENAPI_PATHS (and, if needed,
-OPENAPI_SCHEMAS); tests/test_openapi.py checks that every route is described and that every
-described path is served.
+Each module that serves /api/v1 routes has its OPENAPI_PATHS (and, if needed, OPENAPI_SCHEMAS)
+listed in API_MODULES; tests/test_openapi.py checks that every route is described and that
+every described path is served. The helpers below write the parts every description repeats.
 """
 
 import importlib
 
 from flask import Blueprint, current_app, jsonify
 
+from kb.web.errors import ERROR_SCHEMA, error_responses
+
+__all__ = ["error_responses", "ok", "path_parameter", "ref", "spec"]
+
 bp = Blueprint("openapi", __name__)
 
 # Modules whose OPENAPI_PATHS are merged, in this order.
-API_MODULES = ["kb.web.api", "kb.web.digest", "kb.web.themes", "kb.web.figures", "kb.web.search"]
-
-ERROR = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["status", "title", "message"],
-            "properties": {
-                "status": {"type": "integer"},
-                "title": {"type": "string"},
-                "message": {"type": "string"},
-                "errors": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
-                    },
-                },
-            },
-        }
-    },
-}
+API_MODULES = [
+    "kb.web.api_openapi",
+    "kb.web.digest",
+    "kb.web.themes",
+    "kb.web.figures",
+    "kb.web.search",
+]
+JSON = "application/json"
 
 
-def error_responses(*codes):
-    """Standard error responses for an operation."""
-    words = {
-        400: "Bad request: the message names the field",
-        401: "No valid session or API token",
-        403: "Not allowed for this role",
-        404: "Not found, or not visible to this user",
-        409: "Conflict with the current version",
-        413: "Body too large",
-        422: "The document is not valid: errors name each field",
-    }
-    return {
-        str(code): {
-            "description": words[code],
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-        }
-        for code in codes
-    }
+def ref(name):
+    """A reference to a schema of components/schemas."""
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def ok(schema, description="OK"):
+    """A JSON response with this schema (a dict, or the name of a component schema)."""
+    if isinstance(schema, str):
+        schema = ref(schema)
+    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+def path_parameter(name, kind="string"):
+    """A parameter in the path."""
+    return {"name": name, "in": "path", "required": True, "schema": {"type": kind}}
 
 
 def spec():
     """The whole description as a dict."""
-    paths, schemas = {}, {"Error": ERROR}
+    paths, schemas = {}, {"Error": ERROR_SCHEMA}
     for name in API_MODULES:
         module = importlib.import_module(name)
         paths.update(getattr(module, "OPENAPI_PATHS", {}))

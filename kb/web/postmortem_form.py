@@ -13,17 +13,13 @@ import re
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from kb.document_format import EDITED_SCALARS, LABEL_FIELDS, ROWS
 from kb.models import SECTIONS, TIMESTAMPS
 from kb.web import params
 
-LIST_FIELDS = {
-    "timeline": ("at", "text", "source"),
-    "contributing_factors": ("text", "category"),
-    "action_items": ("title", "owner", "due", "status", "url", "factor"),
-    "links": ("title", "url"),
-}
-NAME_LISTS = ("authors", "teams", "services", "tags", "readers")
-SCALARS = ("title", "kind", "severity", "visibility", "trigger")
+LIST_FIELDS = ROWS  # each list of rows, with its columns
+NAME_LISTS = LABEL_FIELDS  # comma-separated names in one box each
+SCALARS = EDITED_SCALARS  # one value each (status and published_at change by transitions)
 TIMES = tuple(key for key in TIMESTAMPS if key != "published_at")  # the ones a writer sets
 STORED = "stored"  # the suffix of a time field's hidden twin
 

@@ -10,7 +10,8 @@ from kb.search import expand, sync
 from kb.search import query as search_query
 from kb.search.index import for_app
 from kb.web import field_error, params
-from kb.web.openapi import error_responses
+from kb.web.errors import error_json
+from kb.web.openapi import error_responses, ok, ref
 
 bp = Blueprint("search", __name__)
 MAX_PER_PAGE = 50
@@ -88,21 +89,14 @@ def _marked(html):
 @bp.route("/api/v1/search")
 @login_required
 def api_search():
-    per_page = params.arg_number("per_page", search_query.PER_PAGE, 1, MAX_PER_PAGE)
-    params.arg_number("page", 1, 1, search_query.MAX_PAGE)  # refused here; _run reads it
-    sort = request.args.get("sort", "relevance")
-    if sort not in search_query.SORTS:
-        return field_error("sort", f"must be one of {', '.join(search_query.SORTS)}")
-    result = _run(per_page)
+    args = params.read_all(API_PARAMETERS)  # page is refused here if bad; _run reads it
+    result = _run(args["per_page"])
     if result.error:
         return field_error("q", result.error)
     if result.rebuilding:
-        body = {
-            "status": 503,
-            "title": "Service Unavailable",
-            "message": "The search index is being rebuilt. Try again in a minute.",
-        }
-        return jsonify(error=body), 503, {"Retry-After": "30"}
+        message = "The search index is being rebuilt. Try again in a minute."
+        response, status = error_json(503, "Service Unavailable", message=message)
+        return response, status, {"Retry-After": "30"}
     return jsonify(
         query=result.text,
         sort=result.sort,
@@ -149,6 +143,12 @@ def _hit_json(hit):
     }
 
 
+# The API's paging and order: read by api_search, described below.
+API_PARAMETERS = (
+    params.Query.number("per_page", search_query.PER_PAGE, 1, MAX_PER_PAGE),
+    params.Query.number("page", 1, 1, search_query.MAX_PAGE),
+    params.Query.choice("sort", search_query.SORTS, "relevance"),
+)
 _FACET_PARAMETERS = [
     {
         "name": param,
@@ -211,7 +211,7 @@ OPENAPI_SCHEMAS = {
                 "description": "A wildcard, prefix or range matched more words than were searched",
             },
             "suggestion": {"type": "string", "nullable": True},
-            "hits": {"type": "array", "items": {"$ref": "#/components/schemas/SearchHit"}},
+            "hits": {"type": "array", "items": ref("SearchHit")},
             "facets": {
                 "type": "object",
                 "additionalProperties": {
@@ -238,31 +238,15 @@ OPENAPI_PATHS = {
             "service:payments severity:SEV1 (see docs/search.md). Hits, totals, facet counts "
             "and suggestions only come from postmortems visible to the caller.",
             "parameters": [
-                {"name": "q", "in": "query", "schema": {"type": "string"}},
-                {
-                    "name": "sort",
-                    "in": "query",
-                    "schema": {"type": "string", "enum": list(search_query.SORTS)},
-                },
-                {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
-                {
-                    "name": "per_page",
-                    "in": "query",
-                    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
-                },
+                params.Query.text("q").openapi(),
+                *(query.openapi() for query in API_PARAMETERS),
                 *_FACET_PARAMETERS,
             ],
             "responses": {
-                "200": {
-                    "description": "Results",
-                    "content": {
-                        "application/json": {
-                            "schema": {"$ref": "#/components/schemas/SearchResults"}
-                        }
-                    },
-                },
-                **error_responses(400, 401),
-                "503": {"description": "The search index is being rebuilt; retry shortly"},
+                "200": ok("SearchResults", "Results"),
+                **error_responses(
+                    400, 401, 503, _503="The search index is being rebuilt; retry shortly"
+                ),
             },
         }
     }

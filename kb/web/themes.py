@@ -15,10 +15,13 @@ from kb.insights import charts, similar
 from kb.insights import themes as domain
 from kb.months import month_start
 from kb.web import field_error, params
+from kb.web.openapi import error_responses, ok, path_parameter, ref
 
 bp = Blueprint("themes", __name__)
 PAGE_SIZE = 20
 MAX_TEXT = 20_000
+MAX_LIMIT = 20  # similar incidents in one answer
+LIMIT = params.Query.number("limit", 5, 1, MAX_LIMIT)
 
 
 @bp.app_context_processor
@@ -135,8 +138,7 @@ def api_similar_to(ref):
     pm = postmortems.get(db, ref, current_user)
     if pm is None:
         abort(404)
-    limit = params.arg_number("limit", 5, 1, 20)
-    found = similar.similar_to(db, current_user, pm, limit)
+    found = similar.similar_to(db, current_user, pm, LIMIT.read())
     return jsonify(ref=pm.ref, title=pm.title, items=[_similar_json(s) for s in found])
 
 
@@ -153,11 +155,11 @@ def api_suggest():
             return field_error("text", "title, summary and text must be strings, factors a list")
         text = " ".join([p for p in parts if p] + [f for f in factors if isinstance(f, str)])
         services = body.get("services") or []
-        limit = params.whole_number(body.get("limit", 5), "limit", 1, 20)
+        limit = params.whole_number(body.get("limit", 5), "limit", 1, MAX_LIMIT)
     else:
         text = request.args.get("text", "")
         services = request.args.getlist("service")
-        limit = params.arg_number("limit", 5, 1, 20)
+        limit = LIMIT.read()
     if not isinstance(services, list) or not all(isinstance(s, str) for s in services):
         return field_error("services", "must be a list of service names")
     if len(text) > MAX_TEXT:
@@ -205,26 +207,13 @@ _SIMILAR_ITEM = {
 }
 
 
-def _ok(schema, description):
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
-    }
-
-
-def _errors(*codes):
-    from kb.web.openapi import error_responses
-
-    return error_responses(*codes)
-
-
 OPENAPI_SCHEMAS = {
     "SimilarIncident": _SIMILAR_ITEM,
     "SimilarList": {
         "type": "object",
         "properties": {
             "ref": {"type": "string"},
-            "items": {"type": "array", "items": {"$ref": "#/components/schemas/SimilarIncident"}},
+            "items": {"type": "array", "items": ref("SimilarIncident")},
         },
     },
     "Theme": {
@@ -274,35 +263,34 @@ OPENAPI_SCHEMAS = {
         "properties": {
             "built_at": {"type": "string", "nullable": True},
             "total": {"type": "integer"},
-            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Theme"}},
+            "items": {"type": "array", "items": ref("Theme")},
         },
     },
 }
 
 
 def _openapi_paths():
-    limit = {
-        "name": "limit",
-        "in": "query",
-        "schema": {"type": "integer", "minimum": 1, "maximum": 20, "default": 5},
-    }
+    limit = LIMIT.openapi()
     return {
         "/api/v1/themes": {
             "get": {
                 "summary": "Recurring themes of contributing factors (visible factors only)",
-                "responses": {"200": _ok("ThemeList", "Themes, recurring first"), **_errors(401)},
+                "responses": {
+                    "200": ok("ThemeList", "Themes, recurring first"),
+                    **error_responses(401),
+                },
             }
         },
         "/api/v1/postmortems/{ref}/similar": {
             "get": {
                 "summary": "The published postmortems most similar to this one",
                 "parameters": [
-                    {"name": "ref", "in": "path", "required": True, "schema": {"type": "string"}},
+                    path_parameter("ref"),
                     limit,
                 ],
                 "responses": {
-                    "200": _ok("SimilarList", "Most similar first"),
-                    **_errors(400, 401, 404),
+                    "200": ok("SimilarList", "Most similar first"),
+                    **error_responses(400, 401, 404),
                 },
             }
         },
@@ -310,7 +298,7 @@ def _openapi_paths():
             "get": {
                 "summary": "Past incidents similar to typed text (for the editor)",
                 "parameters": [
-                    {"name": "text", "in": "query", "schema": {"type": "string"}},
+                    params.Query.text("text").openapi(),
                     {
                         "name": "service",
                         "in": "query",
@@ -318,7 +306,10 @@ def _openapi_paths():
                     },
                     limit,
                 ],
-                "responses": {"200": _ok("SimilarList", "Most similar first"), **_errors(400, 401)},
+                "responses": {
+                    "200": ok("SimilarList", "Most similar first"),
+                    **error_responses(400, 401),
+                },
             },
             "post": {
                 "summary": "Past incidents similar to a draft: title, summary, factors, services",
@@ -333,13 +324,20 @@ def _openapi_paths():
                                     "text": {"type": "string"},
                                     "factors": {"type": "array", "items": {"type": "string"}},
                                     "services": {"type": "array", "items": {"type": "string"}},
-                                    "limit": {"type": "integer"},
+                                    "limit": {
+                                        "type": "integer",
+                                        "minimum": 1,
+                                        "maximum": MAX_LIMIT,
+                                    },
                                 },
                             }
                         }
                     }
                 },
-                "responses": {"200": _ok("SimilarList", "Most similar first"), **_errors(400, 401)},
+                "responses": {
+                    "200": ok("SimilarList", "Most similar first"),
+                    **error_responses(400, 401),
+                },
             },
         },
     }
