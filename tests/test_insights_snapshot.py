@@ -13,6 +13,7 @@ from sqlmodel import select
 
 from kb import accounts, changelog
 from kb.insights import kpis, snapshot, themes
+from kb.insights.themes import details, reading
 from kb.models import Change
 
 FIRST, LAST, TODAY = date(2026, 1, 1), date(2026, 6, 1), date(2026, 5, 15)
@@ -174,14 +175,14 @@ def _themes_agree(session, people, storefront_certificates):
         }
 
     for name, user in [*people.items(), ("system", None)]:
-        by_sql = themes._aggregate(session, user)
-        assert seen(themes._aggregate_all(session, user)) == seen(by_sql), name
+        by_sql = reading._aggregate(session, user)
+        assert seen(reading._aggregate_all(session, user)) == seen(by_sql), name
         # Services and linked action items: by SQL (the theme page's path) and the snapshot.
         # One theme at a time, as pages ask for some of them.
         listed, counted = copy.deepcopy(by_sql), copy.deepcopy(by_sql)
         for theme_id in by_sql:
             for views, by_list in ((listed, True), (counted, False)):
-                themes._compute_details(
+                details._compute_details(
                     [views[theme_id]], session, user, quotes=3, list_actions=by_list
                 )
         for theme_id, view in counted.items():
@@ -195,8 +196,8 @@ def _themes_agree(session, people, storefront_certificates):
             (certificates,) = [v for v in counted.values() if "ertificate" in v.label]
             found = (certificates.services, certificates.actions_done, certificates.actions_total)
             assert found == storefront_certificates
-    assert len(themes._aggregate(session, people["payments"])) > len(
-        themes._aggregate(session, people["storefront"])
+    assert len(reading._aggregate(session, people["payments"])) > len(
+        reading._aggregate(session, people["storefront"])
     )  # the restricted postmortem's DNS factor counts for its team only
     session.rollback()
 
