@@ -19,9 +19,14 @@ from kb.insights import features
 MAX_WORDS = 6
 MIN_WORDS = 2
 CENTRAL_FACTORS = 15  # the most central factors a label is looked for in
-GENERIC_SPREAD = 0.5  # a term carried evenly by at least this share of themes is generic...
-GENERIC_SHARE = 0.02  # ...when at least this share of all factors use it
+GENERIC_SPREAD = (0.45, 0.8)  # a term carried evenly by this share of themes is generic...
+GENERIC_SHARE = 0.04  # ...when at least this share of all factors use it
 # Words that may sit inside a phrase ("expiry of certificates", "pushed to all regions").
+# Words a label does not begin or end with although they are no stop words: light verbs and
+# words that only point ("go into read-only" names nothing; "read-only" does).
+LIGHT = frozenset(
+    "go goes going gone get getting make making also then there here another same".split()  # noqa: SIM905
+)
 JOINERS = frozenset(
     [
         "of",
@@ -40,6 +45,9 @@ JOINERS = frozenset(
         "into",
     ]
 )
+SHARE_POWER = 2  # how much more a word many members share counts than a rare one
+NAME_DISCOUNT = 0.6  # how much less a word counts when it is always written as a name
+SHOWN_GENERIC = 0.5  # a term this generic is not shown among a theme's key terms
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’-]*|[^\sA-Za-z0-9]")
 _BREAK = set('.,;:!?()[]{}"“”—–/|')
 
@@ -72,11 +80,28 @@ def generic_terms(token_sets, labels):
         entropy = -sum(r / mass * math.log(r / mass) for r in rates if r > 0)
         spread = math.exp(entropy) / k
         common = min(1.0, total / n / GENERIC_SHARE)
-        even = min(1.0, max(0.0, (spread - GENERIC_SPREAD / 3) / (GENERIC_SPREAD * 2 / 3)))
+        low, high = GENERIC_SPREAD
+        even = min(1.0, max(0.0, (spread - low) / (high - low)))
         score = common * even
         if score > 0.05:
             out[term] = round(score, 3)
     return out
+
+
+def name_like(texts):
+    """{term: share of its uses inside sentences written Capitalised}: how far a word is a
+    name (the organisation's, a vendor's, a product's) rather than what happened."""
+    capital, seen = Counter(), Counter()
+    for text in texts:
+        for words in _segments(text):
+            capitals = sum(1 for w in words if w[0][:1].isupper())
+            if capitals * 2 > len(words):  # Title Case says nothing about names
+                continue
+            for token, stem, _plain in words[1:]:
+                if stem is not None:
+                    seen[stem] += 1
+                    capital[stem] += token[:1].isupper() and not token.isupper()
+    return {stem: capital[stem] / n for stem, n in seen.items() if capital[stem]}
 
 
 def term_weights(member_tokens, rest_counts=None, rest_total=0, generic=None):
@@ -92,7 +117,7 @@ def term_weights(member_tokens, rest_counts=None, rest_total=0, generic=None):
         if rest_counts is not None:
             other = rest_counts.get(term, 0) - count
             rate = (other + 1) / (rest_total + 2)
-            weight = share * max(0.0, math.log(share / rate))
+            weight = share**SHARE_POWER * max(0.0, math.log(share / rate))
         weight *= 1 - generic.get(term, 0.0)
         if weight > 0:
             weights[term] = weight
@@ -103,10 +128,13 @@ def best_phrase(texts, weights, avoid=()):
     """The best span of two to six words among `texts` (most central first), written as its
     author wrote it, in sentence case; None when no span of two words scores."""
     best, best_score = None, 0.0
+    sets = [set(features.tokens(text)) for text in texts]
     for rank, text in enumerate(texts):
         for words in _segments(text):
-            for phrase, score in _spans(words, weights):
-                score *= 1 / (1 + 0.05 * rank)  # the more central a factor, the better
+            for phrase, stems, score in _spans(words, weights):
+                # A phrase whose words several factors share names the theme, not one factor.
+                support = sum(1 for found in sets if stems <= found) / len(sets)
+                score *= support**0.5 / (1 + 0.05 * rank)
                 if score > best_score and phrase.lower() not in avoid:
                     best, best_score = phrase, score
     return _sentence_case(best) if best else None
@@ -122,7 +150,8 @@ def _segments(text):
                 segment = []
             continue
         plain = token.lower().replace("’", "'")
-        found = features.tokens(plain)
+        light = plain in LIGHT or plain.endswith("n't")
+        found = [] if light else features.tokens(plain)
         segment.append((token, found[0] if found else None, plain))
     if segment:
         yield segment
@@ -135,7 +164,7 @@ def _spans(words, weights):
         first = words[start][1]
         if first is None or weights.get(first, 0) <= 0:
             continue
-        total, content, joiners = 0.0, 0, 0
+        total, content, joiners, stems = 0.0, 0, 0, set()
         for end in range(start, min(n, start + MAX_WORDS)):
             token, stem, plain = words[end]
             if stem is None:
@@ -145,10 +174,14 @@ def _spans(words, weights):
                 continue
             total += weights.get(stem, 0.0)
             content += 1
+            stems.add(stem)
             if weights.get(stem, 0) <= 0 or end - start + 1 < MIN_WORDS or joiners > 2:
                 continue
             # Mean weight of the content words, a little in favour of longer phrases.
-            yield " ".join(w[0] for w in words[start : end + 1]), total / content**0.6
+            phrase = " ".join(w[0] for w in words[start : end + 1])
+            # A phrase ending on a participle reads as a fragment ("Test replaced").
+            ending = 0.6 if plain.endswith(("ed", "ing")) and content > 1 else 1.0
+            yield phrase, frozenset(stems), ending * total / content**0.6
 
 
 def _sentence_case(phrase):
@@ -165,6 +198,18 @@ def _named(word):
     return any(c.isupper() for c in word[1:])
 
 
+def specific_terms(terms, generic, keep=3):
+    """The key terms (as written) less the generic ones, keeping at least `keep`."""
+    specific = [
+        t
+        for t in terms
+        if not all(generic.get(s, 0) >= SHOWN_GENERIC for s in features.tokens(t) or [""])
+    ]
+    if len(specific) >= min(keep, len(terms)):
+        return specific
+    return specific + [t for t in terms if t not in specific][: keep - len(specific)]
+
+
 def label_themes(texts, labels, scores, labelable, token_sets, generic):
     """{theme: label or None} for every theme in `labels`, from its labelable factors."""
     members = {}
@@ -172,6 +217,8 @@ def label_themes(texts, labels, scores, labelable, token_sets, generic):
         if label >= 0:
             members.setdefault(label, []).append(i)
     overall = Counter(term for tokens in token_sets for term in set(tokens))
+    names = name_like([t for t, ok in zip(texts, labelable, strict=True) if ok])
+    generic = {t: max(generic.get(t, 0), NAME_DISCOUNT * names.get(t, 0)) for t in overall}
     total = len(token_sets)
     out, used = {}, set()
     for label in sorted(members):

@@ -22,9 +22,9 @@ from kb.insights.kpis import (
     published,
 )
 from kb.insights.sqldates import sql_month
+from kb.insights.themes import naming
 from kb.insights.themes.details import MAX_QUOTES, add_details
 from kb.insights.themes.members import RECURRING, central_factors, membership_query
-from kb.insights.themes.naming import label_for_theme
 from kb.models import (
     SEVERITIES,
     Factor,
@@ -44,6 +44,7 @@ class ThemeView:
     label: str
     terms: list[str]
     private_label: bool = False
+    pinned: bool = False  # the label is an admin's
     size: int = 0
     postmortems: int = 0
     per_month: Counter = field(default_factory=Counter)
@@ -86,7 +87,13 @@ def _aggregate(session, user, theme_ids=None, until=None):
         return {}
     ids = {row[0] for row in by_month}
     views = {
-        t.id: ThemeView(id=t.id, label=t.label, terms=list(t.terms), private_label=t.private_label)
+        t.id: ThemeView(
+            id=t.id,
+            label=t.label,
+            terms=list(t.terms),
+            private_label=t.private_label,
+            pinned=t.pinned,
+        )
         for t in session.exec(select(Theme).where(Theme.id.in_(ids))).all()
     }
     for theme_id, yyyymm, count in by_month:
@@ -128,7 +135,14 @@ def _relabel_from_visible(session, user, view):
     shown = features.surface_forms(visible)
     top = [t for t, _n in sorted(counted.items(), key=lambda item: (-item[1], item[0]))[:6]]
     view.terms = [shown.get(t, t) for t in top]
-    view.label = label_for_theme(view.terms, main_category([row[3] for row in rows]))
+    if not view.pinned:  # an admin's label is written for everyone (kb.insights.themes.curation)
+        run = last_run(session)
+        view.label = naming.label_from_visible(
+            visible,
+            run.generic if run else [],
+            view.terms,
+            main_category([row[3] for row in rows]),
+        )
 
 
 def _aggregate_all(session, user):
@@ -152,7 +166,13 @@ def _count(session, user, snap, scope):
     if not len(ids):
         return {}
     views = {
-        t.id: ThemeView(id=t.id, label=t.label, terms=list(t.terms), private_label=t.private_label)
+        t.id: ThemeView(
+            id=t.id,
+            label=t.label,
+            terms=list(t.terms),
+            private_label=t.private_label,
+            pinned=t.pinned,
+        )
         for t in session.exec(select(Theme).where(Theme.id.in_(np.unique(ids).tolist()))).all()
     }
     for theme_id, size in zip(

@@ -13,6 +13,7 @@ from sqlalchemy import delete
 from sqlmodel import select
 
 from kb.insights import features
+from kb.insights.themes import naming
 from kb.insights.themes.naming import label_for_theme
 from kb.insights.themes.reading import last_run
 from kb.models import (
@@ -111,8 +112,19 @@ def rebuild(session, *, force=False, progress=None, random_state=0) -> RebuildRe
         analyze=analyses,
     )
 
-    step(3, 5, f"storing {result.k} themes")
-    theme_ids = _store_themes(session, factor_rows, result)
+    step(3, 5, f"labelling and storing {result.k} themes")
+    texts = [r[2] for r in factor_rows]
+    token_sets = [features.tokens(text) for text in texts]
+    generic = naming.generic_terms(token_sets, result.labels)
+    phrases = naming.label_themes(
+        texts,
+        result.labels,
+        result.scores,
+        [r[1] in internal for r in factor_rows],
+        token_sets,
+        generic,
+    )
+    theme_ids = _store_themes(session, factor_rows, result, phrases, generic)
 
     step(4, 5, "indexing similar incidents")
     theme_of_pm = defaultdict(set)
@@ -132,16 +144,18 @@ def rebuild(session, *, force=False, progress=None, random_state=0) -> RebuildRe
             themes=result.k,
             seconds=seconds,
             method=result.method[:300],
+            generic=sorted(t for t, g in generic.items() if g >= naming.SHOWN_GENERIC)[:2000],
         )
     )
     session.flush()
     return RebuildReport(True, len(pms), len(factor_rows), result.k, seconds, result.method)
 
 
-def _store_themes(session, factor_rows, result):
+def _store_themes(session, factor_rows, result, phrases, generic):
     """Replace the stored themes; a theme keeps its id when it keeps most of its factors.
 
-    Returns the stored id of each new theme number.
+    `phrases` are the labels found for each theme (kb.insights.themes.naming); the key terms
+    shown beneath leave out what is generic. Returns the stored id of each new theme number.
     """
     from sqlalchemy import insert
 
@@ -171,9 +185,9 @@ def _store_themes(session, factor_rows, result):
     session.flush()
     ids = {}
     for label in range(result.k):
-        terms = result.terms[label]
+        terms = naming.specific_terms(result.terms[label], generic)
         values = {
-            "label": label_for_theme(terms, result.categories[label]),
+            "label": phrases.get(label) or label_for_theme(terms, result.categories[label]),
             "terms": terms,
             "size": len(members[label]),
             "rank": label,
