@@ -159,10 +159,12 @@ def test_top_themes_follow_a_rebuild(session, make_postmortem, people):
     (_id, label, count), *_ = after["payments"].top_themes
     assert count == 6 and "ertificate" in label  # four internal factors, two restricted ones
     assert after["storefront"].top_themes[0][2] == 4
-    # A save replaces the postmortem's factors: their memberships wait for the next rebuild.
+    # A save replaces the postmortem's factors: they join the nearest theme again at once.
     make_postmortem(**_incident("INC-2026-310", 1, severity="SEV1", contributing_factors=[factor]))
-    assert _agree(session, people)["payments"].top_themes[0] == (_id, label, 5)
-    _themes_agree(session, people, ([("cdn", 1), ("ledger", 1), ("search", 1)], 0, 2))
+    assert _agree(session, people)["payments"].top_themes[0] == (_id, label, 6)
+    _themes_agree(
+        session, people, ([("cdn", 1), ("checkout-api", 1), ("ledger", 1), ("search", 1)], 0, 2)
+    )
 
 
 def _themes_agree(session, people, storefront_certificates):

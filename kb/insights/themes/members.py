@@ -1,15 +1,11 @@
-"""Queries on theme memberships, always joined through the visibility filter."""
+"""Queries on theme memberships (joined through the visibility filter), and the mark that
+they changed since the last rebuild."""
 
+from sqlalchemy import func, update
 from sqlalchemy import select as sa_select
 
-from kb.insights.kpis import (
-    published,
-)
-from kb.models import (
-    Factor,
-    Postmortem,
-    ThemeFactor,
-)
+from kb.insights.kpis import published
+from kb.models import Factor, Postmortem, ThemeFactor, ThemeRun
 
 RECURRING = 2  # a theme is recurring when it spans at least this many postmortems
 
@@ -45,3 +41,14 @@ def central_factors(session, user, theme_id, limit):
     if limit is not None:
         query = query.limit(limit)
     return session.exec(query).all()
+
+
+def mark_changed(session):
+    """Note that the stored themes changed since the last rebuild (a postmortem published or
+    unpublished, an admin's edit): caches of themes and similar incidents key on the
+    latest run's revision. One statement, so concurrent changes both count."""
+    latest = session.exec(sa_select(func.max(ThemeRun.id))).one()[0]
+    if latest is not None:
+        session.exec(
+            update(ThemeRun).where(ThemeRun.id == latest).values(revision=ThemeRun.revision + 1)
+        )

@@ -13,7 +13,7 @@ from sqlalchemy import delete
 from sqlmodel import select
 
 from kb.insights import features
-from kb.insights.themes import naming
+from kb.insights.themes import curation, following, naming
 from kb.insights.themes.naming import label_for_theme
 from kb.insights.themes.reading import last_run
 from kb.models import (
@@ -25,7 +25,7 @@ from kb.models import (
     utcnow,
 )
 
-METHOD_VERSION = "themes-2"  # change when the method changes, so the next rebuild reruns
+METHOD_VERSION = "themes-3"  # change when the method changes, so the next rebuild reruns
 
 
 @dataclass(frozen=True)
@@ -124,14 +124,18 @@ def rebuild(session, *, force=False, progress=None, random_state=0) -> RebuildRe
         token_sets,
         generic,
     )
-    theme_ids = _store_themes(session, factor_rows, result, phrases, generic)
+    _store_themes(session, factor_rows, result, phrases, generic)
+
+    # Admins' edits (renames, merges, splits) carried to the new themes.
+    curation.carry_over(session)
 
     step(4, 5, "indexing similar incidents")
     theme_of_pm = defaultdict(set)
-    for row, label in zip(factor_rows, result.labels, strict=True):
-        if label >= 0:
-            theme_of_pm[row[1]].add(theme_ids[label])
+    for pm_id, theme_id in session.exec(select(ThemeFactor.postmortem_id, ThemeFactor.theme_id)):
+        theme_of_pm[pm_id].add(theme_id)
     similar.build_index(session, pms, factor_rows, theme_of_pm, analyses, internal)
+    # Each theme's centre, for placing what is published before the next rebuild.
+    following.store_centroids(session, {r[0]: (r[2], context[r[1]]) for r in factor_rows}, analyses)
 
     step(5, 5, "done")
     seconds = round(time.perf_counter() - started, 3)
