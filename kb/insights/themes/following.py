@@ -81,7 +81,6 @@ def place(session, pm):
     wanted = set(features.analyze(context)).union(*analysed.values())
     idf = _idf(session, wanted) if wanted else {}
     # Factors are new rows on every save: their old memberships went with the old rows.
-    touched = _themes_of(session, pm.id)
     session.exec(delete(ThemeFactor).where(ThemeFactor.postmortem_id == pm.id))
     for factor in pm.factors:
         scores = Counter()
@@ -102,7 +101,7 @@ def place(session, pm):
                 )
             )
     session.flush()
-    _resize(session, touched | _themes_of(session, pm.id))
+    _resize(session)
     similar.index_postmortem(session, pm)
     mark_changed(session)
 
@@ -119,33 +118,24 @@ def withdraw(session, pm_id):
     ).one()
     if not had and not members:
         return
-    touched = _themes_of(session, pm_id)
     session.exec(delete(ThemeFactor).where(ThemeFactor.postmortem_id == pm_id))
     similar.unindex(session, pm_id)
     session.flush()
-    _resize(session, touched)
+    _resize(session)
     mark_changed(session)
 
 
-def _themes_of(session, pm_id):
-    return set(
-        session.exec(
-            select(ThemeFactor.theme_id).where(ThemeFactor.postmortem_id == pm_id).distinct()
-        ).all()
-    )
-
-
-def _resize(session, theme_ids):
-    """Theme.size of these themes from the stored memberships (one statement)."""
-    if not theme_ids:
-        return
+def _resize(session):
+    """Theme.size from the stored memberships, in one statement: a save's old factor rows
+    took their memberships with them (ON DELETE CASCADE), so which themes lost one is not
+    known here; each count is read from the (theme, score) index."""
     count = (
         select(func.count())
         .select_from(ThemeFactor)
         .where(ThemeFactor.theme_id == Theme.id)
         .scalar_subquery()
     )
-    session.exec(update(Theme).where(Theme.id.in_(list(theme_ids))).values(size=count))
+    session.connection().execute(update(Theme).values(size=count))
 
 
 def follow(session, pm):
