@@ -12,7 +12,7 @@ from sqlalchemy import func, update
 from sqlmodel import select
 
 from kb import audit
-from kb.insights import features, similar
+from kb.insights import features, similar_updates
 from kb.insights.clustering import TOP_TERMS, main_category
 from kb.insights.themes import naming
 from kb.insights.themes.members import mark_changed
@@ -157,7 +157,7 @@ def _merge(session, theme, into):
     _resize(session, [into])
     if not into.pinned:
         describe(session, into)
-    similar.reindex_themes(session, pms)
+    similar_updates.reindex_themes(session, pms)
 
 
 def _split(session, theme, factor_ids, label):
@@ -176,7 +176,7 @@ def _split(session, theme, factor_ids, label):
             describe(session, changed)
         else:
             describe(session, changed, label=False)
-    similar.reindex_themes(session, _postmortems_of(session, [new.id]))
+    similar_updates.reindex_themes(session, _postmortems_of(session, [new.id]))
     return new
 
 

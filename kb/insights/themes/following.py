@@ -15,7 +15,7 @@ from collections import Counter, defaultdict
 from sqlalchemy import delete, func, update
 from sqlmodel import select
 
-from kb.insights import features, similar
+from kb.insights import features, similar_updates
 from kb.insights.themes.members import mark_changed
 from kb.models import PostmortemTerm, TermWeight, Theme, ThemeFactor, ThemeRun
 
@@ -102,7 +102,7 @@ def place(session, pm):
             )
     session.flush()
     _resize(session)
-    similar.index_postmortem(session, pm)
+    similar_updates.index_postmortem(session, pm)
     mark_changed(session)
 
 
@@ -119,7 +119,7 @@ def withdraw(session, pm_id):
     if not had and not members:
         return
     session.exec(delete(ThemeFactor).where(ThemeFactor.postmortem_id == pm_id))
-    similar.unindex(session, pm_id)
+    similar_updates.unindex(session, pm_id)
     session.flush()
     _resize(session)
     mark_changed(session)
