@@ -2,7 +2,7 @@
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint, false
 from sqlmodel import Field, Relationship, SQLModel
 
 KINDS = ("incident", "near-miss", "game-day")
@@ -361,6 +361,14 @@ class ThemeRun(SQLModel, table=True):
     themes: int = 0
     seconds: float = 0.0
     method: str = Field(default="", max_length=300)
+    # Bumped when themes change between rebuilds (a postmortem published or unpublished, an
+    # admin's edit): the in-memory caches of themes and similar incidents key on it.
+    revision: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # Terms the rebuild found spread across every kind of theme (what every write-up says,
+    # the organisation's own names): discounted when labelling from what a reader may see.
+    generic: list = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
 
 
 class Theme(SQLModel, table=True):
@@ -374,6 +382,32 @@ class Theme(SQLModel, table=True):
     # True when every member is restricted: the stored label then quotes restricted words,
     # so pages label the theme from the factors the reader may see instead.
     private_label: bool = False
+    pinned: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    # The theme's centre as {term: weight} (unit length), for placing the factors of a
+    # postmortem published after the rebuild in the nearest theme.
+    centroid: dict = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")
+    )
+
+
+class ThemeCuration(SQLModel, table=True):
+    """An admin's edit of the themes (rename, merge, split), kept by the factors it concerned.
+
+    Factors are named "postmortem id:position" (a factor's row id changes whenever its
+    postmortem is saved), so a rebuild carries the edit to the new theme that holds most of
+    them: `factors` are the theme's (for a merge, the theme merged away; for a split, those
+    that stay) and `other` the merge's target or the factors split off.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow)
+    actor_id: int | None = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
+    actor_email: str = Field(default="", max_length=254)
+    kind: str = Field(max_length=16)  # rename, merge or split
+    label: str = Field(default="", max_length=200)
+    factors: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    other: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    active: bool = True
 
 
 class ThemeFactor(SQLModel, table=True):

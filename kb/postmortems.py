@@ -136,7 +136,9 @@ def save_document(session, doc, actor=None, *, base_version=None, note=""):
     if doc.get("ref"):
         existing = session.exec(select(Postmortem).where(Postmortem.ref == doc["ref"])).first()
     if existing is None:
-        return _create(session, doc, actor, note), True
+        created = _create(session, doc, actor, note)
+        _follow_in_themes(session, created)
+        return created, True
     before = to_document(existing)
     if canonical({**doc, "ref": existing.ref}) == before:
         return existing, False  # the same content is never a conflict, whatever its base
@@ -169,7 +171,17 @@ def save_document(session, doc, actor=None, *, base_version=None, note=""):
         )
     audit.record(session, actor, "edit", existing.ref, "changed " + ", ".join(changed))
     session.flush()
+    _follow_in_themes(session, existing)
     return existing, True
+
+
+def _follow_in_themes(session, pm):
+    """Published, its factors join the nearest themes and it joins similar incidents at once
+    (the saved factors are new rows); otherwise it leaves them (kb.insights.themes.following).
+    In the save's own transaction, so the themes never disagree with what was committed."""
+    from kb.insights.themes import following
+
+    following.follow(session, pm)
 
 
 def _claim_version(session, pm, base):

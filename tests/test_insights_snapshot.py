@@ -13,6 +13,7 @@ from sqlmodel import select
 
 from kb import accounts, changelog
 from kb.insights import dashboard, snapshot, themes
+from kb.insights.themes import details, reading
 from kb.models import Change
 
 FIRST, LAST, TODAY = date(2026, 1, 1), date(2026, 6, 1), date(2026, 5, 15)
@@ -158,10 +159,12 @@ def test_top_themes_follow_a_rebuild(session, make_postmortem, people):
     (_id, label, count), *_ = after["payments"].top_themes
     assert count == 6 and "ertificate" in label  # four internal factors, two restricted ones
     assert after["storefront"].top_themes[0][2] == 4
-    # A save replaces the postmortem's factors: their memberships wait for the next rebuild.
+    # A save replaces the postmortem's factors: they join the nearest theme again at once.
     make_postmortem(**_incident("INC-2026-310", 1, severity="SEV1", contributing_factors=[factor]))
-    assert _agree(session, people)["payments"].top_themes[0] == (_id, label, 5)
-    _themes_agree(session, people, ([("cdn", 1), ("ledger", 1), ("search", 1)], 0, 2))
+    assert _agree(session, people)["payments"].top_themes[0] == (_id, label, 6)
+    _themes_agree(
+        session, people, ([("cdn", 1), ("checkout-api", 1), ("ledger", 1), ("search", 1)], 0, 2)
+    )
 
 
 def _themes_agree(session, people, storefront_certificates):
@@ -174,14 +177,14 @@ def _themes_agree(session, people, storefront_certificates):
         }
 
     for name, user in [*people.items(), ("system", None)]:
-        by_sql = themes._aggregate(session, user)
-        assert seen(themes._aggregate_all(session, user)) == seen(by_sql), name
+        by_sql = reading._aggregate(session, user)
+        assert seen(reading._aggregate_all(session, user)) == seen(by_sql), name
         # Services and linked action items: by SQL (the theme page's path) and the snapshot.
         # One theme at a time, as pages ask for some of them.
         listed, counted = copy.deepcopy(by_sql), copy.deepcopy(by_sql)
         for theme_id in by_sql:
             for views, by_list in ((listed, True), (counted, False)):
-                themes._compute_details(
+                details._compute_details(
                     [views[theme_id]], session, user, quotes=3, list_actions=by_list
                 )
         for theme_id, view in counted.items():
@@ -195,8 +198,8 @@ def _themes_agree(session, people, storefront_certificates):
             (certificates,) = [v for v in counted.values() if "ertificate" in v.label]
             found = (certificates.services, certificates.actions_done, certificates.actions_total)
             assert found == storefront_certificates
-    assert len(themes._aggregate(session, people["payments"])) > len(
-        themes._aggregate(session, people["storefront"])
+    assert len(reading._aggregate(session, people["payments"])) > len(
+        reading._aggregate(session, people["storefront"])
     )  # the restricted postmortem's DNS factor counts for its team only
     session.rollback()
 

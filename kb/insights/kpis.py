@@ -180,7 +180,10 @@ def memo(session, user, key, compute):
     state = _memo_of(session.get_bind())
     with state.lock:
         state.follower.changed(session)
-        run = session.exec(select(func.max(ThemeRun.id))).one()
+        run = session.exec(
+            select(ThemeRun.id, ThemeRun.revision).order_by(ThemeRun.id.desc()).limit(1)
+        ).first()
+        run = tuple(run) if run is not None else None
         full_key = (accounts.scope_of(user), key, state.follower.generation, run)
         found = state.entries.get(full_key)
     if found is None:

@@ -78,7 +78,9 @@ _holder = per_engine(_Holder)
 
 def _version(session):
     return session.execute(
-        select(ThemeRun.id, ThemeRun.fingerprint).order_by(ThemeRun.id.desc()).limit(1)
+        select(ThemeRun.id, ThemeRun.fingerprint, ThemeRun.revision)
+        .order_by(ThemeRun.id.desc())
+        .limit(1)
     ).first()
 
 

@@ -17,7 +17,7 @@ import threading
 from datetime import date
 
 import numpy as np
-from sqlalchemy import and_, select
+from sqlalchemy import and_, func, select
 from sqlmodel import Session
 
 from kb.changelog import Follower
@@ -32,6 +32,7 @@ from kb.models import (
     Factor,
     Label,
     Postmortem,
+    ThemeCuration,
     ThemeFactor,
     ThemeRun,
 )
@@ -149,7 +150,12 @@ class Snapshot:
 
     def _refresh(self, session):
         changed = self.follower.changed(session)
-        run = session.execute(select(ThemeRun.id).order_by(ThemeRun.id.desc()).limit(1)).scalar()
+        # Memberships change with a rebuild, or with an admin's merge or split of themes (a
+        # postmortem placed in themes between rebuilds comes with its change-log entry).
+        run = (
+            session.execute(select(ThemeRun.id).order_by(ThemeRun.id.desc()).limit(1)).scalar(),
+            session.execute(select(func.max(ThemeCuration.id))).scalar(),
+        )
         if changed is None:
             self._load_everything(session)
         elif changed:

@@ -6,13 +6,15 @@ nothing fits a model or imports scikit-learn.
 
 from datetime import UTC, datetime
 
-from flask import Blueprint, abort, jsonify, render_template, request
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from kb import postmortems
 from kb.db import get_session
 from kb.insights import charts, similar
 from kb.insights import themes as domain
+from kb.insights.themes import curation
+from kb.models import Theme
 from kb.months import month_start
 from kb.web import field_error, params
 from kb.web.openapi import error_responses, ok, path_parameter, ref
@@ -22,6 +24,7 @@ PAGE_SIZE = 20
 MAX_TEXT = 20_000
 MAX_LIMIT = 20  # similar incidents in one answer
 LIMIT = params.Query.number("limit", 5, 1, MAX_LIMIT)
+SPLIT_LIMIT = 300  # factors listed in the split form, most central first
 
 
 @bp.app_context_processor
@@ -85,7 +88,74 @@ def show(theme_id):
         title="Factors in this theme per month (last 24 months)",
         height=160,
     )
-    return render_template("themes/show.html", theme=view, chart=chart, months=months)
+    admin = current_user.role == "admin"
+    return render_template(
+        "themes/show.html",
+        theme=view,
+        chart=chart,
+        months=months,
+        admin=admin,
+        # Admins may see every factor: the curation forms list them all.
+        members=curation.members(db, theme_id) if admin else [],
+        others=curation.theme_choices(db, theme_id) if admin else [],
+        split_limit=SPLIT_LIMIT,
+    )
+
+
+def _curate(theme_id, edit, done):
+    """Run one admin edit of the themes from a form, commit, and go back to a theme page."""
+    if current_user.role != "admin":
+        abort(403)
+    db = get_session()
+    try:
+        target = edit(db)
+    except curation.CurationError as exc:
+        db.rollback()
+        flash(str(exc), "error")
+        if db.get(Theme, theme_id) is None:
+            return redirect(url_for("themes.index"))
+        return redirect(url_for("themes.show", theme_id=theme_id) + "#curate")
+    db.commit()
+    flash(done(target), "info")
+    return redirect(url_for("themes.show", theme_id=target.id))
+
+
+@bp.route("/themes/<int:theme_id>/rename", methods=["POST"])
+@login_required
+def rename(theme_id):
+    label = request.form.get("label", "")
+    return _curate(
+        theme_id,
+        lambda db: curation.rename(db, current_user, theme_id, label),
+        lambda t: f"Label pinned: {t.label}." if t.pinned else "Label unpinned.",
+    )
+
+
+@bp.route("/themes/<int:theme_id>/merge", methods=["POST"])
+@login_required
+def merge(theme_id):
+    into = request.form.get("into", "")
+    into_id = int(into) if into.isdigit() else None
+    if into_id is None and current_user.role == "admin":
+        flash("Choose the theme to merge this one into.", "error")
+        return redirect(url_for("themes.show", theme_id=theme_id) + "#curate")
+    return _curate(
+        theme_id,
+        lambda db: curation.merge(db, current_user, theme_id, into_id),
+        lambda t: f"Merged into {t.label}.",
+    )
+
+
+@bp.route("/themes/<int:theme_id>/split", methods=["POST"])
+@login_required
+def split(theme_id):
+    chosen = request.form.getlist("factor")
+    label = request.form.get("label", "")
+    return _curate(
+        theme_id,
+        lambda db: curation.split(db, current_user, theme_id, chosen, label),
+        lambda t: f"Split off as a new theme: {t.label}.",
+    )
 
 
 def _sparkline(view, month):

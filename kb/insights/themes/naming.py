@@ -1,0 +1,252 @@
+"""Theme labels a team lead would write: a short phrase naming the failure mode.
+
+A label is a phrase of two to six words taken from the theme's own most central factors:
+the span whose words are most particular to the theme. A word counts for a theme by how
+many of its factors use it and how much more often than the other themes' factors do (the
+lift), discounted when it is *generic*: used across every kind of theme alike (what every
+write-up says whatever went wrong, "engineers determined", "customers were impacted", and
+the names of the organisation, its vendors and products). Generic words are learned from
+the corpus at each rebuild (high document frequency, spread evenly across the themes), not
+from a list. Pure: texts in, labels out; no scikit-learn.
+"""
+
+import math
+import re
+from collections import Counter
+
+from kb.insights import features
+
+MAX_WORDS = 6
+MIN_WORDS = 2
+CENTRAL_FACTORS = 15  # the most central factors a label is looked for in
+GENERIC_SPREAD = (0.45, 0.8)  # a term carried evenly by this share of themes is generic...
+GENERIC_SHARE = 0.04  # ...when at least this share of all factors use it
+# Words that may sit inside a phrase ("expiry of certificates", "pushed to all regions").
+# Words a label does not begin or end with although they are no stop words: light verbs and
+# words that only point ("go into read-only" names nothing; "read-only" does).
+LIGHT = frozenset(
+    "go goes going gone get getting make making also then there here another same".split()  # noqa: SIM905
+)
+JOINERS = frozenset(
+    [
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "for",
+        "and",
+        "from",
+        "with",
+        "by",
+        "after",
+        "during",
+        "before",
+        "into",
+    ]
+)
+SHARE_POWER = 2  # how much more a word many members share counts than a rare one
+NAME_DISCOUNT = 0.6  # how much less a word counts when it is always written as a name
+SHOWN_GENERIC = 0.5  # a term this generic is not shown among a theme's key terms
+_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’-]*|[^\sA-Za-z0-9]")
+_BREAK = set('.,;:!?()[]{}"“”—–/|')
+
+
+def generic_terms(token_sets, labels):
+    """{term: how generic, 0 to 1} for terms spread evenly across the themes.
+
+    `token_sets` are the stemmed words of each factor, `labels` its theme (-1: none). A term
+    is generic as far as its use is both common (a share of all factors near GENERIC_SHARE
+    or more) and even (the effective number of themes using it, by the perplexity of its
+    per-theme rates, near GENERIC_SPREAD of them or more).
+    """
+    sizes = Counter(label for label in labels if label >= 0)
+    k, n = len(sizes), sum(sizes.values())
+    if k < 3 or not n:
+        return {}
+    counts = {}
+    for tokens, label in zip(token_sets, labels, strict=True):
+        if label < 0:
+            continue
+        for term in tokens:
+            counts.setdefault(term, Counter())[label] += 1
+    out = {}
+    for term, per_theme in counts.items():
+        total = sum(per_theme.values())
+        if total < 3:
+            continue
+        rates = [count / sizes[label] for label, count in per_theme.items()]
+        mass = sum(rates)
+        entropy = -sum(r / mass * math.log(r / mass) for r in rates if r > 0)
+        spread = math.exp(entropy) / k
+        common = min(1.0, total / n / GENERIC_SHARE)
+        low, high = GENERIC_SPREAD
+        even = min(1.0, max(0.0, (spread - low) / (high - low)))
+        score = common * even
+        if score > 0.05:
+            out[term] = round(score, 3)
+    return out
+
+
+def name_like(texts):
+    """{term: share of its uses inside sentences written Capitalised}: how far a word is a
+    name (the organisation's, a vendor's, a product's) rather than what happened."""
+    capital, seen = Counter(), Counter()
+    for text in texts:
+        for words in _segments(text):
+            capitals = sum(1 for w in words if w[0][:1].isupper())
+            if capitals * 2 > len(words):  # Title Case says nothing about names
+                continue
+            for token, stem, _plain in words[1:]:
+                if stem is not None:
+                    seen[stem] += 1
+                    capital[stem] += token[:1].isupper() and not token.isupper()
+    return {stem: capital[stem] / n for stem, n in seen.items() if capital[stem]}
+
+
+def term_weights(member_tokens, rest_counts=None, rest_total=0, generic=None):
+    """{term: weight} of a theme: share of its factors using the term, times the term's
+    lift over the other themes (when known), less what is generic."""
+    generic = generic or {}
+    size = len(member_tokens) or 1
+    used = Counter(term for tokens in member_tokens for term in set(tokens))
+    weights = {}
+    for term, count in used.items():
+        share = count / size
+        weight = share
+        if rest_counts is not None:
+            other = rest_counts.get(term, 0) - count
+            rate = (other + 1) / (rest_total + 2)
+            weight = share**SHARE_POWER * max(0.0, math.log(share / rate))
+        weight *= 1 - generic.get(term, 0.0)
+        if weight > 0:
+            weights[term] = weight
+    return weights
+
+
+def best_phrase(texts, weights, avoid=()):
+    """The best span of two to six words among `texts` (most central first), written as its
+    author wrote it, in sentence case; None when no span of two words scores."""
+    best, best_score = None, 0.0
+    sets = [set(features.tokens(text)) for text in texts]
+    for rank, text in enumerate(texts):
+        for words in _segments(text):
+            for phrase, stems, score in _spans(words, weights):
+                # A phrase whose words several factors share names the theme, not one factor.
+                support = sum(1 for found in sets if stems <= found) / len(sets)
+                score *= support**0.5 / (1 + 0.05 * rank)
+                if score > best_score and phrase.lower() not in avoid:
+                    best, best_score = phrase, score
+    return _sentence_case(best) if best else None
+
+
+def _segments(text):
+    """Runs of words between punctuation, each word with its stem (None for stop words)."""
+    segment = []
+    for token in _TOKEN.findall(text or ""):
+        if token in _BREAK or not token[0].isalnum():
+            if token in _BREAK and segment:
+                yield segment
+                segment = []
+            continue
+        plain = token.lower().replace("’", "'")
+        light = plain in LIGHT or plain.endswith("n't")
+        found = [] if light else features.tokens(plain)
+        segment.append((token, found[0] if found else None, plain))
+    if segment:
+        yield segment
+
+
+def _spans(words, weights):
+    """(phrase, score) of spans that start and end on a word particular to the theme."""
+    n = len(words)
+    for start in range(n):
+        first = words[start][1]
+        if first is None or weights.get(first, 0) <= 0:
+            continue
+        total, content, joiners, stems = 0.0, 0, 0, set()
+        for end in range(start, min(n, start + MAX_WORDS)):
+            token, stem, plain = words[end]
+            if stem is None:
+                if plain not in JOINERS:
+                    break
+                joiners += 1
+                continue
+            total += weights.get(stem, 0.0)
+            content += 1
+            stems.add(stem)
+            if weights.get(stem, 0) <= 0 or end - start + 1 < MIN_WORDS or joiners > 2:
+                continue
+            # Mean weight of the content words, a little in favour of longer phrases.
+            phrase = " ".join(w[0] for w in words[start : end + 1])
+            # A phrase ending on a participle reads as a fragment ("Test replaced").
+            ending = 0.6 if plain.endswith(("ed", "ing")) and content > 1 else 1.0
+            yield phrase, frozenset(stems), ending * total / content**0.6
+
+
+def _sentence_case(phrase):
+    words = phrase.split()
+    first = words[0]
+    if not first.isupper() or len(first) == 1:
+        first = first[:1].upper() + first[1:]
+    rest = [w if (w.isupper() and len(w) > 1) or _named(w) else w.lower() for w in words[1:]]
+    return " ".join([first, *rest]).rstrip(".,;:-")[:200]
+
+
+def _named(word):
+    """Whether a word looks like a name written with capitals inside ("PostgreSQL")."""
+    return any(c.isupper() for c in word[1:])
+
+
+def specific_terms(terms, generic, keep=3):
+    """The key terms (as written) less the generic ones, keeping at least `keep`."""
+    specific = [
+        t
+        for t in terms
+        if not all(generic.get(s, 0) >= SHOWN_GENERIC for s in features.tokens(t) or [""])
+    ]
+    if len(specific) >= min(keep, len(terms)):
+        return specific
+    return specific + [t for t in terms if t not in specific][: keep - len(specific)]
+
+
+def label_themes(texts, labels, scores, labelable, token_sets, generic):
+    """{theme: label or None} for every theme in `labels`, from its labelable factors."""
+    members = {}
+    for i, label in enumerate(labels):
+        if label >= 0:
+            members.setdefault(label, []).append(i)
+    overall = Counter(term for tokens in token_sets for term in set(tokens))
+    names = name_like([t for t, ok in zip(texts, labelable, strict=True) if ok])
+    generic = {t: max(generic.get(t, 0), NAME_DISCOUNT * names.get(t, 0)) for t in overall}
+    total = len(token_sets)
+    out, used = {}, set()
+    for label in sorted(members):
+        chosen = members[label]
+        weights = term_weights(
+            [token_sets[i] for i in chosen], overall, total - len(chosen), generic
+        )
+        central = sorted((i for i in chosen if labelable[i]), key=lambda i: (-scores[i], i))[
+            :CENTRAL_FACTORS
+        ]
+        phrase = best_phrase([texts[i] for i in central], weights, avoid=used)
+        out[label] = phrase
+        if phrase:
+            used.add(phrase.lower())
+    return out
+
+
+def label_from_visible(texts, generic, fallback_terms=(), category=None):
+    """A label from the factors one reader may see (most central first)."""
+    token_sets = [features.tokens(t) for t in texts]
+    weights = term_weights(token_sets, generic=dict.fromkeys(generic, 1.0))
+    return best_phrase(texts[:CENTRAL_FACTORS], weights) or label_for_theme(
+        list(fallback_terms), category
+    )
+
+
+def label_for_theme(terms, category):
+    """The fallback label when no phrase scores: the category and key terms."""
+    from kb.insights.clustering import label_for
+
+    return label_for(terms, category)[:200]
