@@ -12,7 +12,7 @@ import io
 import json
 import logging
 import os
-import random
+import secrets
 import shutil
 import threading
 import time
@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from whoosh import index as whoosh_index
-from whoosh import util as whoosh_util
+from whoosh.codec.whoosh3 import W3Codec, W3Segment
 from whoosh.filedb.filestore import FileStorage
 from whoosh.filedb.structfile import StructFile
 from whoosh.reading import EmptyReader, MultiReader, SegmentReader
@@ -32,10 +32,6 @@ from kb.search.docsets import SegmentCaches
 log = logging.getLogger(__name__)
 INDEX_NAME = "MAIN"
 
-# Whoosh names new segments and temporary files with the global `random` module. Anything
-# that seeds it (a test framework, a script calling random.seed) makes two commits pick the
-# same segment name, and the second commit fails. Its own generator cannot be re-seeded.
-whoosh_util.random = random.SystemRandom()
 OPEN_ATTEMPTS = 5
 # Reading segments through mmap makes every index page a worker touches count in its
 # resident memory (218 MiB of files at 50,000 postmortems); plain reads cost the same here.
@@ -168,7 +164,7 @@ class SearchIndex:
             self.close()
 
     def state(self):
-        """The sync state committed with the documents (see kb.search.sync), or None."""
+        """The sync state committed with the documents (see kb.search.applying), or None."""
         with self.searcher() as searcher:
             return read_state(searcher)
 
@@ -305,6 +301,29 @@ def read_state(searcher):
 def state_fields(state):
     """The special document that carries the sync state."""
     return {"pid": schema.STATE_ID, "state": json.dumps(state, separators=(",", ":"))}
+
+
+class _OwnSegmentNames(W3Codec):
+    """Whoosh's default codec, naming each new segment from the operating system's random
+    source.
+
+    Whoosh names segments with the global `random` module: anything that seeds it (a test
+    framework, a script calling random.seed) would make two commits pick the same name, and
+    the second commit fail. The segment keeps a plain W3Codec, so what is written to disk
+    (and read back) is exactly what Whoosh writes without this class.
+    """
+
+    def new_segment(self, storage, indexname):
+        segment_id = "".join(secrets.choice(_SEGMENT_ID_CHARS) for _ in range(16))
+        return W3Segment(W3Codec(), indexname, segid=segment_id)
+
+
+_SEGMENT_ID_CHARS = "0123456789abcdefghijklmnopqrstuvwxyz"  # as Whoosh's own names
+
+
+def writer(ix, **options):
+    """A Whoosh writer of `ix` (the caller holds the write lock); `options` as ix.writer's."""
+    return ix.writer(codec=_OwnSegmentNames(), **options)
 
 
 def for_app(app):
