@@ -178,8 +178,9 @@ def rebuild(session, idx, *, progress=None, procs=1, wait=30.0):
 def _rebuild_locked(session, idx, ix, progress, procs):
     # The watermark is read BEFORE the documents: whatever changes after it is applied later.
     cursor = changelog.Cursor.at_top(session)
-    if ix is None:
-        ix = idx.create_empty()
+    # This version's schema objects, whatever the old index was written with (its field
+    # types index faster; what they write is the same).
+    ix = idx.create_empty() if ix is None else idx.open_for_rebuild()
     options = {"limitmb": 256}
     if procs > 1:
         options.update(procs=procs, multisegment=True)
