@@ -621,7 +621,7 @@ def search_status():
 
     info = service_for(current_app).status(get_session())
     keys = ("path", "available", "documents", "segments", "upto", "gaps", "latest_change", "lag")
-    keys += ("pruned_upto", "follower")
+    keys += ("pruned_upto", "follower", "follows")
     for key in keys:
         if key in info:
             click.echo(f"{key:<14} {info[key]}")
