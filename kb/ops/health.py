@@ -65,8 +65,7 @@ def readiness(session, app, max_lag=None):
     lag = index_lag(session, app)
     report.checks["search_index_lag"] = lag
     report.checks["search_index_max_lag"] = max_lag
-    if lag is not None and lag > max_lag and _search_follows(app):
-        # KB_SEARCH_SYNC=off: the index is not meant to keep up, so its lag says nothing.
+    if lag is not None and lag > max_lag:
         report.fail(f"the search index is {lag} changes behind (the bound is {max_lag})")
     return report
 
@@ -105,12 +104,6 @@ def head_revision():
 def known_revisions():
     """Every migration this code ships."""
     return frozenset(s.revision for s in _script().walk_revisions())
-
-
-def _search_follows(app):
-    from kb.search.service import service_for
-
-    return service_for(app).follows
 
 
 def index_lag(session, app):
