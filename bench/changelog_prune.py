@@ -55,7 +55,8 @@ def autosaves(count):
     from kb import accounts, changelog, migrations, postmortems
     from kb.document import validate
     from kb.models import Change, utcnow
-    from kb.search import sync
+    from kb.search import follower
+    from kb.search.service import service_for
 
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/bench.db"
@@ -90,8 +91,8 @@ def autosaves(count):
             version = response.json["version"]
         with Session(engine) as session:
             before = session.execute(select(func.count()).select_from(Change)).scalar()
-            sync.REPORT_SECONDS = 0  # as a minute later: the position is written again
-            sync.syncer_for(app).run_once(wait=5)
+            follower.REPORT_SECONDS = 0  # as a minute later: the position is written again
+            service_for(app).syncer.run_once(wait=5)
             session.execute(update(Change).values(at=utcnow() - timedelta(days=2)))
             session.commit()
             report = changelog.prune(session, keep_seconds=86400, forget_seconds=3 * 86400)

@@ -69,11 +69,9 @@ def post_worker_init(worker):
     """Start the worker's search sync and read its in-memory figures and similar-incidents
     index at once, before traffic comes."""
     try:
-        from kb.search import sync
+        from kb.search.service import service_for
 
-        syncer = sync.syncer_for(worker.wsgi)
-        if syncer.mode == "thread":
-            syncer.ensure_running()
+        service_for(worker.wsgi).start()
     except Exception:  # noqa: BLE001 (search starts on the first request instead)
         worker.log.exception("could not start the search sync")
     try:

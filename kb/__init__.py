@@ -10,6 +10,7 @@ def create_app(config=None):
 
     from kb import cli, db, web
     from kb import config as settings
+    from kb.search import service as search
 
     root = Path(__file__).resolve().parent.parent
     app = Flask(
@@ -21,6 +22,7 @@ def create_app(config=None):
     )
     settings.load(app, config)
     db.init_app(app)
+    search.init_app(app)
     web.init_app(app)
     cli.init_app(app)
     return app

@@ -570,19 +570,20 @@ def search_reindex(procs):
     from sqlmodel import func, select
 
     from kb.models import Postmortem
-    from kb.search import sync
-    from kb.search.index import IndexUnavailable, for_app
+    from kb.search.index import IndexUnavailable
+    from kb.search.service import service_for
 
+    search = service_for(current_app)
     session = get_session()
     total = session.exec(select(func.count()).select_from(Postmortem)).one()
     try:
         with click.progressbar(
             length=total, label="Indexing", file=sys.stderr, show_pos=True, show_eta=True
         ) as bar:
-            count = sync.rebuild(session, for_app(current_app), progress=bar.update, procs=procs)
+            count = search.rebuild(session, progress=bar.update, procs=procs)
     except IndexUnavailable as exc:
         _fail(str(exc))
-    sync.report_position(session, for_app(current_app))
+    search.report_position(session)
     session.commit()
     click.echo(f"Indexed {count} postmortems.")
 
@@ -592,9 +593,9 @@ def search_check():
     """Compare the index with the database; exit 1 on any difference."""
     from flask import current_app
 
-    from kb.search import sync
+    from kb.search.service import service_for
 
-    report = sync.check(get_session(), current_app)
+    report = service_for(current_app).check(get_session())
     if not report.available:
         _fail(f"the search index is not usable ({report.lag} changes pending): `kb search reindex`")
     click.echo(
@@ -616,11 +617,11 @@ def search_status():
     """Show the index: documents, last change applied, changes pending, size."""
     from flask import current_app
 
-    from kb.search import sync
+    from kb.search.service import service_for
 
-    info = sync.status(get_session(), current_app)
+    info = service_for(current_app).status(get_session())
     keys = ("path", "available", "documents", "segments", "upto", "gaps", "latest_change", "lag")
-    keys += ("pruned_upto", "follower")
+    keys += ("pruned_upto", "follower", "follows")
     for key in keys:
         if key in info:
             click.echo(f"{key:<14} {info[key]}")
@@ -752,8 +753,8 @@ def restore_command(src, from_documents, yes):
 
     from kb.db import engine
     from kb.ops import backup
-    from kb.search import sync
-    from kb.search.index import IndexUnavailable, for_app
+    from kb.search.index import IndexUnavailable
+    from kb.search.service import service_for
 
     url = current_app.config["DATABASE_URL"]
     try:
@@ -786,7 +787,7 @@ def restore_command(src, from_documents, yes):
         click.secho(problem, fg="red", err=True)
     session = get_session()
     try:
-        indexed = sync.rebuild(session, for_app(current_app))
+        indexed = service_for(current_app).rebuild(session)
     except IndexUnavailable as exc:
         _fail(f"the database is restored, but the search index was not rebuilt: {exc}")
     click.echo(

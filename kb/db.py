@@ -7,6 +7,7 @@ import weakref
 from flask import current_app, g
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, create_engine
 
 
@@ -47,8 +48,13 @@ def begin_write(session):
 
 
 def init_app(app):
-    """Attach an engine to the app and close the session at teardown."""
-    app.extensions["kb_engine"] = make_engine(app.config["DATABASE_URL"])
+    """Attach an engine and a session factory to the app; close the session at teardown."""
+    bound = app.extensions["kb_engine"] = make_engine(app.config["DATABASE_URL"])
+    # The app's own factory: listeners registered on it (kb.search.service) hear only the
+    # sessions of this app.
+    app.extensions["kb_session_factory"] = sessionmaker(
+        bound, class_=Session, expire_on_commit=False
+    )
     app.teardown_appcontext(close_session)
 
 
@@ -57,10 +63,15 @@ def engine():
     return current_app.extensions["kb_engine"]
 
 
+def session_factory(app):
+    """The app's session factory (sessions of this app's engine, not expired on commit)."""
+    return app.extensions["kb_session_factory"]
+
+
 def get_session():
     """The session of this request or command, opened on first use."""
     if "db_session" not in g:
-        g.db_session = Session(engine(), expire_on_commit=False)
+        g.db_session = session_factory(current_app)()
     return g.db_session
 
 

@@ -10,8 +10,8 @@ import itertools
 from kb import accounts
 from kb.insights import features
 from kb.markdown import render_checked
-from kb.search import sync
 from kb.search.index import for_app
+from kb.search.service import service_for
 
 
 def _made_up_words(count, start=0):
@@ -57,7 +57,7 @@ def test_the_preview_does_not_fill_the_markdown_cache(client, make_user, login, 
 def test_queries_do_not_grow_the_postings_caches(app, make_postmortem):
     make_postmortem(ref="INC-2026-001", services=["checkout-api"])
     with app.app_context():
-        sync.syncer_for(app).run_once()
+        service_for(app).syncer.run_once()
         index = for_app(app)
         from kb.search import query
 

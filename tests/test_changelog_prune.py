@@ -15,9 +15,10 @@ from sqlmodel import Session, select
 from kb import changelog, create_app
 from kb.insights.snapshot import Snapshot
 from kb.models import SEVERITIES, Change, ChangeFollower, ChangePrune, Postmortem, utcnow
+from kb.search import follower, reporting
 from kb.search import query as search_query
-from kb.search import sync
 from kb.search.index import for_app
+from kb.search.service import service_for
 
 REFS = [f"INC-2026-{n:03d}" for n in range(1, 6)]
 KEEP = {"keep_seconds": 24 * 3600, "forget_seconds": 72 * 3600}
@@ -42,12 +43,12 @@ def second(app, tmp_path):
 @pytest.fixture(autouse=True)
 def report_every_round(monkeypatch):
     # Servers write their position at most once a minute; here every round shows.
-    monkeypatch.setattr(sync, "REPORT_SECONDS", 0)
+    monkeypatch.setattr(follower, "REPORT_SECONDS", 0)
 
 
 def _run(app):
     """One round of the server's syncer (apply the change log, report the position)."""
-    report = sync.syncer_for(app).run_once(wait=5)
+    report = service_for(app).syncer.run_once(wait=5)
     assert report is not None and not report.busy
     return report
 
@@ -60,7 +61,7 @@ def _age_changes(session, hours=48):
 
 def _position(session, app):
     session.expire_all()
-    name = sync.follower_name(for_app(app))
+    name = reporting.follower_name(for_app(app))
     return session.exec(select(ChangeFollower.applied).where(ChangeFollower.name == name)).one()
 
 
@@ -77,7 +78,7 @@ def _prune(session, **settings):
 
 def _check(app):
     with app.app_context(), Session(app.extensions["kb_engine"]) as session:
-        return sync.check(session, app)
+        return reporting.check(session, app)
 
 
 def _search(app, text):
@@ -128,13 +129,13 @@ def test_an_index_behind_the_pruned_point_rebuilds(app, second, make_postmortem,
     # The second server was last heard of four days ago: forgotten, it holds nothing back.
     session.execute(
         update(ChangeFollower)
-        .where(ChangeFollower.name == sync.follower_name(for_app(second)))
+        .where(ChangeFollower.name == reporting.follower_name(for_app(second)))
         .values(seen_at=utcnow() - timedelta(days=4))
     )
     _age_changes(session)
     report = _prune(session)
     top = _ids(session)[-1]
-    assert report.forgotten == [sync.follower_name(for_app(second))]
+    assert report.forgotten == [reporting.follower_name(for_app(second))]
     assert report.upto == top - 1 and _ids(session) == [top]
 
     back = _run(second)
@@ -263,7 +264,7 @@ def test_cli_status_prune_and_forget(app, second, runner, make_postmortem, sessi
     make_postmortem(ref="INC-2026-001", title="Edited after both applied")
     _run(app)
     _age_changes(session)
-    names = sorted(sync.follower_name(for_app(a)) for a in (app, second))
+    names = sorted(reporting.follower_name(for_app(a)) for a in (app, second))
     result = runner.invoke(args=["changelog", "status"])
     assert result.exit_code == 0, result.output
     assert "changes        6 (ids 1 to 6)" in result.output and "pruned_upto    0" in result.output
@@ -274,12 +275,12 @@ def test_cli_status_prune_and_forget(app, second, runner, make_postmortem, sessi
     result = runner.invoke(args=["changelog", "prune"])
     assert result.exit_code == 0, result.output
     assert "Deleted 3 changes; the log now starts after change 5." in result.output
-    result = runner.invoke(args=["changelog", "forget", sync.follower_name(for_app(second))])
+    result = runner.invoke(args=["changelog", "forget", reporting.follower_name(for_app(second))])
     assert result.exit_code == 0 and "Forgot" in result.output
     result = runner.invoke(args=["changelog", "forget", "search:nowhere:/nothing"])
     assert result.exit_code == 1 and "no follower is called" in result.output
     result = runner.invoke(args=["changelog", "status"])
-    assert sync.follower_name(for_app(second)) not in result.output
+    assert reporting.follower_name(for_app(second)) not in result.output
     assert "pruned_upto    5" in result.output
 
     _run(second)  # it comes back: behind the pruned point, it rebuilds
@@ -291,9 +292,9 @@ def test_servers_prune_in_the_background_at_a_modest_rate(app, make_postmortem, 
         make_postmortem(ref=ref)
     app.config.update(CHANGELOG_KEEP_HOURS=1, CHANGELOG_PRUNE_MINUTES=0.001)
     _age_changes(session)
-    syncer = sync.Syncer(app)
+    syncer = follower.Syncer(app)
     syncer.mode = "thread"
-    app.extensions["kb_search_syncer"] = syncer
+    service_for(app).syncer = syncer
     try:
         syncer.ensure_running()  # reports its position, then prunes at its next round
         deadline = time.monotonic() + 20

@@ -13,7 +13,7 @@ from kb import create_app, postmortems
 from kb.document import validate
 from kb.models import Postmortem, User
 from kb.ops import backup
-from kb.search import sync
+from kb.search import reporting
 from tests.conftest import document
 
 
@@ -130,7 +130,7 @@ def test_a_backup_under_write_load_restores_every_postmortem_committed_before_it
             # The snapshot brings the accounts back too.
             assert session.scalars(select(User.email)).all() == ["keeper@x.example"]
             with restored.app_context():
-                report = sync.check(session, restored)
+                report = reporting.check(session, restored)
         assert not report.drift and report.indexed == len(exported)
     finally:
         restored.extensions["kb_engine"].dispose()

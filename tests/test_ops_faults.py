@@ -22,7 +22,7 @@ from sqlmodel import Session
 
 from kb import accounts, create_app, migrations
 from kb.models import ActionItem, Change, Factor, Label, Postmortem, Revision
-from kb.search import sync
+from kb.search.service import service_for
 from tests.faults.servers import Gunicorn, PrivatePostgres, postgres_binaries, wait_until
 
 MARKER = "PAUSE-AT-"
@@ -296,5 +296,5 @@ def test_search_index_unwritable_then_deleted_saving_works_and_search_catches_up
         wait_until(lambda: found(first, second, third), 15, 0.1, "search did not catch up")
         assert set(seen) <= {200, 503}
     finally:
-        sync.syncer_for(app).stop()
+        service_for(app).syncer.stop()
         app.extensions["kb_engine"].dispose()

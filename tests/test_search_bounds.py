@@ -8,9 +8,10 @@ import threading
 import pytest
 from whoosh import query as wq
 
-from kb.search import expand, sync
+from kb.search import expand
 from kb.search import query as search_query
 from kb.search.index import for_app
+from kb.search.service import service_for
 
 
 def _words(prefix, count):
@@ -30,7 +31,7 @@ def wide(app, make_postmortem):
     )
     make_postmortem(ref="INC-2026-102", title="An ordinary postmortem about the connection pool")
     with app.app_context():
-        sync.syncer_for(app).run_once()
+        service_for(app).syncer.run_once()
 
     def run(text="", **kwargs):
         with app.app_context():

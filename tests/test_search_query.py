@@ -8,8 +8,8 @@ import json
 import pytest
 
 from kb.search import query as search_query
-from kb.search import sync
 from kb.search.index import for_app
+from kb.search.service import service_for
 
 TIMES = {
     "detected_at": None,
@@ -83,7 +83,7 @@ def corpus(make_postmortem):
 def find(app, corpus):
     """Search as the system (sees everything), after applying the change log."""
     with app.app_context():
-        sync.syncer_for(app).run_once()
+        service_for(app).syncer.run_once()
 
     def run(text="", **kwargs):
         with app.app_context():
@@ -177,7 +177,7 @@ def test_highlighted_passage_names_its_section(find):
 def test_passages_are_escaped(make_postmortem, app):
     make_postmortem(ref="INC-2026-090", summary="The <script>alert(1)</script> tag & friends.")
     with app.app_context():
-        sync.syncer_for(app).run_once()
+        service_for(app).syncer.run_once()
         hit = search_query.search(for_app(app), None, "friends").hits[0]
     assert "<script>" not in hit.passage.html and "&amp; <mark>friends</mark>" in hit.passage.html
 
@@ -304,7 +304,7 @@ def test_scores_do_not_depend_on_restricted_postmortems(app, corpus, make_postmo
 
     def scores(user, text):
         with app.app_context():
-            sync.syncer_for(app).run_once()
+            service_for(app).syncer.run_once()
             found = search_query.search(for_app(app), user, text, per_page=50)
         return {h.ref: h.score for h in found.hits}
 

@@ -15,9 +15,10 @@ from sqlmodel import Session, select
 from kb import changelog, postmortems
 from kb.document import validate
 from kb.models import Change, Postmortem
+from kb.search import applying, follower, reporting
 from kb.search import query as search_query
-from kb.search import sync
 from kb.search.index import IndexUnavailable, for_app
+from kb.search.service import service_for
 from tests.conftest import document
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,12 +32,12 @@ def _search(app, text, user=None):
 def _apply(app, **kwargs):
     # In an app context: its teardown closes the index's files (tests make many apps).
     with app.app_context(), Session(app.extensions["kb_engine"]) as session:
-        return sync.apply_pending(session, for_app(app), **kwargs)
+        return applying.apply_pending(session, for_app(app), **kwargs)
 
 
 def _check(app):
     with app.app_context(), Session(app.extensions["kb_engine"]) as session:
-        return sync.check(session, app)
+        return reporting.check(session, app)
 
 
 def _indexed(app):
@@ -141,7 +142,8 @@ def test_a_process_killed_while_indexing_leaves_an_index_that_catches_up(
         import os, signal
         from sqlmodel import Session
         from kb import create_app
-        from kb.search import sync
+        from kb.search import applying, follower, reporting
+        from kb.search.service import service_for
         from kb.search.index import for_app
         app = create_app({{"INSTANCE_PATH": {str(tmp_path / "instance")!r},
                            "DATABASE_URL": {app.config["DATABASE_URL"]!r},
@@ -152,7 +154,7 @@ def test_a_process_killed_while_indexing_leaves_an_index_that_catches_up(
             if len(seen) == 25:
                 os.kill(os.getpid(), signal.SIGKILL)  # in the middle of indexing
         with app.app_context(), Session(app.extensions["kb_engine"]) as session:
-            sync.rebuild(session, for_app(app), progress=progress)
+            applying.rebuild(session, for_app(app), progress=progress)
     """
     result = _python(script)
     assert result.returncode == -signal.SIGKILL
@@ -189,7 +191,7 @@ def test_out_of_order_change_ids_are_not_skipped(app, make_postmortem, session):
     assert _search(app, "bravo renamed").total == 1
     with app.app_context():
         assert for_app(app).state()["gaps"] == {}
-        assert sync.lag(session, app) == 0
+        assert reporting.lag(session, app) == 0
     assert _check(app).drift is False
 
 
@@ -315,7 +317,7 @@ def test_cli_reindex_check_and_status(app, runner, make_postmortem, session):
     result = runner.invoke(args=["search", "status"])
     assert result.exit_code == 0 and "documents      5" in result.output
     with app.app_context():
-        assert sync.lag(session, app) == 0
+        assert reporting.lag(session, app) == 0
 
 
 def _python(script):
@@ -334,9 +336,9 @@ def test_thread_mode_applies_saves_in_the_background(app, make_postmortem, sessi
     import time
 
     make_postmortem(ref="INC-2026-001", title="Before")
-    syncer = sync.Syncer(app)
+    syncer = follower.Syncer(app)
     syncer.mode = "thread"
-    app.extensions["kb_search_syncer"] = syncer
+    service_for(app).syncer = syncer
     try:
         with app.test_request_context():
             from kb.db import get_session
@@ -357,7 +359,7 @@ def test_thread_mode_applies_saves_in_the_background(app, make_postmortem, sessi
         while _search(app, "wombat").total == 0 and time.monotonic() < deadline:
             time.sleep(0.05)
         with app.app_context(), Session(app.extensions["kb_engine"]) as db:
-            lag = sync.lag(db, app)
+            lag = reporting.lag(db, app)
         assert _search(app, "wombat").total == 1, (syncer.known_upto, lag)
     finally:
         syncer.stop()

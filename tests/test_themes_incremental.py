@@ -7,7 +7,7 @@ from sqlmodel import select
 
 from kb import postmortems
 from kb.digest import compose
-from kb.insights import kpis, similar, themes
+from kb.insights import dashboard, similar, themes
 from kb.models import PostmortemTerm, Theme, ThemeFactor
 from tests.test_themes_curation import corpus  # noqa: F401 (the fixture)
 
@@ -46,7 +46,8 @@ def test_publishing_joins_the_nearest_theme_and_similar_incidents_at_once(
     revision = run_before.revision
     june = date(2026, 6, 1)
     top_before = dict(
-        (theme_id, n) for theme_id, _l, n in kpis.dashboard(corpus, reader, june, june).top_themes
+        (theme_id, n)
+        for theme_id, _l, n in dashboard.dashboard(corpus, reader, june, june).top_themes
     )
     pm = _publish(make_postmortem)
     # No rebuild: the factor is in the certificate theme already.
@@ -66,7 +67,7 @@ def test_publishing_joins_the_nearest_theme_and_similar_incidents_at_once(
     shared = next(s for s in similar.similar_to(corpus, reader, pm) if s["ref"] == "INC-2026-205")
     assert [t["id"] for t in shared["shared"]["themes"]] == [before.id]
     # The figures' top themes and the digest's trends count it.
-    dashboard = kpis.dashboard(corpus, reader, june, june)
+    dashboard = dashboard.dashboard(corpus, reader, june, june)
     assert (before.id, after.label, top_before[before.id] + 1) in dashboard.top_themes
     june = themes.trending(corpus, reader, date(2026, 6, 1))
     assert "INC-2026-250" in next(t for t in june if t.id == before.id).refs

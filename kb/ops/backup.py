@@ -261,7 +261,7 @@ def restore(src, target_url, *, from_documents=False, progress=None):
     """Replace the database at `target_url` with the backup in `src` and migrate it to head.
 
     The app servers should be stopped (or at least not writing) meanwhile. The search index
-    is not touched here: the caller rebuilds it (kb.search.sync.rebuild).
+    is not touched here: the caller rebuilds it (kb.search.service, `rebuild`).
     """
     from kb import migrations
 

@@ -108,12 +108,10 @@ def known_revisions():
 
 def index_lag(session, app):
     """Changes this server's search index has not applied, or None if search is not set up."""
-    if "kb_search_syncer" not in app.extensions:
-        return None
-    from kb.search import sync
+    from kb.search.service import service_for
 
     try:
-        return sync.lag(session, app)
+        return service_for(app).lag(session)
     except SQLAlchemyError:
         raise
     except Exception:  # noqa: BLE001 (a broken index reads as "everything pending")

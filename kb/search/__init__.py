@@ -1,7 +1,10 @@
 """Full-text search: the Whoosh index derived from the database, kept in step by the change log.
 
+service.py (what the app calls: search, note changes, rebuild, status; a null implementation),
 schema.py (fields and analyzer), index.py (the folder, the writer lock, the pool of
-searchers), docsets.py (numpy masks for totals and facets), sync.py (change log -> index),
+searchers), docsets.py (numpy masks for totals and facets), documents.py (postmortems read as
+index documents), applying.py (change log -> index, and rebuilding), follower.py (applying
+after commits and on a poll), reporting.py (status, check, lag, the follower position),
 expand.py (wildcards, prefixes and ranges to words, within a budget), query.py (parsing,
 visibility, ranking, facets, highlights, suggestions). Only this package imports whoosh.
 """

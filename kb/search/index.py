@@ -12,7 +12,7 @@ import io
 import json
 import logging
 import os
-import random
+import secrets
 import shutil
 import threading
 import time
@@ -20,11 +20,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from whoosh import index as whoosh_index
-from whoosh import util as whoosh_util
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3Codec, W3PerDocReader, W3Segment, _lenfield
 from whoosh.filedb.filestore import FileStorage
 from whoosh.filedb.structfile import StructFile
 from whoosh.reading import EmptyReader, MultiReader, SegmentReader
 from whoosh.searching import Searcher
+from whoosh.util.numeric import byte_to_length
 
 from kb.search import schema
 from kb.search.docsets import SegmentCaches
@@ -32,10 +33,6 @@ from kb.search.docsets import SegmentCaches
 log = logging.getLogger(__name__)
 INDEX_NAME = "MAIN"
 
-# Whoosh names new segments and temporary files with the global `random` module. Anything
-# that seeds it (a test framework, a script calling random.seed) makes two commits pick the
-# same segment name, and the second commit fails. Its own generator cannot be re-seeded.
-whoosh_util.random = random.SystemRandom()
 OPEN_ATTEMPTS = 5
 # Reading segments through mmap makes every index page a worker touches count in its
 # resident memory (218 MiB of files at 50,000 postmortems); plain reads cost the same here.
@@ -168,7 +165,7 @@ class SearchIndex:
             self.close()
 
     def state(self):
-        """The sync state committed with the documents (see kb.search.sync), or None."""
+        """The sync state committed with the documents (see kb.search.applying), or None."""
         with self.searcher() as searcher:
             return read_state(searcher)
 
@@ -214,6 +211,15 @@ class SearchIndex:
         except Exception:  # noqa: BLE001 (any damage means: rebuild from the database)
             log.warning("the search index at %s is unusable; it will be rebuilt", self.path)
             return None
+
+    def open_for_rebuild(self):
+        """The index to rebuild into, with this version's schema objects (the caller holds
+        the lock and replaces every segment); a new empty one when there is none usable."""
+        ix = self.open_for_writing()
+        if ix is None:
+            return self.create_empty()
+        storage = FileStorage(str(self.path), supports_mmap=USE_MMAP)
+        return storage.open_index(indexname=INDEX_NAME, schema=schema.make_schema())
 
     def create_empty(self):
         """Replace whatever is in the folder with an empty index (the caller holds the lock)."""
@@ -305,6 +311,54 @@ def read_state(searcher):
 def state_fields(state):
     """The special document that carries the sync state."""
     return {"pid": schema.STATE_ID, "state": json.dumps(state, separators=(",", ":"))}
+
+
+class _WritingCodec(W3Codec):
+    """Whoosh's default codec as a writer uses it, with two changes that leave the files it
+    writes exactly as Whoosh writes them:
+
+    - each new segment is named from the operating system's random source. Whoosh names
+      segments with the global `random` module: anything that seeds it (a test framework, a
+      script calling random.seed) would make two commits pick the same name, and the second
+      commit fail. The segment keeps a plain W3Codec, so readers never meet this class;
+    - while the postings are written, each field's lengths are read once into memory (Whoosh
+      reads one from the file for every posting: a sixth of a full reindex).
+    """
+
+    def new_segment(self, storage, indexname):
+        segment_id = "".join(secrets.choice(_SEGMENT_ID_CHARS) for _ in range(16))
+        return W3Segment(W3Codec(), indexname, segid=segment_id)
+
+    def per_document_reader(self, storage, segment):
+        return _LengthsInMemory(storage, segment)
+
+
+_SEGMENT_ID_CHARS = "0123456789abcdefghijklmnopqrstuvwxyz"  # as Whoosh's own names
+
+
+class _LengthsInMemory(W3PerDocReader):
+    """W3PerDocReader answering doc_field_length from a list read once per field."""
+
+    def __init__(self, storage, segment):
+        super().__init__(storage, segment)
+        self._lengths = {}
+
+    def doc_field_length(self, docnum, fieldname, default=0):
+        lengths = self._lengths.get(fieldname)
+        if lengths is None:
+            if not self.has_column(_lenfield(fieldname)):
+                return default
+            column = self.column_reader(_lenfield(fieldname), LENGTHS_COLUMN)
+            lengths = [byte_to_length(b) if b else None for b in column]
+            self._lengths[fieldname] = lengths
+        if docnum >= len(lengths):
+            return super().doc_field_length(docnum, fieldname, default)
+        return lengths[docnum]
+
+
+def writer(ix, **options):
+    """A Whoosh writer of `ix` (the caller holds the write lock); `options` as ix.writer's."""
+    return ix.writer(codec=_WritingCodec(), **options)
 
 
 def for_app(app):

@@ -6,14 +6,16 @@ stored (compressed) so a hit can show the passage that matched and name its sect
 """
 
 import json
+import pickle
 import re
 import zlib
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from whoosh import columns, fields
+from whoosh import columns, fields, formats
 from whoosh.analysis import STOP_WORDS, IDAnalyzer, Token, Tokenizer
 from whoosh.lang.porter import stem as porter_stem
+from whoosh.system import pack_uint
 
 # Bump when the schema or the analyzer changes: an index of another version is rebuilt.
 SCHEMA_VERSION = 1
@@ -140,6 +142,79 @@ class StemmingTokenizer(Tokenizer):
 ANALYZER = StemmingTokenizer()
 
 
+# word -> its stem, or "" for a word the analyzer drops (stop words, single characters): one
+# dictionary look-up per word of a reindex. Bounded like stem()'s cache.
+_INDEXED_AS = {}
+_INDEXED_AS_MAX = 200_000
+
+
+def _indexed_as(word):
+    found = "" if len(word) < 2 or word in STOP_WORDS else stem(word)
+    if len(_INDEXED_AS) >= _INDEXED_AS_MAX:
+        _INDEXED_AS.clear()
+    _INDEXED_AS[word] = found
+    return found
+
+
+def _postings(value):
+    """{stem: [positions, weight]} of a text as ANALYZER tokenizes it for indexing."""
+    found = {}
+    pos = 0
+    boosted = PART in value
+    parts = value.split(PART) if boosted else (value,)
+    known = _INDEXED_AS.get
+    for number, part in enumerate(parts):
+        boost = (BOOSTS[number] if number < len(BOOSTS) else 1.0) if boosted else 1.0
+        for word in _WORD_RE.findall(part.lower()):
+            text = known(word)
+            if text is None:
+                text = _indexed_as(word)
+            if not text:
+                continue
+            entry = found.get(text)
+            if entry is None:
+                found[text] = [[pos], boost]
+            else:
+                entry[0].append(pos)
+                entry[1] += boost
+            pos += 1
+    return found
+
+
+def _encode_positions(positions):
+    """Whoosh's Positions.encode, for one list of positions."""
+    deltas = [positions[0]]
+    deltas.extend(b - a for a, b in zip(positions, positions[1:], strict=False))
+    return pack_uint(len(deltas)) + pickle.dumps(deltas, 2)
+
+
+_ONE_POSITION = [_encode_positions([p]) for p in range(4096)]  # most words occur once
+
+
+class Text(fields.TEXT):
+    """fields.TEXT indexed in one pass: the same postings as Whoosh's Positions format over
+    ANALYZER's tokens, about three times faster (what a full reindex spends most time on)."""
+
+    def index(self, value, **kwargs):
+        fast = (
+            not kwargs
+            and isinstance(value, str)
+            and self.analyzer == ANALYZER
+            and type(self.format) is formats.Positions
+        )
+        if not fast:
+            yield from super().index(value, **kwargs)
+            return
+        field_boost = self.format.field_boost
+        single = _ONE_POSITION
+        for text, (positions, weight) in _postings(value).items():
+            if len(positions) == 1 and positions[0] < 4096:
+                encoded = single[positions[0]]
+            else:
+                encoded = _encode_positions(positions)
+            yield text.encode("utf-8"), len(positions), weight * field_boost, encoded
+
+
 def count_matches(text, stems):
     """How many words of `text` have one of these stems (cheaper than running the analyzer)."""
     return sum(1 for w in _WORD_RE.findall(text.lower()) if stem(w) in stems)
@@ -150,9 +225,9 @@ def make_schema():
     return fields.Schema(
         pid=fields.ID(unique=True, stored=True),
         ref=fields.ID(analyzer=IDAnalyzer(lowercase=True)),
-        content=fields.TEXT(analyzer=ANALYZER),
-        title=fields.TEXT(analyzer=ANALYZER),
-        factors=fields.TEXT(analyzer=ANALYZER),
+        content=Text(analyzer=ANALYZER),
+        title=Text(analyzer=ANALYZER),
+        factors=Text(analyzer=ANALYZER),
         severity=fields.KEYWORD(lowercase=True),
         kind=fields.KEYWORD(lowercase=True),
         status=fields.KEYWORD(lowercase=True),

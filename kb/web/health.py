@@ -13,6 +13,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from kb.db import get_session
 from kb.ops import health, metrics
 from kb.ops.observability import address_in, parse_networks
+from kb.search.service import service_for
 
 bp = Blueprint("health", __name__)
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -60,9 +61,7 @@ def metrics_page():
 def _kick_search_sync():
     # A server that has had no search or save yet must still catch up, or it would never
     # become ready (and so never get the requests that would start its sync).
-    syncer = current_app.extensions.get("kb_search_syncer")
-    if syncer is not None and syncer.mode == "thread":
-        syncer.ensure_running()
+    service_for(current_app).start()
 
 
 def _may_scrape():

@@ -6,9 +6,9 @@ from flask import Blueprint, current_app, jsonify, render_template, request, url
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
-from kb.search import expand, sync
+from kb.search import expand
 from kb.search import query as search_query
-from kb.search.index import for_app
+from kb.search.service import service_for
 from kb.web import field_error, params
 from kb.web.errors import error_json
 from kb.web.openapi import error_responses, ok, ref
@@ -18,17 +18,10 @@ MAX_PER_PAGE = 50
 FACET_PARAMS = tuple(search_query.FACET_FIELD)
 
 
-@bp.record_once
-def _setup(state):
-    sync.init_app(state.app)
-
-
 def _run(per_page):
     filters = {p: request.args.getlist(p) for p in FACET_PARAMS if request.args.getlist(p)}
     page = params.arg_number("page", 1)
-    sync.syncer_for(current_app).before_search()
-    return search_query.search(
-        for_app(current_app),
+    return service_for(current_app).search(
         current_user,
         request.args.get("q", ""),
         filters=filters,
@@ -43,7 +36,11 @@ def _run(per_page):
 def index():
     result = _run(search_query.PER_PAGE)
     return render_template(
-        "search/index.html", result=result, url=_url_maker(result), max_terms=expand.MAX_TERMS
+        "search/index.html",
+        result=result,
+        url=_url_maker(result),
+        max_terms=expand.MAX_TERMS,
+        follows=service_for(current_app).follows,
     )
 
 

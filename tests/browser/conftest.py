@@ -10,7 +10,7 @@ from werkzeug.serving import make_server
 from kb import accounts, create_app, seed
 from kb.db import get_session
 from kb.search import index as search_index
-from kb.search import sync as search_sync
+from kb.search.service import service_for
 from tests.conftest import PASSWORD
 
 CHROMIUM = os.environ.get("KB_CHROMIUM", "/usr/bin/chromium")
@@ -58,8 +58,7 @@ def live_app(sqlite_template, tmp_path):
     yield app
     server.shutdown()
     thread.join(5)
-    if "kb_search_syncer" in app.extensions:  # the background sync thread holds index files
-        search_sync.syncer_for(app).stop()
+    service_for(app).stop()  # the background sync thread holds index files
     search_index.for_app(app).close()
     app.extensions["kb_engine"].dispose()
 

@@ -19,7 +19,7 @@ from kb.document import to_document
 from kb.insights import themes
 from kb.models import Theme
 from kb.search import index as search_index
-from kb.search import sync as search_sync
+from kb.search.service import service_for
 from tests.browser.conftest import sign_in
 from tests.conftest import PASSWORD
 
@@ -101,8 +101,7 @@ def site(sqlite_template, tmp_path_factory):
     yield {"url": app.config["BASE_URL"], "theme": theme}
     server.shutdown()
     thread.join(5)
-    if "kb_search_syncer" in app.extensions:
-        search_sync.syncer_for(app).stop()
+    service_for(app).stop()
     search_index.for_app(app).close()
     app.extensions["kb_engine"].dispose()
 

@@ -1,0 +1,90 @@
+"""Postmortems read from the database as index documents (plain queries, no ORM).
+
+A batch of rows is read with three more queries (labels, factors, action items) rather than
+one per postmortem, and turned into index fields by kb.search.schema.fields_for.
+"""
+
+from collections import defaultdict
+
+from sqlalchemy import select
+
+from kb.document_format import CHOICES
+from kb.models import SECTIONS, ActionItem, Factor, Label, Postmortem
+from kb.search import schema
+
+READ_BATCH = 1000  # postmortems read per query during a rebuild
+
+_SCALARS = (
+    "id",
+    "ref",
+    "title",
+    *CHOICES,
+    "started_at",
+    "created_at",
+    "version",
+    "timeline",
+    *SECTIONS,
+)
+
+
+def load_documents(session, ids):
+    """{postmortem id: index fields} for the given ids that still exist (plain queries, no ORM)."""
+    ids = sorted(set(ids))
+    if not ids:
+        return {}
+    pm = Postmortem.__table__
+    columns = [pm.c[name] for name in dict.fromkeys(_SCALARS)]
+    rows = session.execute(select(*columns).where(pm.c.id.in_(ids))).mappings().all()
+    return _fields_for_rows(session, rows)
+
+
+def iter_all_documents(session, batch=READ_BATCH):
+    """Every postmortem as index fields, in id order, `batch` at a time."""
+    pm = Postmortem.__table__
+    columns = [pm.c[name] for name in dict.fromkeys(_SCALARS)]
+    last = 0
+    while True:
+        query = select(*columns).where(pm.c.id > last).order_by(pm.c.id).limit(batch)
+        rows = session.execute(query).mappings().all()
+        if not rows:
+            return
+        yield from _fields_for_rows(session, rows).values()
+        last = rows[-1]["id"]
+
+
+def _fields_for_rows(session, rows):
+    ids = [r["id"] for r in rows]
+    labels = defaultdict(lambda: defaultdict(list))
+    label = Label.__table__
+    for pid, name, value in session.execute(
+        select(label.c.postmortem_id, label.c.field, label.c.value)
+        .where(label.c.postmortem_id.in_(ids))
+        .order_by(label.c.postmortem_id, label.c.field, label.c.position)
+    ):
+        labels[pid][name].append(value)
+    factors = defaultdict(list)
+    factor = Factor.__table__
+    for pid, text, category in session.execute(
+        select(factor.c.postmortem_id, factor.c.text, factor.c.category)
+        .where(factor.c.postmortem_id.in_(ids))
+        .order_by(factor.c.postmortem_id, factor.c.position)
+    ):
+        factors[pid].append({"text": text, "category": category})
+    actions = defaultdict(list)
+    action = ActionItem.__table__
+    for pid, title in session.execute(
+        select(action.c.postmortem_id, action.c.title)
+        .where(action.c.postmortem_id.in_(ids))
+        .order_by(action.c.postmortem_id, action.c.position)
+    ):
+        actions[pid].append({"title": title})
+    out = {}
+    for row in rows:
+        doc = dict(row)
+        doc.update(labels[row["id"]])
+        doc["contributing_factors"] = factors[row["id"]]
+        doc["action_items"] = actions[row["id"]]
+        out[row["id"]] = schema.fields_for(
+            row["id"], doc, version=row["version"], created_at=row["created_at"]
+        )
+    return out
