@@ -67,8 +67,8 @@ def test_publishing_joins_the_nearest_theme_and_similar_incidents_at_once(
     shared = next(s for s in similar.similar_to(corpus, reader, pm) if s["ref"] == "INC-2026-205")
     assert [t["id"] for t in shared["shared"]["themes"]] == [before.id]
     # The figures' top themes and the digest's trends count it.
-    dashboard = dashboard.dashboard(corpus, reader, june, june)
-    assert (before.id, after.label, top_before[before.id] + 1) in dashboard.top_themes
+    board = dashboard.dashboard(corpus, reader, june, june)
+    assert (before.id, after.label, top_before[before.id] + 1) in board.top_themes
     june = themes.trending(corpus, reader, date(2026, 6, 1))
     assert "INC-2026-250" in next(t for t in june if t.id == before.id).refs
     with app.app_context():
