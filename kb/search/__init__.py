@@ -2,6 +2,8 @@
 
 schema.py (fields and analyzer), index.py (the folder, the writer lock, the pool of
 searchers), docsets.py (numpy masks for totals and facets), sync.py (change log -> index),
-expand.py (wildcards, prefixes and ranges to words, within a budget), query.py (parsing,
-visibility, ranking, facets, highlights, suggestions). Only this package imports whoosh.
+expand.py (wildcards, prefixes and ranges to words, within a budget), synonyms.py (the
+words incident writers use for the same thing), query.py (one search, in order) over
+parsing.py, ranking.py (visibility, BM25F, facets), highlight.py and spelling.py (corrections).
+Only this package imports whoosh.
 """
