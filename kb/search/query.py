@@ -92,11 +92,15 @@ def _search(searcher, caches, scope, result, table, correct):
     words, required = _words(q)
     result.words = len(words)
     if result.total < TOO_FEW and len(words) >= LONG_QUERY:
-        least = len(words) // 2 + 1
-        most = wq.Or(words, minmatch=least)
-        relaxed = wq.And([*required, most]) if required else most
+        # Most of the words (more than half); when even that fills no page, any of them.
+        # Either way those holding more of the words rank first.
         strict = result.total
-        ranking.run(searcher, caches, scope, relaxed, result)
+        for least in (len(words) // 2 + 1, 1):
+            some = wq.Or(words, minmatch=least)
+            relaxed = wq.And([*required, some]) if required else some
+            ranking.run(searcher, caches, scope, relaxed, result, words=words)
+            if result.total >= TOO_FEW:
+                break
         result.relaxed = result.total > strict
         result.min_words = least if result.relaxed else 0
     looked_up = False  # correcting costs a bounded walk of the term list: once per query

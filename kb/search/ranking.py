@@ -4,7 +4,7 @@
 import numpy as np
 from whoosh import query as wq
 
-from kb.search import docsets, highlight, schema
+from kb.search import docsets, highlight, schema, synonyms
 from kb.search.results import Facet, FacetValue
 
 FACET_PARAM = {field: param for field, _label, param in schema.FACETS}
@@ -20,8 +20,12 @@ def _filter_query(filters):
     return terms
 
 
-def run(searcher, caches, scope, q, result):
-    """Fill total, facets and the page of hits of `result` for query `q`."""
+def run(searcher, caches, scope, q, result, words=()):
+    """Fill total, facets and the page of hits of `result` for query `q`.
+
+    `words`: the words of a query relaxed to some of them; a document's score is then
+    multiplied by the share of them it holds, so that those with most of the words come
+    first (the coordination factor of classic Lucene scoring)."""
     if scope.nothing:
         result.total, result.hits, result.facets = 0, [], _facets({}, result.filters)
         return
@@ -38,7 +42,7 @@ def run(searcher, caches, scope, q, result):
         for f, values in docsets.facet_counts(segreader, data, mask).items():
             for value, c in values.items():
                 counts[f][value] = counts[f].get(value, 0) + c
-        segments.append((segreader, offset, data, mask, allowed))
+        segments.append((segreader, offset, data, mask, allowed, subsearcher))
     result.total = total
     result.facets = _facets(counts, result.filters)
     result.hits = []
@@ -52,7 +56,7 @@ def run(searcher, caches, scope, q, result):
         docnums = _newest(segments, start + result.per_page)[start:]
         scored = [(d, None) for d in docnums]
     else:
-        scored = _ranked(caches, whole, segments, start + result.per_page)[start:]
+        scored = _ranked(caches, whole, segments, start + result.per_page, words)[start:]
     terms = highlight.terms_of(searcher, q)
     result.hits = [highlight.hit(searcher, docnum, score, terms) for docnum, score in scored]
 
@@ -61,7 +65,7 @@ def _newest(segments, limit):
     if not segments:
         return []
     docnums, started = [], []
-    for segreader, offset, data, mask, _allowed in segments:
+    for segreader, offset, data, mask, _allowed, _sub in segments:
         ids = np.flatnonzero(mask)
         values = data.started(segreader)[ids]
         if len(ids) > limit:  # only the newest `limit` of each segment can make the page
@@ -89,15 +93,55 @@ def _status_weights(segreader, data):
     return weights
 
 
-def _ranked(caches, q, segments, limit):
+def _scores(q, segreader, data, stats, mask):
+    """BM25F scores of a query whose words may carry synonyms: a word and its synonyms
+    count as one word, scored by the best of them, so that a document naming the same thing
+    in four ways does not outrank one naming it once in the words typed."""
+    if isinstance(q, synonyms.SynonymOr):
+        parts = [_scores(sub, segreader, data, stats, mask) for sub in q.subqueries]
+        return np.maximum.reduce(parts)
+    if type(q) in (wq.And, wq.Or) and _has_synonyms(q):
+        return np.add.reduce([_scores(sub, segreader, data, stats, mask) for sub in q.subqueries])
+    return docsets.bm25_scores(q, segreader, data, stats, mask)
+
+
+def _has_synonyms(q):
+    return isinstance(q, synonyms.SynonymOr) or any(_has_synonyms(s) for s in q.children())
+
+
+def _coverage(caches, words, segments):
+    """Per segment, the share of the query's words each document holds, each word weighted
+    by how rare it is among internal postmortems (Robertson and Sparck Jones' weight, the
+    one of the BM25 papers: a word in half of the postmortems says next to nothing about
+    which incident is meant; Whoosh's IDF, which BM25F here keeps, stays above 1 for it).
+    A word counts with its synonyms; counts are over internal postmortems, the same for
+    every reader, like the rest of the statistics."""
+    held, frequency, count = [], np.zeros(len(words)), 0
+    for segreader, _offset, data, _mask, _allowed, subsearcher in segments:
+        internal = caches.internal(segreader)
+        count += int(np.count_nonzero(internal))
+        masks = [docsets.match_mask(w, segreader, subsearcher, data) for w in words]
+        frequency += [np.count_nonzero(m & internal) for m in masks]
+        held.append(masks)
+    weights = np.maximum(np.log((count - frequency + 0.5) / (frequency + 0.5)), 0.1)
+    return [
+        np.add.reduce([w * m for w, m in zip(weights, masks, strict=True)]) / weights.sum()
+        for masks in held
+    ]
+
+
+def _ranked(caches, q, segments, limit, words=()):
     # Scored in numpy over every match: Whoosh's collector would visit each match in Python
     # (its block-skipping rarely helps when most documents hold the words). The statistics
     # are those of the internal postmortems, the same for every user.
     stats = docsets.internal_statistics(q, caches, segments)
+    coverage = _coverage(caches, words, segments) if words else None
     candidates, scores = [], []
-    for segreader, offset, data, mask, _allowed in segments:
-        seg_scores = docsets.bm25_scores(q, segreader, data, stats, mask)
+    for number, (segreader, offset, data, mask, _allowed, _sub) in enumerate(segments):
+        seg_scores = _scores(q, segreader, data, stats, mask)
         seg_scores *= _status_weights(segreader, data)
+        if coverage is not None:
+            seg_scores *= coverage[number]
         ids = np.flatnonzero(mask)
         if len(ids) > limit:
             top = np.argpartition(-seg_scores[ids], limit - 1)[:limit]
