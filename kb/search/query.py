@@ -123,14 +123,14 @@ def _search(searcher, caches, scope, result, table, correct):
                 result.__dict__.update(retry.__dict__)
                 return
             result.suggestion = corrected
-    if result.total == 0 and len(plain_words(text)) > 1:
-        relaxed, expansion = expand.expand(
-            synonyms.expand(parse(text, any_word=True), table)[0], reader
-        )
-        ranking.run(searcher, caches, scope, relaxed, result)
+    if result.total == 0 and 1 < len(words) < LONG_QUERY:
+        # Any of the words (a long query has been through this above); what NOT and the
+        # fields asked for still holds.
+        some = wq.Or(words)
+        relaxed = wq.And([*required, some]) if required else some
+        ranking.run(searcher, caches, scope, relaxed, result, words=words)
         result.relaxed = result.total > 0
         result.min_words = 1 if result.relaxed else 0
-        result.cut = result.cut or expansion.cut
     if not looked_up and result.total < 3 and plain_words(text):
         result.suggestion = spelling.suggest(searcher, caches, scope, text, table)
 

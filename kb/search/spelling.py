@@ -2,8 +2,6 @@
 
 import re
 
-import numpy as np
-
 from kb.search import docsets, parsing, schema
 
 _TEXT_WORD_RE = re.compile(r"\w+(?:[.']\w+)*")  # the words the analyzer indexes
@@ -46,7 +44,9 @@ def suggest(searcher, caches, scope, text, table=None):
         if best is not None:
             surface = _surface_word(searcher, caches, scope, best[1])
             if surface and surface.lower() != word.lower():
-                replaced[word] = surface
+                # As the person typed it: "expird" becomes "expired", not the "Expired"
+                # that opened a title.
+                replaced[word] = surface.lower() if word.islower() else surface
     if not replaced:
         return None
     return re.sub(
@@ -69,14 +69,16 @@ def _candidates(reader, stemmed):
 
 
 def _visible_freq(searcher, caches, scope, stemmed):
-    total = 0
+    """How often the word occurs in the postmortems the reader may see (0: in none of them),
+    counting each occurrence (title words count as the index weighs them)."""
+    total = 0.0
     for segreader, _offset, _sub in docsets.leaves(searcher):
         data = caches.data(segreader)
         allowed = caches.allowed(segreader, scope)
         for field_name in (schema.DEFAULT_FIELD,):
-            ids = data.postings(segreader, field_name, stemmed)
+            ids, weights = data.weighted(segreader, field_name, stemmed)
             if len(ids):
-                total += int(np.count_nonzero(allowed[ids]))
+                total += float(weights[allowed[ids]].sum())
     return total
 
 
