@@ -68,6 +68,7 @@ def test_question_words_are_left_out():
     assert parsing.without_question_words("what happened?") == ("what happened", [])
     assert parsing.without_question_words("cert?") == ("cert", [])  # a question mark
     assert parsing.without_question_words("cert?x") == ("cert?x", [])  # a wildcard
+    assert parsing.without_question_words("why so slow? dns") == ("so slow dns", ["why"])
 
 
 def test_a_question_finds_the_incident(find):
@@ -75,7 +76,7 @@ def test_a_question_finds_the_incident(find):
     assert refs(result)[0] == "INC-2026-001"
     assert result.ignored == ["has", "before"]
     # No postmortem says "broken", and fewer than a page have 3 of the 4 words: those with
-    # any of them are shown, the ones with the most first, and the result says so.
+    # any of them are shown, best match first, and the result says so.
     assert result.relaxed and result.words == 4 and result.min_words == 1
     assert "INC-2026-002" in refs(result)  # "push" only
     assert refs(result).index("INC-2026-002") > 0

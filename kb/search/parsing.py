@@ -187,14 +187,14 @@ QUESTION_WORDS = frozenset(
     }
 )
 _PLAIN_WORD_RE = re.compile(r'"[^"]*"|\S+')
+_QUESTION_MARK_RE = re.compile(r"(?<=[A-Za-z])\?+(?=\s|$)")
 
 
 def without_question_words(text):
     """(text, dropped): `text` without its question words (outside quotes and fields) and
-    without the question mark that ends it. Nothing is dropped when nothing would be left."""
-    text = (text or "").strip()
-    if text.endswith("?") and len(text) > 1 and text[-2].isalpha():
-        text = text[:-1]  # a question mark, not a one-letter wildcard
+    without question marks that end words. No word is dropped when none would be left."""
+    # A question mark that ends a word is punctuation, not a one-letter wildcard.
+    text = _QUESTION_MARK_RE.sub("", (text or "").strip())
     kept, dropped = [], []
     for match in _PLAIN_WORD_RE.finditer(text):
         token = match.group(0)

@@ -92,13 +92,13 @@ def _search(searcher, caches, scope, result, table, correct):
     words, required = _words(q)
     result.words = len(words)
     if result.total < TOO_FEW and len(words) >= LONG_QUERY:
-        # Most of the words (more than half); when even that fills no page, any of them.
-        # Either way those holding more of the words rank first.
+        # Most of the words (more than half); when even that fills no page, any of them;
+        # ranked by BM25F, which already favours a document holding more of the words.
         strict = result.total
         for least in (len(words) // 2 + 1, 1):
             some = wq.Or(words, minmatch=least)
             relaxed = wq.And([*required, some]) if required else some
-            ranking.run(searcher, caches, scope, relaxed, result, words=words)
+            ranking.run(searcher, caches, scope, relaxed, result)
             if result.total >= TOO_FEW:
                 break
         result.relaxed = result.total > strict
@@ -128,7 +128,7 @@ def _search(searcher, caches, scope, result, table, correct):
         # fields asked for still holds.
         some = wq.Or(words)
         relaxed = wq.And([*required, some]) if required else some
-        ranking.run(searcher, caches, scope, relaxed, result, words=words)
+        ranking.run(searcher, caches, scope, relaxed, result)
         result.relaxed = result.total > 0
         result.min_words = 1 if result.relaxed else 0
     if not looked_up and result.total < 3 and plain_words(text):
@@ -142,7 +142,9 @@ def _words(q):
     nodes = q.subqueries if isinstance(q, wq.And) and type(q) is wq.And else [q]
     words, required = [], []
     for node in nodes:
-        if isinstance(node, synonyms.SynonymOr) or (
+        if node is wq.NullQuery:
+            words.append(node)  # a pattern that matched no word: a word no document holds
+        elif isinstance(node, synonyms.SynonymOr) or (
             type(node) in (wq.Term, wq.Phrase) and node.fieldname in schema.TEXT_FIELDS
         ):
             words.append(node)

@@ -20,12 +20,8 @@ def _filter_query(filters):
     return terms
 
 
-def run(searcher, caches, scope, q, result, words=()):
-    """Fill total, facets and the page of hits of `result` for query `q`.
-
-    `words`: the words of a query relaxed to some of them; a document's score is then
-    multiplied by the share of them it holds, so that those with most of the words come
-    first (the coordination factor of classic Lucene scoring)."""
+def run(searcher, caches, scope, q, result):
+    """Fill total, facets and the page of hits of `result` for query `q`."""
     if scope.nothing:
         result.total, result.hits, result.facets = 0, [], _facets({}, result.filters)
         return
@@ -56,7 +52,7 @@ def run(searcher, caches, scope, q, result, words=()):
         docnums = _newest(segments, start + result.per_page)[start:]
         scored = [(d, None) for d in docnums]
     else:
-        scored = _ranked(caches, whole, segments, start + result.per_page, words)[start:]
+        scored = _ranked(caches, whole, segments, start + result.per_page)[start:]
     terms = highlight.terms_of(searcher, q)
     result.hits = [highlight.hit(searcher, docnum, score, terms) for docnum, score in scored]
 
@@ -109,39 +105,15 @@ def _has_synonyms(q):
     return isinstance(q, synonyms.SynonymOr) or any(_has_synonyms(s) for s in q.children())
 
 
-def _coverage(caches, words, segments):
-    """Per segment, the share of the query's words each document holds, each word weighted
-    by how rare it is among internal postmortems (Robertson and Sparck Jones' weight, the
-    one of the BM25 papers: a word in half of the postmortems says next to nothing about
-    which incident is meant; Whoosh's IDF, which BM25F here keeps, stays above 1 for it).
-    A word counts with its synonyms; counts are over internal postmortems, the same for
-    every reader, like the rest of the statistics."""
-    held, frequency, count = [], np.zeros(len(words)), 0
-    for segreader, _offset, data, _mask, _allowed, subsearcher in segments:
-        internal = caches.internal(segreader)
-        count += int(np.count_nonzero(internal))
-        masks = [docsets.match_mask(w, segreader, subsearcher, data) for w in words]
-        frequency += [np.count_nonzero(m & internal) for m in masks]
-        held.append(masks)
-    weights = np.maximum(np.log((count - frequency + 0.5) / (frequency + 0.5)), 0.1)
-    return [
-        np.add.reduce([w * m for w, m in zip(weights, masks, strict=True)]) / weights.sum()
-        for masks in held
-    ]
-
-
-def _ranked(caches, q, segments, limit, words=()):
+def _ranked(caches, q, segments, limit):
     # Scored in numpy over every match: Whoosh's collector would visit each match in Python
     # (its block-skipping rarely helps when most documents hold the words). The statistics
     # are those of the internal postmortems, the same for every user.
     stats = docsets.internal_statistics(q, caches, segments)
-    coverage = _coverage(caches, words, segments) if words else None
     candidates, scores = [], []
-    for number, (segreader, offset, data, mask, _allowed, _sub) in enumerate(segments):
+    for segreader, offset, data, mask, _allowed, _sub in segments:
         seg_scores = _scores(q, segreader, data, stats, mask)
         seg_scores *= _status_weights(segreader, data)
-        if coverage is not None:
-            seg_scores *= coverage[number]
         ids = np.flatnonzero(mask)
         if len(ids) > limit:
             top = np.argpartition(-seg_scores[ids], limit - 1)[:limit]
