@@ -206,3 +206,14 @@ def test_a_broken_own_file_keeps_the_last_good_table(app, client, reader, tmp_pa
     assert response.status_code == 200 and response.get_json()["total"] == 1
     with pytest.raises(synonyms.SynonymError, match="synonyms.toml"):
         synonyms.load(str(own))
+
+
+def test_a_phrase_synonym_too_costly_to_match_is_left_out(find, monkeypatch):
+    from kb.search import ranking
+
+    assert "load balancer" in find("lb").also
+    # The words of "load balancer" are together in two postmortems: over a budget of one,
+    # the phrase is not searched, and the page does not claim it was.
+    monkeypatch.setattr(ranking, "MAX_PHRASE_CANDIDATES", 1)
+    result = find("lb")
+    assert "load balancer" not in result.also and "INC-2026-105" not in refs(result)

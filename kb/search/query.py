@@ -85,7 +85,8 @@ def _search(searcher, caches, scope, result, table, correct):
         return
     reader = searcher.reader()
     q, found = synonyms.expand(q, table)
-    result.also = found.words
+    q, skipped = ranking.affordable(q, searcher, caches)
+    result.also = [w for w in found.words if synonyms.analyse(w) not in skipped]
     q, expansion = expand.expand(q, reader)
     result.cut = expansion.cut
     ranking.run(searcher, caches, scope, q, result)
