@@ -22,8 +22,8 @@ def _filter_query(filters):
 
 # A phrase is matched by Whoosh, position by position, in every document holding all its
 # words: about 17 microseconds each, 0.7 s for a phrase of two common words at 50,000
-# postmortems. A synonym that is a phrase is searched only while the documents holding all
-# its words stay within this budget (per query, shared by its phrases).
+# postmortems. A synonym that is a phrase is searched only while the internal postmortems
+# holding all its words stay within this budget (per query, shared by its phrases).
 MAX_PHRASE_CANDIDATES = 2000
 
 
@@ -37,7 +37,9 @@ def affordable(q, searcher, caches):
         count = 0
         for segreader, _offset, _sub in docsets.leaves(searcher):
             data = caches.data(segreader)
-            mask = np.ones(data.n, dtype=bool)
+            # Internal postmortems only, as for the ranking statistics: whether a synonym is
+            # searched must not depend on what a restricted postmortem holds.
+            mask = caches.internal(segreader).copy()
             for word in phrase.words:
                 held = np.zeros(data.n, dtype=bool)
                 held[data.postings(segreader, phrase.fieldname, word)] = True
