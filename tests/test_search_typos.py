@@ -132,3 +132,18 @@ def test_the_api_reports_the_correction(client, reader):
     data = client.get("/api/v1/search?q=certifcate+expird&literal=1").get_json()
     assert data["total"] == 0 and data["corrected_from"] is None
     assert data["suggestion"] == "certificate expired"
+
+
+def test_corrections_are_looked_up_once_per_search(find, monkeypatch):
+    from kb.search import spelling
+
+    looked_up = []
+    candidates = spelling._candidates
+
+    def counting(reader, stemmed):
+        looked_up.append(stemmed)
+        return candidates(reader, stemmed)
+
+    monkeypatch.setattr(spelling, "_candidates", counting)
+    assert find("certifcate expird").corrected_from == "certifcate expird"
+    assert len(looked_up) == 2  # the two unknown words, not again for the retry

@@ -76,7 +76,7 @@ def search(
     return result
 
 
-def _search(searcher, caches, scope, result, table, correct):
+def _search(searcher, caches, scope, result, table, correct, suggest=True):
     text, result.ignored = parsing.without_question_words(result.text)
     try:
         q = parse(text)
@@ -104,7 +104,7 @@ def _search(searcher, caches, scope, result, table, correct):
                 break
         result.relaxed = result.total > strict
         result.min_words = least if result.relaxed else 0
-    looked_up = False  # correcting costs a bounded walk of the term list: once per query
+    looked_up = not suggest  # correcting walks the term list (bounded): once per search
     if result.total == 0 and correct and plain_words(text):
         corrected = spelling.suggest(searcher, caches, scope, text, table)
         looked_up = True
@@ -116,7 +116,7 @@ def _search(searcher, caches, scope, result, table, correct):
                 page=result.page,
                 per_page=result.per_page,
             )
-            _search(searcher, caches, scope, retry, table, correct=False)
+            _search(searcher, caches, scope, retry, table, correct=False, suggest=False)
             if retry.total:
                 retry.corrected_from = result.text
                 retry.suggestion = corrected
