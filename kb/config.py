@@ -25,6 +25,7 @@ DEFAULTS = {
     "LOGIN_RATE_WINDOW": 300,  # seconds
     "SESSION_HOURS": 12,
     "SEARCH_SYNC": None,  # thread | inline | off; None: thread when serving, inline in tests
+    "SYNONYMS": None,  # a TOML file of synonyms merged over kb/synonyms.toml (docs/search.md)
     # the change log is pruned below every search index's position (kb/changelog.py)
     "CHANGELOG_KEEP_HOURS": 24,  # changes younger than this are never pruned
     "CHANGELOG_FORGET_HOURS": 72,  # an index not heard of for this long no longer holds it back

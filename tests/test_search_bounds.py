@@ -8,7 +8,7 @@ import threading
 import pytest
 from whoosh import query as wq
 
-from kb.search import expand
+from kb.search import expand, spelling
 from kb.search import query as search_query
 from kb.search.index import for_app
 from kb.search.service import service_for
@@ -107,16 +107,16 @@ def test_the_cut_is_said_on_the_page_and_in_the_api(client, wide, login, make_us
 
 def test_did_you_mean_looks_up_a_bounded_number_of_words(wide, monkeypatch):
     looked_up = []
-    candidates = search_query._candidates
+    candidates = spelling._candidates
 
     def counting(reader, stemmed):
         looked_up.append(stemmed)
         return candidates(reader, stemmed)
 
-    monkeypatch.setattr(search_query, "_candidates", counting)
+    monkeypatch.setattr(spelling, "_candidates", counting)
     misspelt = " ".join(f"conection{c}" for c in "abcdefghijklmnopqrst")  # 20 unknown words
     wide(misspelt)
-    assert len(looked_up) == search_query.MAX_SUGGESTED_WORDS
+    assert len(looked_up) == spelling.MAX_SUGGESTED_WORDS
     looked_up.clear()
     assert wide("conection pool").suggestion == "connection pool"  # still corrects
     assert wide("x" * 60 + " pool").suggestion is None and looked_up == ["conect"]

@@ -5,6 +5,8 @@ schema.py (fields and analyzer), index.py (the folder, the writer lock, the pool
 searchers), docsets.py (numpy masks for totals and facets), documents.py (postmortems read as
 index documents), applying.py (change log -> index, and rebuilding), follower.py (applying
 after commits and on a poll), reporting.py (status, check, lag, the follower position),
-expand.py (wildcards, prefixes and ranges to words, within a budget), query.py (parsing,
-visibility, ranking, facets, highlights, suggestions). Only this package imports whoosh.
+expand.py (wildcards, prefixes and ranges to words, within a budget), synonyms.py (the
+words incident writers use for the same thing), query.py (one search, in order) over
+parsing.py, ranking.py (visibility, BM25F, facets), highlight.py and spelling.py (corrections).
+Only this package imports whoosh.
 """

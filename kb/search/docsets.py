@@ -268,6 +268,11 @@ def match_mask(q, segreader, subsearcher, data):
         for sub in q.subqueries:
             mask |= match_mask(sub, segreader, subsearcher, data)
         return mask
+    if isinstance(q, wq.Or) and q.minmatch:  # at least `minmatch` of the subqueries
+        counts = np.zeros(n, dtype=np.int16)
+        for sub in q.subqueries:
+            counts += match_mask(sub, segreader, subsearcher, data)
+        return counts >= q.minmatch
     if isinstance(q, wq.Not):
         return ~match_mask(q.query, segreader, subsearcher, data)
     if isinstance(q, wq.AndNot):
@@ -353,7 +358,7 @@ def internal_statistics(q, caches, segments):
     postmortem holding the word (or only its length) was added: someone who may not read it
     could tell. Over internal postmortems, which everyone may read, a score depends on
     nothing a reader may not see. The formulas are Whoosh's: idf = log(N / (df + 1)) + 1.
-    `segments`: [(segment reader, ...)] as in query._run.
+    `segments`: [(segment reader, ...)] as in ranking.run.
     """
     terms = {(f, t) for segreader, *_rest in segments for f, t, _b in _ranking_terms(q, segreader)}
     fields = {f for f, _t in terms}

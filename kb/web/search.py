@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, jsonify, render_template, request, url
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
-from kb.search import expand
+from kb.search import expand, synonyms
 from kb.search import query as search_query
 from kb.search.service import service_for
 from kb.web import field_error, params
@@ -28,6 +28,8 @@ def _run(per_page):
         sort=request.args.get("sort", "relevance"),
         page=page,
         per_page=per_page,
+        synonym_table=synonyms.current(current_app.config.get("SYNONYMS")),
+        correct=request.args.get("literal") != "1",
     )
 
 
@@ -51,6 +53,8 @@ def _url_maker(result):
         args = {
             "q": result.text or None,
             "sort": result.sort if result.sort != "relevance" else None,
+            # the words as typed, once the reader chose them over the corrected ones
+            "literal": "1" if request.args.get("literal") == "1" else None,
         }
         filters = {k: list(v) for k, v in result.filters.items()}
         if toggle is not None:
@@ -76,7 +80,7 @@ def _epoch_date(value, fmt="%d %b %Y"):
 
 @bp.app_template_filter("marked")
 def _marked(html):
-    # query._MarkFormatter escapes every character of the text and adds only <mark> tags.
+    # highlight.MarkFormatter escapes every character of the text and adds only <mark> tags.
     return Markup(html)  # noqa: S704
 
 
@@ -102,8 +106,13 @@ def api_search():
         per_page=result.per_page,
         pages=result.pages,
         relaxed=result.relaxed,
+        min_words=result.min_words,
+        words=result.words,
         cut=result.cut,
         suggestion=result.suggestion,
+        corrected_from=result.corrected_from,
+        also_searched=result.also,
+        ignored_words=result.ignored,
         hits=[_hit_json(h) for h in result.hits],
         facets={
             f.param: [
@@ -207,7 +216,31 @@ OPENAPI_SCHEMAS = {
                 "type": "boolean",
                 "description": "A wildcard, prefix or range matched more words than were searched",
             },
+            "min_words": {
+                "type": "integer",
+                "description": "When relaxed: the fewest of the query's words a hit holds",
+            },
+            "words": {
+                "type": "integer",
+                "description": "The words searched for (each with its synonyms)",
+            },
             "suggestion": {"type": "string", "nullable": True},
+            "corrected_from": {
+                "type": "string",
+                "nullable": True,
+                "description": "The query as typed, when it found nothing and these are the "
+                "results of the corrected words in `query` (literal=1 searches as typed)",
+            },
+            "also_searched": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Synonyms searched besides the words typed",
+            },
+            "ignored_words": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Question words left out of the search",
+            },
             "hits": {"type": "array", "items": ref("SearchHit")},
             "facets": {
                 "type": "object",
@@ -237,6 +270,9 @@ OPENAPI_PATHS = {
             "parameters": [
                 params.Query.text("q").openapi(),
                 *(query.openapi() for query in API_PARAMETERS),
+                params.Query.text(
+                    "literal", "1: search the words as typed, without correcting them"
+                ).openapi(),
                 *_FACET_PARAMETERS,
             ],
             "responses": {

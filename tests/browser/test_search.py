@@ -29,8 +29,14 @@ def test_search_from_the_header_narrow_and_see_the_passage(demo, page, live_url,
     assert page.locator(".hit").count() == min(expected, 10)
     assert page.locator(".hit mark").count() >= 1
     page.screenshot(path=str(tmp_path / "search.png"), full_page=True)
-    # A misspelling is offered its correction.
+    # A misspelling that finds nothing is searched corrected; the words as typed are offered
+    # and, searched, offer their correction.
     page.goto(f"{live_url}/search?q=certifcate")
-    page.get_by_role("link", name="certificate").click()
+    assert "Showing results for" in page.locator(".suggestion.corrected").inner_text()
+    assert page.locator(".hit").count() >= 1
+    page.locator(".suggestion a.literal").click()
+    page.wait_for_url("**literal=1**")
+    assert page.locator(".hit").count() == 0
+    page.locator(".suggestion").get_by_role("link", name="certificate", exact=True).click()
     assert page.locator(".hit").count() >= 1
     assert not [v for v in violations if "Content Security Policy" in v]

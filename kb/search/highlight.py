@@ -1,0 +1,86 @@
+"""Hits as shown: the title and the passage that matched, HTML-escaped, <mark> around the
+words that matched (typed, found by a pattern, or a synonym)."""
+
+from whoosh import highlight as wh
+
+from kb.search import schema
+from kb.search.results import Hit, Passage
+from kb.template import heading
+
+
+def terms_of(searcher, q):
+    try:
+        terms = q.existing_terms(searcher.reader(), phrases=True, expand=True)
+    except Exception:  # noqa: BLE001 (highlighting is a nicety; a result without it is fine)
+        return frozenset()
+    out = set()
+    for field_name, text in terms:
+        if field_name in schema.TEXT_FIELDS:
+            out.add(text.decode() if isinstance(text, bytes) else text)
+    return frozenset(out)
+
+
+class MarkFormatter(wh.Formatter):
+    """<mark> around matched words; everything else HTML-escaped."""
+
+    between = " … "
+
+    def _text(self, text):
+        return wh.htmlescape(text, quote=False)
+
+    def format_token(self, text, token, replace=False):
+        return "<mark>" + wh.htmlescape(wh.get_text(text, token, replace), quote=False) + "</mark>"
+
+    def format_fragment(self, fragment, replace=False):
+        html = super().format_fragment(fragment, replace=replace)
+        # Show that the passage continues before or after.
+        before = "… " if fragment.startchar > 0 else ""
+        after = " …" if fragment.endchar < len(fragment.text) else ""
+        return before + html.strip() + after
+
+
+_FORMATTER = MarkFormatter()
+
+
+def hit(searcher, docnum, score, terms):
+    stored = searcher.stored_fields(docnum)
+    meta = stored["meta"]
+    return Hit(
+        ref=meta["ref"],
+        title=meta["title"],
+        title_html=_highlight_whole(meta["title"], terms),
+        score=round(float(score), 3) if score is not None else None,
+        severity=meta.get("severity"),
+        kind=meta.get("kind") or "incident",
+        status=meta.get("status") or "",
+        started=meta.get("started"),
+        services=meta.get("services") or [],
+        teams=meta.get("teams") or [],
+        tags=meta.get("tags") or [],
+        passage=_passage(schema.unpack_sections(stored.get("sections")), terms),
+    )
+
+
+def _highlight_whole(text, terms):
+    if not terms:
+        return wh.htmlescape(text, quote=False)
+    return wh.highlight(text, terms, schema.ANALYZER, wh.WholeFragmenter(), _FORMATTER, minscore=0)
+
+
+def _passage(sections, terms):
+    """The passage of the section with the most matched words (ties: the earlier section)."""
+    if not sections:
+        return None
+    best, best_count = None, 0
+    for key, text in sections:
+        count = schema.count_matches(text, terms) if terms else 0
+        if count > best_count:
+            best, best_count = (key, text), count
+    if best is None:  # matched on the title or a facet only: show the opening
+        key, text = sections[0]
+        short = text if len(text) <= 240 else text[:239].rsplit(" ", 1)[0] + " …"
+        return Passage(key, heading(key), wh.htmlescape(short, quote=False))
+    key, text = best
+    fragmenter = wh.ContextFragmenter(maxchars=260, surround=90)
+    html = wh.highlight(text, terms, schema.ANALYZER, fragmenter, _FORMATTER, top=1)
+    return Passage(key, heading(key), html)
