@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import Session, func, select
 
-from kb import accounts, postmortems
+from kb import accounts, postmortems, workflow
 from kb.document import to_document, validate
 from kb.models import Label, Postmortem, Revision
 from tests.conftest import document
@@ -125,7 +125,7 @@ def test_a_transition_on_a_stale_read_is_a_conflict(stored, sessions, session, m
     a.commit()
     actor = b.get(type(admin), admin.id)
     with pytest.raises(postmortems.Conflict):
-        postmortems.transition(b, pm_b, "unpublish", actor, comment="A mistake in it.")
+        workflow.transition(b, pm_b, "unpublish", actor, comment="A mistake in it.")
     b.rollback()
     pm, _labels, _numbers = _state(session, stored.ref)
     assert (pm.status, pm.summary, pm.version) == ("published", "Corrected.", 2)

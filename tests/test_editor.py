@@ -3,8 +3,8 @@
 import pytest
 from sqlmodel import select
 
-from kb import postmortems
-from kb.models import Postmortem, Revision
+from kb import postmortems, revisions
+from kb.models import Postmortem, Revision, User
 
 
 @pytest.fixture
@@ -170,7 +170,7 @@ def test_a_stale_save_shows_both_versions_and_loses_nothing(
     session.expire_all()
     pm = postmortems.get(session, "INC-2026-001", None)
     assert pm.summary == "My words"
-    history = [r.document["summary"] for r in postmortems.revisions(session, pm)]
+    history = [r.document["summary"] for r in revisions.history(session, pm)]
     assert "Their words" in history and "My words" in history
 
 
@@ -234,11 +234,7 @@ def test_review_workflow(client, make_user, login, make_postmortem, session):
     act("approve")
     assert "do not review their own" in client.get("/postmortems/INC-2026-001").get_data(True)
 
-    login(
-        session.exec(
-            select(postmortems.User).where(postmortems.User.email == "reviewer@x.example")
-        ).one()
-    )
+    login(session.exec(select(User).where(User.email == "reviewer@x.example")).one())
     token = _token(client)
     page = client.get("/postmortems/INC-2026-001").get_data(as_text=True)
     assert "Approve and publish" in page
@@ -248,7 +244,7 @@ def test_review_workflow(client, make_user, login, make_postmortem, session):
     session.expire_all()
     pm = postmortems.get(session, "INC-2026-001", None)
     assert pm.status == "published" and pm.published_at is not None
-    notes = [r.note for r in postmortems.revisions(session, pm)]
+    notes = [r.note for r in revisions.history(session, pm)]
     assert notes[0] == "approve: Clear and blameless."
 
 
@@ -267,7 +263,7 @@ def test_revisions_compare_and_restore(client, author, make_postmortem, session)
     session.expire_all()
     pm = postmortems.get(session, "INC-2026-001", None)
     assert pm.summary == "First words" and pm.version == 3
-    assert postmortems.revisions(session, pm)[0].note == "restored revision 1"
+    assert revisions.history(session, pm)[0].note == "restored revision 1"
 
 
 def test_markdown_preview_is_sanitised(client, author):

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from kb import accounts, postmortems
+from kb import accounts, editing, postmortems, revisions
 from tests.test_editor import form_of
 
 JSON = {"Accept": "application/json"}
@@ -72,10 +72,10 @@ def test_the_version_shown_everywhere_agrees_after_autosaves_and_saves(
     assert "(versions 6–7)" in history and "(versions 2–4)" in history
     session.expire_all()
     pm = postmortems.get(session, "INC-2026-001", None)
-    folded = postmortems.revision(session, pm, 7)
+    folded = revisions.get(session, pm, 7)
     assert folded.started_at is not None and folded.started_at <= folded.created_at
     assert folded.document["summary"] == "Typing again, more"
-    assert postmortems.revision(session, pm, 5).document["impact"] == "Saved with the button."
+    assert revisions.get(session, pm, 5).document["impact"] == "Saved with the button."
 
 
 def test_every_revision_number_is_the_version_it_holds(client, author, make_postmortem, session):
@@ -83,7 +83,7 @@ def test_every_revision_number_is_the_version_it_holds(client, author, make_post
         ref="INC-2026-002", status="draft", published_at=None, authors=[author.email]
     )
     for n in range(3):
-        pm, _changed = postmortems.update(
+        pm, _changed = editing.update(
             session,
             pm,
             {**_document(pm), "summary": f"Saved {n}"},
@@ -92,8 +92,8 @@ def test_every_revision_number_is_the_version_it_holds(client, author, make_post
             note="edited",
         )
         session.commit()
-        assert postmortems.revisions(session, pm)[0].number == pm.version
-        assert postmortems.revisions(session, pm)[0].document["summary"] == f"Saved {n}"
+        assert revisions.history(session, pm)[0].number == pm.version
+        assert revisions.history(session, pm)[0].document["summary"] == f"Saved {n}"
 
 
 def _document(pm):

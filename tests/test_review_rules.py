@@ -6,7 +6,8 @@ and times the form shows without seconds keep their seconds."""
 import pytest
 from sqlmodel import select
 
-from kb import accounts, audit, postmortems
+from kb import accounts, audit, postmortems, revisions
+from kb.document import to_document, validate
 from kb.models import Postmortem, Revision
 from tests.conftest import _csrf_token
 from tests.test_editor import form_of
@@ -121,7 +122,7 @@ def test_api_put_on_published_needs_a_note(client, session, people, make_postmor
     pm = _stored(session)
     assert (pm.version, pm.status) == (2, "published")
     assert pm.published_at.isoformat() == "2026-03-09T13:41:55+00:00"
-    latest = postmortems.revisions(session, pm)[0]
+    latest = revisions.history(session, pm)[0]
     assert latest.amendment == "added how it was detected"
     listed = client.get("/api/v1/postmortems/INC-2026-001/revisions", headers=headers).json
     assert listed["items"][0]["amendment"] == "added how it was detected"
@@ -294,7 +295,7 @@ def test_editor_amendment_needs_a_note_without_javascript(
     pm = _stored(session)
     assert (pm.version, pm.status) == (2, "published")
     shown = client.get("/postmortems/INC-2026-001").get_data(as_text=True)
-    day = postmortems.revisions(session, pm)[0].created_at
+    day = revisions.history(session, pm)[0].created_at
     assert f"Amended {day.day} {day.strftime('%b')}" in shown
     assert "corrected the detection time" in shown
     history = client.get("/postmortems/INC-2026-001/revisions").get_data(as_text=True)
@@ -385,14 +386,14 @@ def test_restore_keeps_status_published_at_and_visibility(
         summary="First words",
     )
     pm = _stored(session)
-    doc = postmortems.to_document(pm)
+    doc = to_document(pm)
     doc.update(
         status="published",
         visibility="restricted",
         published_at="2026-03-09T13:41:55Z",
         summary="Published words",
     )
-    postmortems.save_document(session, postmortems.validate(doc), None, note="imported")
+    postmortems.save_document(session, validate(doc), None, note="imported")
     session.commit()
     login(people["author"])
     token = _csrf_token(client)
@@ -411,7 +412,7 @@ def test_restore_keeps_status_published_at_and_visibility(
     assert pm.summary == "First words" and pm.version == 3
     assert (pm.status, pm.visibility) == ("published", "restricted")
     assert pm.published_at.isoformat() == "2026-03-09T13:41:55+00:00"
-    assert postmortems.revisions(session, pm)[0].amendment == "the first summary was right"
+    assert revisions.history(session, pm)[0].amendment == "the first summary was right"
 
 
 def test_restore_by_a_named_reader_cannot_change_visibility(
@@ -429,9 +430,9 @@ def test_restore_by_a_named_reader_cannot_change_visibility(
     pm = _stored(session)
     # an admin once made it internal, then restricted again
     for visibility in ("internal", "restricted"):
-        doc = postmortems.to_document(pm)
+        doc = to_document(pm)
         doc.update(visibility=visibility, summary=f"{visibility} words")
-        postmortems.save_document(session, postmortems.validate(doc), people["admin"])
+        postmortems.save_document(session, validate(doc), people["admin"])
         session.commit()
     login(people["reviewer"])
     client.post(

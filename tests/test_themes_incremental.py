@@ -5,7 +5,7 @@ from datetime import date
 
 from sqlmodel import select
 
-from kb import postmortems
+from kb import postmortems, workflow
 from kb.digest import compose
 from kb.insights import dashboard, similar, themes
 from kb.models import PostmortemTerm, Theme, ThemeFactor
@@ -82,7 +82,7 @@ def test_unpublishing_takes_it_out_again(corpus, make_postmortem, make_user):  #
     before = _cert_theme(corpus, reader)
     pm = _publish(make_postmortem)
     assert _cert_theme(corpus, reader).size == before.size + 1
-    postmortems.transition(corpus, pm, "unpublish", admin, comment="published by mistake")
+    workflow.transition(corpus, pm, "unpublish", admin, comment="published by mistake")
     corpus.commit()
     assert _cert_theme(corpus, reader).size == before.size
     corpus.expire_all()

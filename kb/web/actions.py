@@ -3,7 +3,7 @@
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from kb import owners, postmortems
+from kb import actions, owners, postmortems, workflow
 from kb.db import get_session
 from kb.models import ACTION_STATUSES, utcnow
 
@@ -15,26 +15,25 @@ bp = Blueprint("actions", __name__)
 def index():
     db = get_session()
     view = request.args.get("view", "open")
-    view = view if view in postmortems.ACTION_VIEWS else "open"
+    view = view if view in actions.ACTION_VIEWS else "open"
     team = request.args.get("team") or None
     owner = request.args.get("owner") or None
-    rows = postmortems.action_items(db, current_user, view=view, team=team, owner=owner)
+    rows = actions.action_items(db, current_user, view=view, team=team, owner=owner)
     teams = owners.teams(db, current_user)
     return render_template(
         "actions/index.html",
         rows=rows,
         view=view,
-        views=postmortems.ACTION_VIEWS,
+        views=actions.ACTION_VIEWS,
         team=team or "",
         owner=owner or "",
         teams=teams,
-        owners=postmortems.action_owners(db, current_user),
+        owners=actions.action_owners(db, current_user),
         owner_label=owners.directory(db).label,
         statuses=ACTION_STATUSES,
         today=utcnow().date(),
         may_update=lambda pm, item: (
-            postmortems.can_edit(current_user, pm)
-            or postmortems.owns_action(current_user, item.owner)
+            workflow.can_edit(current_user, pm) or actions.owns_action(current_user, item.owner)
         ),
     )
 
@@ -51,8 +50,8 @@ def update(ref, position):
         flash(f"Choose a status: {', '.join(ACTION_STATUSES)}.", "error")
     else:
         try:
-            postmortems.set_action_status(db, pm, position, status, current_user)
-        except (postmortems.WorkflowError, postmortems.Conflict) as exc:
+            actions.set_action_status(db, pm, position, status, current_user)
+        except (workflow.WorkflowError, postmortems.Conflict) as exc:
             db.rollback()
             flash(str(exc), "error")
         else:

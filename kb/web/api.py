@@ -5,7 +5,7 @@ from flask import Blueprint, abort, jsonify, request, url_for
 from flask_login import current_user, login_required
 from sqlmodel import select
 
-from kb import postmortems
+from kb import editing, postmortems, revisions, workflow
 from kb.db import get_session
 from kb.document import DocumentError, format_datetime, to_document
 from kb.models import KINDS, SEVERITIES, STATUSES, User
@@ -99,10 +99,10 @@ def create_postmortem():
     if not raw.get("authors"):
         raw["authors"] = [current_user.email]
     try:
-        pm, created = postmortems.create(db, raw, current_user)
+        pm, created = editing.create(db, raw, current_user)
     except DocumentError as exc:
         raise _invalid(exc) from None
-    except postmortems.WorkflowError as exc:
+    except workflow.WorkflowError as exc:
         db.rollback()
         raise _refused(exc) from None
     except postmortems.Conflict as exc:  # another request created this ref meanwhile
@@ -147,7 +147,7 @@ def put_postmortem(ref):
         raise _bad("note", "must be text: what this amendment changed")
     db = get_session()
     try:
-        pm, _changed = postmortems.update(
+        pm, _changed = editing.update(
             db, pm, raw, current_user, base_version=version, amendment=note or ""
         )
     except postmortems.Conflict as exc:
@@ -165,7 +165,7 @@ def put_postmortem(ref):
     except DocumentError as exc:
         db.rollback()
         raise _invalid(exc) from None
-    except postmortems.WorkflowError as exc:
+    except workflow.WorkflowError as exc:
         db.rollback()
         raise _refused(exc) from None
     db.commit()
@@ -174,7 +174,7 @@ def put_postmortem(ref):
 
 def _refused(exc):
     """A rule of the review workflow: 403 when another person could do it, else 422."""
-    if isinstance(exc, postmortems.NotAllowed):
+    if isinstance(exc, workflow.NotAllowed):
         return ApiError(403, "Forbidden", [(exc.field, str(exc))])
     return ApiError(422, "Unprocessable Entity", [(exc.field, str(exc))])
 
@@ -185,8 +185,8 @@ def transition(ref):
     pm = _visible(ref)
     body = _body()
     action = body.get("action")
-    if action not in postmortems.TRANSITIONS:
-        raise _bad("action", f"must be one of {', '.join(postmortems.TRANSITIONS)}")
+    if action not in workflow.TRANSITIONS:
+        raise _bad("action", f"must be one of {', '.join(workflow.TRANSITIONS)}")
     reviewers = body.get("reviewers") or []
     if not isinstance(reviewers, list) or not all(isinstance(r, str) for r in reviewers):
         raise _bad("reviewers", "must be a list of e-mail addresses")
@@ -200,13 +200,13 @@ def transition(ref):
         params.whole_number(version, "version", 1)
     db = get_session()
     try:
-        pm = postmortems.transition(
+        pm = workflow.transition(
             db, pm, action, current_user, reviewers=reviewers, comment=comment, base_version=version
         )
     except postmortems.Conflict as exc:
         db.rollback()
         raise ApiError(409, "Conflict", [("version", str(exc))]) from None
-    except postmortems.WorkflowError as exc:
+    except workflow.WorkflowError as exc:
         db.rollback()
         raise ApiError(422, "Unprocessable Entity", [("action", str(exc))]) from None
     db.commit()
@@ -230,7 +230,7 @@ def list_revisions(ref):
                 "note": r.note,
                 "amendment": r.amendment or None,
             }
-            for r in postmortems.revisions(db, pm)
+            for r in revisions.history(db, pm)
         ]
     )
 
@@ -240,7 +240,7 @@ def list_revisions(ref):
 def get_revision(ref, number):
     pm = _visible(ref)
     db = get_session()
-    rev = postmortems.revision(db, pm, number)
+    rev = revisions.get(db, pm, number)
     if rev is None:
         abort(404)
     author = db.get(User, rev.author_id) if rev.author_id else None

@@ -4,7 +4,7 @@ The document schemas derive from the format's one field table (kb/document_forma
 the list's query parameters from the declarations the endpoint reads them with.
 """
 
-from kb import postmortems
+from kb import workflow
 from kb.document_format import BY_NAME, document_schema, object_schema
 from kb.web.api import LIST_FILTERS
 from kb.web.openapi import JSON, error_responses, ok, path_parameter, ref
@@ -186,7 +186,7 @@ OPENAPI_PATHS = {
                     "type": "object",
                     "required": ["action"],
                     "properties": {
-                        "action": {"type": "string", "enum": list(postmortems.TRANSITIONS)},
+                        "action": {"type": "string", "enum": list(workflow.TRANSITIONS)},
                         "reviewers": _NAMES,
                         "comment": {"type": "string", "maxLength": 2000},
                         "version": _VERSION,

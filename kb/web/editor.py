@@ -15,7 +15,18 @@ from flask import (
 from flask_login import current_user, login_required
 from sqlmodel import select
 
-from kb import accounts, attachments, blameless, diff, owners, postmortems, template
+from kb import (
+    accounts,
+    attachments,
+    blameless,
+    diff,
+    editing,
+    owners,
+    postmortems,
+    template,
+    workflow,
+)
+from kb import revisions as revision_history
 from kb.db import get_session
 from kb.document import DocumentError, to_document
 from kb.markdown import render_uncached
@@ -44,7 +55,7 @@ def editable(ref):
     pm = postmortems.get(db, ref, current_user)
     if pm is None:
         abort(404)
-    if not postmortems.can_edit(current_user, pm):
+    if not workflow.can_edit(current_user, pm):
         abort(403)
     return db, pm
 
@@ -77,7 +88,7 @@ def new():
         kind = request.form.get("kind") if request.form.get("kind") in KINDS else "incident"
         db = get_session()
         try:
-            pm = postmortems.create_draft(db, title, current_user, kind=kind)
+            pm = editing.create_draft(db, title, current_user, kind=kind)
         except DocumentError as exc:
             error = "; ".join(e.message for e in exc.errors)
         except postmortems.Conflict as exc:
@@ -147,12 +158,12 @@ def _save(db, pm, raw, tz, note, *, autosave=False):
         abort(400)
     amendment = request.form.get("note", "")
     try:
-        pm, changed, refused = postmortems.save_draft(
+        pm, changed, refused = editing.save_draft(
             db, pm, raw, current_user, base_version=base, note=note, amendment=amendment
         )
-    except postmortems.WorkflowError as exc:
+    except workflow.WorkflowError as exc:
         db.rollback()
-        status = 403 if isinstance(exc, postmortems.NotAllowed) else 422
+        status = 403 if isinstance(exc, workflow.NotAllowed) else 422
         if wants_json:
             title = "Forbidden" if status == 403 else "Not saved"
             return jsonify(
@@ -238,7 +249,7 @@ def autosave(ref):
     db, pm = editable(ref)
     tz = _tz()
     raw = postmortem_form.read(request.form)
-    return _save(db, pm, raw, tz, note=postmortems.AUTOSAVE_NOTE, autosave=True)
+    return _save(db, pm, raw, tz, note=revision_history.AUTOSAVE_NOTE, autosave=True)
 
 
 @bp.route("/postmortems/preview", methods=["POST"])
@@ -286,7 +297,7 @@ def _render_conflict(db, current, mine_raw, tz):
     theirs = to_document(current)
     mine = {**theirs, **{k: v for k, v in mine_raw.items() if k in theirs}}
     changes = diff.compare(theirs, mine)
-    latest = postmortems.revisions(db, current)[0]
+    latest = revision_history.history(db, current)[0]
     author = db.get(User, latest.author_id) if latest.author_id else None
     return render_template(
         "editor/conflict.html",
@@ -315,7 +326,7 @@ def transition(ref):
     action = request.form.get("action", "")
     reviewers = request.form.getlist("reviewers") or _split(request.form.get("reviewer_list"))
     try:
-        pm = postmortems.transition(
+        pm = workflow.transition(
             db,
             pm,
             action,
@@ -324,7 +335,7 @@ def transition(ref):
             comment=request.form.get("comment", ""),
             base_version=base_version(),
         )
-    except (postmortems.WorkflowError, postmortems.Conflict) as exc:
+    except (workflow.WorkflowError, postmortems.Conflict) as exc:
         db.rollback()
         flash(str(exc), "error")
         return redirect(url_for("postmortems.show", ref=ref) + "#review")
@@ -347,10 +358,10 @@ def _split(text):
 
 def review_context(db, pm, user):
     """What the review panel of the postmortem page needs (only what this page will show)."""
-    requests = postmortems.reviews(db, pm) if pm.status != "published" else []
-    can_edit = postmortems.can_edit(user, pm)
+    requests = workflow.review_requests(db, pm) if pm.status != "published" else []
+    can_edit = workflow.can_edit(user, pm)
     in_review = pm.status == "in-review"
-    own = in_review and postmortems.is_own(db, user, pm)
+    own = in_review and workflow.is_own(db, user, pm)
     pending_for_me = any(r.state == "pending" and u.id == user.id for r, u in requests)
     reviewers = []
     if pm.status == "draft" and can_edit:

@@ -4,7 +4,8 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user, login_required
 from sqlmodel import select
 
-from kb import attachments, diff, postmortems
+from kb import attachments, diff, editing, postmortems, workflow
+from kb import revisions as revision_history
 from kb.db import get_session
 from kb.document import DocumentError, to_document
 from kb.models import User
@@ -21,7 +22,7 @@ def revisions(ref):
     pm = postmortems.get(db, ref, current_user)
     if pm is None:
         abort(404)
-    rows = postmortems.revisions(db, pm)
+    rows = revision_history.history(db, pm)
     authors = {u.id: u for u in db.exec(select(User)).all()}
     originals = [f for f in attachments.listing(db, pm) if f.origin == "import"]
     return render_template(
@@ -38,8 +39,8 @@ def compare(ref):
         abort(404)
     a = params.arg_number("a", None, 1, params.MAX_INT)
     b = params.arg_number("b", None, 1, params.MAX_INT)
-    old = postmortems.revision(db, pm, a) if a else None
-    new = postmortems.revision(db, pm, b) if b else None
+    old = revision_history.get(db, pm, a) if a else None
+    new = revision_history.get(db, pm, b) if b else None
     if old is None or new is None:
         flash("Choose two revisions that exist.", "error")
         return redirect(url_for("history.revisions", ref=ref))
@@ -54,8 +55,8 @@ def restore(ref, number):
     db, pm = editable(ref)
     if request.method == "GET":
         try:
-            restored = postmortems.restored_document(db, pm, number)
-        except postmortems.WorkflowError as exc:
+            restored = editing.restored_document(db, pm, number)
+        except workflow.WorkflowError as exc:
             flash(str(exc), "error")
             return redirect(url_for("history.revisions", ref=ref))
         return render_template(
@@ -65,7 +66,7 @@ def restore(ref, number):
             changes=diff.compare(to_document(pm), restored),
         )
     try:
-        pm, changed = postmortems.restore(
+        pm, changed = editing.restore(
             db,
             pm,
             number,
@@ -73,7 +74,7 @@ def restore(ref, number):
             base_version=base_version(),
             amendment=request.form.get("note", ""),
         )
-    except postmortems.WorkflowError as exc:
+    except workflow.WorkflowError as exc:
         db.rollback()
         flash(f"Not restored: {exc.field + ': ' if exc.field else ''}{exc}", "error")
         return redirect(url_for("history.revisions", ref=ref))

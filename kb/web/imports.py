@@ -6,7 +6,7 @@ import json
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from kb import postmortems, template
+from kb import editing, postmortems, template, workflow
 from kb.attachments import AttachmentError
 from kb.db import get_session
 from kb.document import DocumentError, validate
@@ -121,7 +121,7 @@ def confirm():
                 ref = raw.get("ref") if isinstance(raw, dict) else None
                 if isinstance(ref, str) and postmortems.get(db, ref.strip(), None):
                     raise _Taken(f"{ref} exists already: leave its ref out to import a copy")
-                pm, created = postmortems.create(db, raw, current_user, note="imported")
+                pm, created = editing.create(db, raw, current_user, note="imported")
                 if not created:
                     raise _Taken(f"{pm.ref} exists already: leave its ref out to import a copy")
                 original = item.get("original")
@@ -131,7 +131,7 @@ def confirm():
         except DocumentError as exc:
             refused.append((source, [str(e) for e in exc.errors]))
             continue
-        except (postmortems.WorkflowError, postmortems.Conflict, _Taken, AttachmentError) as exc:
+        except (workflow.WorkflowError, postmortems.Conflict, _Taken, AttachmentError) as exc:
             refused.append((source, [str(exc)]))
             continue
         done.append((source, pm))

@@ -3,7 +3,7 @@
 from flask import Blueprint, abort, render_template, request
 from flask_login import current_user, login_required
 
-from kb import attachments, audit, owners, postmortems, reviews, template
+from kb import attachments, audit, owners, postmortems, reviews, revisions, template
 from kb.db import get_session
 from kb.insights import kpis
 from kb.models import KINDS, SEVERITIES, STATUSES
@@ -56,7 +56,7 @@ def show(ref):
         severities=SEVERITIES,
         kinds=KINDS,
         review=editor.review_context(db, pm, current_user),
-        amendments=postmortems.amendments(db, pm),
+        amendments=revisions.amendments(db, pm),
         response_times=kpis.response_times(pm),
         thread=reviews.thread(db, pm),
         owner_label=owners.directory(db).label,

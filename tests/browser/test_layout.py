@@ -13,7 +13,7 @@ import pytest
 from sqlmodel import select
 from werkzeug.serving import make_server
 
-from kb import accounts, create_app, postmortems, seed
+from kb import accounts, create_app, editing, postmortems, seed
 from kb.db import get_session
 from kb.document import to_document
 from kb.insights import themes
@@ -89,7 +89,7 @@ def site(sqlite_template, tmp_path_factory):
             "search-synonyms-dictionary-rollback-and-the-zero-results-timeline?view=full and "
             "Donaudampfschifffahrtsgesellschaftskapitaensmuetzenabzeichenhersteller."
         )
-        postmortems.update(
+        editing.update(
             session, pm, doc, admin, base_version=pm.version, amendment="linked the status page"
         )
         session.commit()
