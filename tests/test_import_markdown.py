@@ -221,3 +221,16 @@ def test_a_file_that_is_not_utf8_or_too_large_is_refused_by_name(tmp_path):
     records = {r.source.rsplit("/", 1)[1]: r for r in transfer.read_records(tmp_path)}
     assert records["latin.md"].error == "not UTF-8 text"
     assert re.search("larger than 1 MiB", records["big.md"].error)
+
+
+def test_dry_run_shows_the_mapping_and_saves_nothing(runner, session, tmp_path):
+    (tmp_path / "cache.md").write_text(SRE_STYLE)
+    (tmp_path / "broken.json").write_text('{"title": "x"}')
+    result = runner.invoke(args=["import", "--dry-run", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "'Root Causes' -> contributing_factors" in result.output
+    assert "'Next steps'" not in result.output  # only what the file has
+    assert "not understood: author 'Jamie Rivera'" in result.output
+    assert "refused: title: must be" in result.output
+    assert "Dry run: 1 would be imported, 1 refused." in result.output
+    assert session.exec(Postmortem.__table__.select()).all() == []
