@@ -18,6 +18,8 @@ from kb.document_checks import (
     unstorable_text,
 )
 from kb.document_format import (
+    AUTHOR_HINT,
+    AUTHOR_RE,
     BY_NAME,
     CHOICES,
     DATE_TIME_HINT,
@@ -32,6 +34,7 @@ from kb.document_format import (
     NAME_FIELDS,
     NAME_HINT,
     NAME_RE,
+    REF_HINT,
     REF_RE,
     ROW_LIMITS,
     ROWS,
@@ -98,7 +101,7 @@ def validate(raw):
     if ref in (None, ""):
         doc["ref"] = None
     elif not isinstance(ref, str) or not REF_RE.match(ref.strip()):
-        c.error("ref", f"must look like INC-2026-014 (got {show(ref)})")
+        c.error("ref", f"must be {REF_HINT}, such as INC-123 (got {show(ref)})")
         doc["ref"] = None
     else:
         doc["ref"] = ref.strip()
@@ -114,9 +117,8 @@ def validate(raw):
     for field in CHOICES:
         doc[field] = c.choice(raw, field, BY_NAME[field].choices, BY_NAME[field].default)
     for field in EMAIL_FIELDS:
-        doc[field] = c.names(
-            raw, field, pattern=EMAIL_RE, what=EMAIL_HINT, limit=LIST_LIMITS[field]
-        )
+        pattern, hint = (AUTHOR_RE, AUTHOR_HINT) if field == "authors" else (EMAIL_RE, EMAIL_HINT)
+        doc[field] = c.names(raw, field, pattern=pattern, what=hint, limit=LIST_LIMITS[field])
     for field in NAME_FIELDS:
         doc[field] = c.names(
             raw,

@@ -20,7 +20,16 @@ from kb.models import (
 )
 
 FORMAT = "hindsight/postmortem@1"
-REF_RE = re.compile(r"^[A-Z][A-Z0-9]{1,9}-[0-9]{4}-[0-9]{3,6}$")
+# Refs as organisations write them (INC-123, OPS-4521, 2024-03-01-db-outage): case is kept,
+# and two refs that differ only in case name the same postmortem. Generated refs are INC-<year>-NNN.
+REF_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+REF_HINT = "1 to 64 letters, digits, '.', '_' and '-', starting with a letter or a digit"
+# An author is an e-mail address or a person's name as written (linked to a user at save
+# when it is the user's e-mail or display name).
+AUTHOR_RE = re.compile(
+    r"^(?=.*\w)[^\x00-\x1f<>@]{1,100}$|^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{1,60}$"
+)
+AUTHOR_HINT = "e-mail addresses or people's names (at most 100 characters, no @ < >)"
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,59}$")
 NAME_HINT = "a name of letters a-z, digits, '-', '.' and '_', at most 60 characters"
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{1,60}$")

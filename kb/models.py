@@ -2,7 +2,7 @@
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint, false
+from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint, false, func
 from sqlmodel import Field, Relationship, SQLModel
 
 KINDS = ("incident", "near-miss", "game-day")
@@ -49,7 +49,7 @@ def utcnow():
 
 class Postmortem(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
-    ref: str = Field(max_length=32, unique=True, index=True)
+    ref: str = Field(max_length=64, unique=True, index=True)
     title: str = Field(max_length=200)
     kind: str = Field(default="incident", max_length=16, index=True)
     status: str = Field(default="draft", max_length=16, index=True)
@@ -102,6 +102,10 @@ class Postmortem(SQLModel, table=True):
     def label_values(self, field):
         """The values of one list field (authors, teams, services, tags, readers), in order."""
         return [label.value for label in self.labels if label.field == field]
+
+
+# Refs are unique ignoring case (INC-123 and inc-123 name one postmortem); lookups use it too.
+Index("ux_postmortem_ref_lower", func.lower(Postmortem.__table__.c.ref), unique=True)
 
 
 class Label(SQLModel, table=True):
@@ -220,7 +224,7 @@ class Change(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     postmortem_id: int = Field(index=True)
-    ref: str = Field(max_length=32)
+    ref: str = Field(max_length=64)
     op: str = Field(max_length=8)  # upsert | delete
     at: datetime = Field(default_factory=utcnow)
 
@@ -317,7 +321,7 @@ class AuditEvent(SQLModel, table=True):
     actor_id: int | None = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
     actor_email: str = Field(default="", max_length=254)
     action: str = Field(max_length=32, index=True)
-    ref: str = Field(default="", max_length=32, index=True)
+    ref: str = Field(default="", max_length=64, index=True)
     detail: str = Field(default="", max_length=1000)
 
 

@@ -22,6 +22,13 @@ class Directory:
     people: dict[str, str] = field(default_factory=dict)  # e-mail or name -> e-mail
     names: dict[str, str] = field(default_factory=dict)  # e-mail -> display name
     teams: dict[str, str] = field(default_factory=dict)  # team -> team
+    accounts: dict[str, str] = field(default_factory=dict)  # e-mail or full name -> e-mail
+
+    def author(self, name):
+        """The stored form of an author: the user's e-mail when `name` is a user's e-mail or
+        display name (ignoring case and repeated spaces), else the name as written."""
+        text = " ".join((name or "").split())
+        return self.accounts.get(text.lower(), text)
 
     def normalise(self, owner):
         """The stored form of one owner (None and blanks stay None)."""
@@ -49,7 +56,9 @@ def directory(session):
         email = user.email.lower()
         found.names[email] = user.name or user.email
         found.people[email] = user.email
+        found.accounts[email] = user.email
         if user.name:
+            found.accounts.setdefault(" ".join(user.name.lower().split()), user.email)
             found.people.setdefault(" ".join(user.name.lower().split()), user.email)
             first = user.name.split()[0].lower()
             first_names.setdefault(first, set()).add(user.email)
@@ -64,13 +73,17 @@ def directory(session):
 
 
 def normalise_document(session, doc, found=None):
-    """The validated document with its action items' owners in their stored form."""
+    """The validated document with its action items' owners and its authors in their stored
+    form (people Hindsight knows as their e-mail)."""
     items = doc.get("action_items") or []
-    if not any(item.get("owner") for item in items):
+    named = [a for a in doc.get("authors") or [] if "@" not in a]
+    if not any(item.get("owner") for item in items) and not named:
         return doc
     found = found or directory(session)
+    authors = list(dict.fromkeys(found.author(a) for a in doc.get("authors") or []))
     return {
         **doc,
+        "authors": authors,
         "action_items": [{**item, "owner": found.normalise(item.get("owner"))} for item in items],
     }
 

@@ -53,9 +53,14 @@ def visible(session, user):
     return select(Postmortem).where(accounts.visibility_filter(user))
 
 
+def same_ref(ref):
+    """The condition for the postmortem named `ref`, ignoring case (as refs are unique)."""
+    return func.lower(Postmortem.ref) == str(ref).lower()
+
+
 def get(session, ref, user):
     """The postmortem with this ref if it exists and `user` may see it, else None."""
-    return session.exec(visible(session, user).where(Postmortem.ref == ref)).first()
+    return session.exec(visible(session, user).where(same_ref(ref))).first()
 
 
 def listing(session, user, *, limit=50, offset=0, status=None):
@@ -131,7 +136,7 @@ def save_document(session, doc, actor=None, *, base_version=None, note=""):
     doc = owners.normalise_document(session, doc)
     existing = None
     if doc.get("ref"):
-        existing = session.exec(select(Postmortem).where(Postmortem.ref == doc["ref"])).first()
+        existing = session.exec(select(Postmortem).where(same_ref(doc["ref"]))).first()
     if existing is None:
         created = _create(session, doc, actor, note)
         _follow_in_themes(session, created)
@@ -225,7 +230,7 @@ def _create(session, doc, actor, note):
                 session.add(pm)
                 session.flush()
         except IntegrityError:
-            taken = session.exec(select(Postmortem).where(Postmortem.ref == ref)).first()
+            taken = session.exec(select(Postmortem).where(same_ref(ref))).first()
             if taken is None:
                 raise  # not the ref: a refusal of another kind, for the caller to report
             if doc.get("ref"):

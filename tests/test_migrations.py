@@ -1,5 +1,7 @@
 """Migrations run from an empty database to the newest, back down to nothing, and up again."""
 
+import warnings
+
 import pytest
 from sqlalchemy import create_engine, inspect, text
 from sqlmodel import SQLModel
@@ -55,7 +57,10 @@ def test_models_and_migrations_agree(tmp_path):
     url = f"sqlite:///{tmp_path / 'm.db'}"
     migrations.upgrade("head", url=url)
     engine = create_engine(url)
-    with engine.connect() as connection:
+    with engine.connect() as connection, warnings.catch_warnings():
+        # Expression indexes (the refs' lower(ref)) cannot be compared; the migration makes it.
+        warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression-based")
+        warnings.filterwarnings("ignore", "autogenerate skipping metadata-specified expression")
         diff = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
     engine.dispose()
     assert diff == []

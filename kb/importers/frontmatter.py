@@ -6,6 +6,7 @@ import re
 from datetime import UTC, date, datetime
 
 from kb.document import FORMAT, format_datetime
+from kb.document_format import AUTHOR_RE
 from kb.models import KINDS, SEVERITIES, STATUSES, TIMESTAMPS, TRIGGERS, VISIBILITIES
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -46,14 +47,13 @@ def fields(front, found):
         if values:
             doc[key] = values
     people = _strings(front.get("authors", front.get("author")))
-    doc["authors"] = [p for p in people if EMAIL.match(p)]
-    names = [p for p in people if not EMAIL.match(p)]
+    authors = [p for p in people if AUTHOR_RE.match(p)]
+    if authors:
+        doc["authors"] = authors[:20]
     readers = [p for p in _strings(front.get("readers")) if EMAIL.match(p)]
     if readers:
         doc["readers"] = readers
-    if not doc["authors"]:
-        del doc["authors"]
-    return doc, names
+    return doc, [p for p in people if p not in doc.get("authors", [])]
 
 
 def day_of(front):

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kb.document_format import AUTHOR_RE
 from kb.importers import blocks, entries, frontmatter, headings
 from kb.importers.times import Clock, find_date
 from kb.models import SECTIONS
@@ -107,8 +108,14 @@ def read_markdown(text, *, name=""):
         doc["started_at"] = timed[0]
     if notes:
         doc[NOTES] = "\n\n".join([doc.get(NOTES, ""), *notes]).strip()
+    named = [p for p in meta["names"] if AUTHOR_RE.match(p)]
+    if named:  # an author line of the file: names are kept as written (linked at save)
+        doc["authors"] = list(dict.fromkeys([*doc.get("authors", []), *named]))[:20]
     for person in meta["names"]:
-        found.problems.append(f"author {person!r} is not an e-mail address: kept in the notes")
+        if person not in named:
+            found.problems.append(
+                f"author {person!r} is not a name or an e-mail: kept in the notes"
+            )
     return found
 
 
@@ -241,7 +248,7 @@ def _metadata(preamble):
         elif key.startswith(("author", "written", "owner")):
             for person in re.split(r",|;| and ", value.strip("[]")):
                 person = person.strip(" []*_")
-                if person and not _EMAIL.match(person):
+                if person:
                     meta["names"].append(person)
         elif key == "participants":
             meta["units"].remove(unit)  # kept with the preamble's text

@@ -43,7 +43,9 @@ ADVERTISED_FIELDS = (
     "factor",
     "ref",
 )
-_REF_RE = re.compile(r"(?<![:\w])([A-Za-z][A-Za-z0-9]{1,9}-\d{4}-\d{3,6})(?![\w-])")
+# A bare reference means ref: (INC-2026-014, INC-123, OPS-4521); any other ref is found
+# with ref:... typed out.
+_REF_RE = re.compile(r"(?<![:\w])([A-Za-z][A-Za-z0-9]{1,9}-\d{1,6}(?:-\d{3,6})?)(?![\w-])")
 _FIELD_RE = re.compile(r"(?<![\w\"])([A-Za-z_]+):(?=[^\s/])")
 _WORD_RE = re.compile(r"(?<![:\w*])([A-Za-z][A-Za-z']+)(?![\w:*])")
 _OPERATORS = {"AND", "OR", "NOT", "ANDNOT", "ANDMAYBE", "TO"}
