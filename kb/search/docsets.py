@@ -18,6 +18,7 @@ from whoosh import query as wq
 
 from kb.accounts import Scope
 from kb.search import schema
+from kb.search import whoosh_internals as internals
 
 _EMPTY = np.zeros(0, dtype=np.int32)
 _EMPTY_F = np.zeros(0, dtype=np.float32)
@@ -30,22 +31,13 @@ EVERYONE = Scope()  # no address, no team: what every user may see (internal pos
 def raw_postings(segreader, field, text, weights=False):
     """The document numbers (and, if asked, the weights) of a term in one segment, deleted
     documents included, as arrays."""
-    btext = text if isinstance(text, bytes) else segreader._text_to_bytes(field, text)
-    terms = segreader._terms
-    if (field, btext) not in terms:
+    matcher = internals.term_matcher(segreader, field, internals.term_bytes(segreader, field, text))
+    if matcher is None:
         return (_EMPTY, _EMPTY_F) if weights else _EMPTY
-    matcher = terms.matcher(field, btext, segreader.schema[field].format)
     id_parts, weight_parts = [], []
     # Read whole blocks and decode them with numpy instead of stepping through postings.
-    while matcher.is_active():
-        if matcher._data is None:
-            matcher._read_data()
-        deltas, block_weights = matcher._data[0], matcher._data[1]
-        count = matcher._blocklength
-        if matcher._byteids:
-            id_parts.append(np.asarray(deltas, dtype=np.int32))
-        else:
-            id_parts.append(np.cumsum(np.asarray(deltas, dtype=np.int64)).astype(np.int32))
+    for ids, block_weights, count in internals.posting_blocks(matcher):
+        id_parts.append(ids)
         if weights:
             if block_weights is None:
                 weight_parts.append(np.ones(count, dtype=np.float32))
@@ -53,7 +45,6 @@ def raw_postings(segreader, field, text, weights=False):
                 weight_parts.append(np.full(count, block_weights, dtype=np.float32))
             else:
                 weight_parts.append(np.asarray(block_weights, dtype=np.float32))
-        matcher._next_block()
     ids = np.concatenate(id_parts) if id_parts else _EMPTY
     if not weights:
         return ids
@@ -193,7 +184,7 @@ class SegmentCaches:
         # Every postmortem has a visibility; the state document has none.
         for value in ("internal", "restricted"):
             mask[data.postings(segreader, "visibility", value)] = True
-        deleted = segreader.deleted_docs_set
+        deleted = internals.deleted_docs(segreader)
         if deleted:
             mask[np.fromiter(deleted, dtype=np.int64, count=len(deleted))] = False
         with self._lock:
@@ -282,7 +273,7 @@ def match_mask(q, segreader, subsearcher, data):
         )
     if isinstance(q, wq.MultiTerm):
         mask = np.zeros(n, dtype=bool)
-        for i, btext in enumerate(q._btexts(segreader)):
+        for i, btext in enumerate(internals.pattern_terms(q, segreader)):
             if i >= _MAX_EXPANSION:
                 break
             mask[raw_ids(segreader, q.fieldname, btext)] = True
@@ -301,7 +292,7 @@ def scoring_terms(q, segreader):
     if isinstance(q, wq.Term):
         out.append((q.fieldname, q.text, q.boost))
     elif isinstance(q, wq.MultiTerm):
-        for i, btext in enumerate(q._btexts(segreader)):
+        for i, btext in enumerate(internals.pattern_terms(q, segreader)):
             if i >= _MAX_EXPANSION:
                 break
             out.append((q.fieldname, btext, q.boost * 0.5))  # a guess counts less than a word

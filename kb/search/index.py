@@ -27,6 +27,7 @@ from whoosh.reading import EmptyReader, MultiReader, SegmentReader
 from whoosh.searching import Searcher
 
 from kb.search import schema
+from kb.search import whoosh_internals as internals
 from kb.search.docsets import SegmentCaches
 
 log = logging.getLogger(__name__)
@@ -130,7 +131,7 @@ class SearchIndex:
                     searcher = _open_searcher(ix, None)
                     self.caches.keep_only(searcher)
                 elif not searcher.up_to_date():
-                    searcher = _open_searcher(searcher._ix, searcher)
+                    searcher = _open_searcher(internals.index_of(searcher), searcher)
                     self.caches.keep_only(searcher)
                 return searcher
             except IndexUnavailable:
@@ -250,7 +251,7 @@ def _open_searcher(ix, previous):
     Whoosh's own Searcher.refresh() reuses a reader whenever the segment id matches (so it
     keeps showing documents deleted since) and adds back segments that a merge removed.
     """
-    toc = ix._read_toc()
+    toc = internals.read_toc(ix)
     reusable = {}
     if previous is not None:
         for reader, _offset in previous.reader().leaf_readers():
