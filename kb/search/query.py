@@ -15,7 +15,7 @@ from whoosh.qparser import FieldAliasPlugin, OrGroup, QueryParser, QueryParserEr
 from whoosh.qparser.plugins import SingleQuotePlugin
 
 from kb import accounts
-from kb.search import docsets, expand, schema
+from kb.search import docsets, expand, ranking, schema
 from kb.search.index import IndexUnavailable
 from kb.template import heading
 
@@ -264,7 +264,7 @@ def _run(searcher, caches, scope, q, result):
     start = (result.page - 1) * result.per_page
     if start >= total:
         return
-    by_words = segments and docsets.ranks_by_words(q, segments[0][0])
+    by_words = segments and ranking.ranks_by_words(q, segments[0][0])
     if result.sort == "newest" or not by_words:  # nothing to rank by: newest first
         docnums = _newest(segments, start + result.per_page)[start:]
         scored = [(d, None) for d in docnums]
@@ -297,10 +297,10 @@ def _ranked(caches, q, segments, limit):
     # Scored in numpy over every match: Whoosh's collector would visit each match in Python
     # (its block-skipping rarely helps when most documents hold the words). The statistics
     # are those of the internal postmortems, the same for every user.
-    stats = docsets.internal_statistics(q, caches, segments)
+    stats = ranking.internal_statistics(q, caches, segments)
     candidates, scores = [], []
     for segreader, offset, data, mask, _allowed in segments:
-        seg_scores = docsets.bm25_scores(q, segreader, data, stats, mask)
+        seg_scores = ranking.bm25_scores(q, segreader, data, stats, mask)
         ids = np.flatnonzero(mask)
         if len(ids) > limit:
             top = np.argpartition(-seg_scores[ids], limit - 1)[:limit]
