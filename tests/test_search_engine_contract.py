@@ -15,7 +15,9 @@ Intended differences, each tested as such: ranking statistics (IDF, mean field l
 taken over the live internal postmortems only, so the scores are compared with Whoosh's on an
 index holding just those documents; keyword fields and NOT never add to a score (Whoosh adds a
 constant 1 per keyword term or NOT a document matches), so the Whoosh query used for the
-comparison gives them no weight.
+comparison gives them no weight; scores are compared on the query as kb.search.query runs it,
+with prefixes expanded to words (kb.search.expand; Whoosh scores an unexpanded prefix as a
+constant).
 """
 
 import tempfile
