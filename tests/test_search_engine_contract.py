@@ -167,17 +167,22 @@ leaves = st.one_of(
     st.builds(wq.Phrase, text_fields, st.lists(stems, min_size=2, max_size=3)),
     st.builds(wq.Prefix, text_fields, st.sampled_from(PREFIXES)),
 )
-queries = st.recursive(
-    leaves,
-    lambda children: st.one_of(
+
+
+def _combined(children):
+    """AND, OR, NOT, ANDNOT and ANDMAYBE of smaller queries."""
+    return st.one_of(
         st.lists(children, min_size=2, max_size=3).map(wq.And),
         st.lists(children, min_size=2, max_size=3).map(wq.Or),
         children.map(wq.Not),
         st.builds(wq.AndNot, children, children),
         st.builds(wq.AndMaybe, children, children),
-    ),
-    max_leaves=6,
-).map(lambda q: q.normalize())  # as the query parser hands them over
+    )
+
+
+queries = st.recursive(leaves, _combined, max_leaves=6).map(
+    lambda q: q.normalize()  # as the query parser hands them over
+)
 scopes = st.one_of(
     st.just(docsets.EVERYONE),
     st.just(Scope(everything=True)),
