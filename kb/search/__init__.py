@@ -7,6 +7,8 @@ index documents), applying.py (change log -> index, and rebuilding), follower.py
 after commits and on a poll), reporting.py (status, check, lag, the follower position),
 expand.py (wildcards, prefixes and ranges to words, within a budget), synonyms.py (the
 words incident writers use for the same thing), query.py (one search, in order) over
-parsing.py, ranking.py (visibility, BM25F, facets), highlight.py and spelling.py (corrections).
+parsing.py, ranking.py (visibility, facets, the order of hits) over scoring.py (BM25F, as
+Whoosh adds up a query), highlight.py and spelling.py (corrections); whoosh_internals.py holds
+every use of a private part of Whoosh.
 Only this package imports whoosh.
 """

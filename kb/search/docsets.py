@@ -8,21 +8,19 @@ longer grows with the number of matches in Python. Data that never changes for a
 (postings of keyword fields, facet values, start dates) is cached per segment id.
 """
 
-import math
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
 
 import numpy as np
 from whoosh import query as wq
 
 from kb.accounts import Scope
 from kb.search import schema
+from kb.search import whoosh_internals as internals
 
 _EMPTY = np.zeros(0, dtype=np.int32)
 _EMPTY_F = np.zeros(0, dtype=np.float32)
-K1, B = 1.2, 0.75  # Whoosh's BM25F defaults
-_MAX_EXPANSION = 2000  # terms a prefix or wildcard may expand to in one segment
+MAX_EXPANSION = 2000  # terms a prefix or wildcard may expand to in one segment
 _TERM_CACHE_BYTES = 64 * 1024 * 1024  # cached postings of text terms, per segment
 EVERYONE = Scope()  # no address, no team: what every user may see (internal postmortems)
 
@@ -30,22 +28,13 @@ EVERYONE = Scope()  # no address, no team: what every user may see (internal pos
 def raw_postings(segreader, field, text, weights=False):
     """The document numbers (and, if asked, the weights) of a term in one segment, deleted
     documents included, as arrays."""
-    btext = text if isinstance(text, bytes) else segreader._text_to_bytes(field, text)
-    terms = segreader._terms
-    if (field, btext) not in terms:
+    matcher = internals.term_matcher(segreader, field, internals.term_bytes(segreader, field, text))
+    if matcher is None:
         return (_EMPTY, _EMPTY_F) if weights else _EMPTY
-    matcher = terms.matcher(field, btext, segreader.schema[field].format)
     id_parts, weight_parts = [], []
     # Read whole blocks and decode them with numpy instead of stepping through postings.
-    while matcher.is_active():
-        if matcher._data is None:
-            matcher._read_data()
-        deltas, block_weights = matcher._data[0], matcher._data[1]
-        count = matcher._blocklength
-        if matcher._byteids:
-            id_parts.append(np.asarray(deltas, dtype=np.int32))
-        else:
-            id_parts.append(np.cumsum(np.asarray(deltas, dtype=np.int64)).astype(np.int32))
+    for ids, block_weights, count in internals.posting_blocks(matcher):
+        id_parts.append(ids)
         if weights:
             if block_weights is None:
                 weight_parts.append(np.ones(count, dtype=np.float32))
@@ -53,7 +42,6 @@ def raw_postings(segreader, field, text, weights=False):
                 weight_parts.append(np.full(count, block_weights, dtype=np.float32))
             else:
                 weight_parts.append(np.asarray(block_weights, dtype=np.float32))
-        matcher._next_block()
     ids = np.concatenate(id_parts) if id_parts else _EMPTY
     if not weights:
         return ids
@@ -193,7 +181,7 @@ class SegmentCaches:
         # Every postmortem has a visibility; the state document has none.
         for value in ("internal", "restricted"):
             mask[data.postings(segreader, "visibility", value)] = True
-        deleted = segreader.deleted_docs_set
+        deleted = internals.deleted_docs(segreader)
         if deleted:
             mask[np.fromiter(deleted, dtype=np.int64, count=len(deleted))] = False
         with self._lock:
@@ -287,8 +275,8 @@ def match_mask(q, segreader, subsearcher, data):
         )
     if isinstance(q, wq.MultiTerm):
         mask = np.zeros(n, dtype=bool)
-        for i, btext in enumerate(q._btexts(segreader)):
-            if i >= _MAX_EXPANSION:
+        for i, btext in enumerate(internals.pattern_terms(q, segreader)):
+            if i >= MAX_EXPANSION:
                 break
             mask[raw_ids(segreader, q.fieldname, btext)] = True
         return mask
@@ -298,105 +286,6 @@ def match_mask(q, segreader, subsearcher, data):
     ids = np.fromiter(matcher.all_ids(), dtype=np.int64)
     mask[ids] = True
     return mask
-
-
-def scoring_terms(q, segreader):
-    """[(field, text, boost)] of the words that add to a document's score (not under NOT)."""
-    out = []
-    if isinstance(q, wq.Term):
-        out.append((q.fieldname, q.text, q.boost))
-    elif isinstance(q, wq.MultiTerm):
-        for i, btext in enumerate(q._btexts(segreader)):
-            if i >= _MAX_EXPANSION:
-                break
-            out.append((q.fieldname, btext, q.boost * 0.5))  # a guess counts less than a word
-    elif isinstance(q, wq.Not):
-        pass
-    elif isinstance(q, wq.AndNot | wq.AndMaybe | wq.Require):
-        out += scoring_terms(q.a, segreader)
-        if isinstance(q, wq.AndMaybe | wq.Require):
-            out += scoring_terms(q.b, segreader)
-    elif isinstance(q, wq.Phrase):
-        out += [(q.fieldname, w, q.boost) for w in q.words]
-    elif hasattr(q, "subqueries"):
-        for sub in q.subqueries:
-            out += scoring_terms(sub, segreader)
-    elif hasattr(q, "child"):
-        out += scoring_terms(q.child, segreader)
-    return out
-
-
-def ranks_by_words(q, segreader):
-    """True when the query has words to rank by (not only field filters or NOT)."""
-    return any(f in schema.TEXT_FIELDS for f, _t, _b in scoring_terms(q, segreader))
-
-
-def _ranking_terms(q, segreader):
-    """[(field, text, boost)] of scoring_terms in text fields, texts as str."""
-    out = []
-    for field, text, boost in scoring_terms(q, segreader):
-        if field not in schema.TEXT_FIELDS:
-            continue  # keyword fields filter; every match has them, so they cannot rank
-        if isinstance(text, bytes):
-            text = segreader.schema[field].from_bytes(text)
-        out.append((field, text, boost))
-    return out
-
-
-@dataclass(frozen=True)
-class Statistics:
-    """What BM25 takes from the whole collection: each word's IDF, each field's mean length."""
-
-    idf: dict
-    average: dict
-
-
-def internal_statistics(q, caches, segments):
-    """Statistics of the words of `q` over the live internal postmortems of every segment.
-
-    Whoosh's own statistics count every document, so a score would move when a restricted
-    postmortem holding the word (or only its length) was added: someone who may not read it
-    could tell. Over internal postmortems, which everyone may read, a score depends on
-    nothing a reader may not see. The formulas are Whoosh's: idf = log(N / (df + 1)) + 1.
-    `segments`: [(segment reader, ...)] as in ranking.run.
-    """
-    terms = {(f, t) for segreader, *_rest in segments for f, t, _b in _ranking_terms(q, segreader)}
-    fields = {f for f, _t in terms}
-    frequency = dict.fromkeys(terms, 0)
-    total_length = dict.fromkeys(fields, 0.0)
-    count = 0
-    for segreader, *_rest in segments:
-        data = caches.data(segreader)
-        internal = caches.internal(segreader)
-        count += int(np.count_nonzero(internal))
-        for field, text in terms:
-            ids = data.weighted(segreader, field, text)[0]
-            if len(ids):
-                frequency[field, text] += int(np.count_nonzero(internal[ids]))
-        for field in fields:
-            total_length[field] += float(data.lengths(segreader, field)[internal].sum())
-    n = max(count, 1)
-    return Statistics(
-        idf={term: math.log(n / (df + 1)) + 1 for term, df in frequency.items()},
-        average={field: (total / n) or 1.0 for field, total in total_length.items()},
-    )
-
-
-def bm25_scores(q, segreader, data, stats, mask):
-    """BM25F scores (Whoosh's formula; the statistics of internal_statistics) of the
-    documents in `mask`, computed for all of them at once; 0 for documents outside it."""
-    scores = np.zeros(data.n, dtype=np.float32)
-    for field, text, boost in _ranking_terms(q, segreader):
-        ids, weights = data.weighted(segreader, field, text)
-        if not len(ids):
-            continue
-        idf = stats.idf[field, text]
-        avg = stats.average[field]
-        lengths = data.lengths(segreader, field)[ids]
-        tf = weights
-        scores[ids] += boost * idf * (tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * lengths / avg))
-    scores[~mask] = 0
-    return scores
 
 
 def facet_counts(segreader, data, mask, fields=schema.FACET_FIELDS):

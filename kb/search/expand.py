@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from whoosh import query as wq
 
+from kb.search import whoosh_internals as internals
+
 MAX_PATTERNS = 8  # wildcards, prefixes and ranges in one query
 MAX_TERMS = 200  # words all the patterns of one query may expand to
 MAX_SCANNED = 20_000  # entries of the term list one query may walk through
@@ -82,7 +84,7 @@ def expand(q, reader):
         expansion.scan_limit = expansion.scanned + scanned_each
         field = reader.schema[node.fieldname]
         words = []
-        for btext in node._btexts(budgeted):
+        for btext in internals.pattern_terms(node, budgeted):
             if len(words) >= terms_each:
                 expansion.cut = True
                 break

@@ -28,6 +28,7 @@ from whoosh.searching import Searcher
 from whoosh.util.numeric import byte_to_length
 
 from kb.search import schema
+from kb.search import whoosh_internals as internals
 from kb.search.docsets import SegmentCaches
 
 log = logging.getLogger(__name__)
@@ -127,7 +128,7 @@ class SearchIndex:
                     searcher = _open_searcher(ix, None)
                     self.caches.keep_only(searcher)
                 elif not searcher.up_to_date():
-                    searcher = _open_searcher(searcher._ix, searcher)
+                    searcher = _open_searcher(internals.index_of(searcher), searcher)
                     self.caches.keep_only(searcher)
                 return searcher
             except IndexUnavailable:
@@ -256,7 +257,7 @@ def _open_searcher(ix, previous):
     Whoosh's own Searcher.refresh() reuses a reader whenever the segment id matches (so it
     keeps showing documents deleted since) and adds back segments that a merge removed.
     """
-    toc = ix._read_toc()
+    toc = internals.read_toc(ix)
     reusable = {}
     if previous is not None:
         for reader, _offset in previous.reader().leaf_readers():

@@ -4,7 +4,7 @@
 import numpy as np
 from whoosh import query as wq
 
-from kb.search import docsets, highlight, schema, synonyms
+from kb.search import docsets, highlight, schema, scoring, synonyms
 from kb.search.results import Facet, FacetValue
 
 FACET_PARAM = {field: param for field, _label, param in schema.FACETS}
@@ -91,7 +91,7 @@ def run(searcher, caches, scope, q, result):
     start = (result.page - 1) * result.per_page
     if start >= total:
         return
-    by_words = segments and docsets.ranks_by_words(q, segments[0][0])
+    by_words = segments and scoring.ranks_by_words(q, segments[0][0])
     if result.sort == "newest" or not by_words:  # nothing to rank by: newest first
         docnums = _newest(segments, start + result.per_page)[start:]
         scored = [(d, None) for d in docnums]
@@ -142,7 +142,7 @@ def _scores(q, segreader, data, stats, mask):
         return np.maximum.reduce(parts)
     if type(q) in (wq.And, wq.Or) and _has_synonyms(q):
         return np.add.reduce([_scores(sub, segreader, data, stats, mask) for sub in q.subqueries])
-    return docsets.bm25_scores(q, segreader, data, stats, mask)
+    return scoring.bm25_scores(q, segreader, data, stats, mask)
 
 
 def _has_synonyms(q):
@@ -153,7 +153,7 @@ def _ranked(caches, q, segments, limit):
     # Scored in numpy over every match: Whoosh's collector would visit each match in Python
     # (its block-skipping rarely helps when most documents hold the words). The statistics
     # are those of the internal postmortems, the same for every user.
-    stats = docsets.internal_statistics(q, caches, segments)
+    stats = scoring.internal_statistics(q, caches, segments)
     candidates, scores = [], []
     for segreader, offset, data, mask, _allowed, _sub in segments:
         seg_scores = _scores(q, segreader, data, stats, mask)

@@ -1,0 +1,174 @@
+"""BM25F scores of every match at once, with numpy: Whoosh's formula and its way of adding up
+the parts of a query, over statistics that depend on nothing a reader may not see.
+
+Whoosh's collector would visit each match in Python (its block skipping rarely helps when most
+documents hold the words). Here each word's postings (cached per segment by
+kb.search.docsets) become one array operation. tests/test_search_engine_contract.py compares
+these scores with Whoosh's own.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from whoosh import query as wq
+from whoosh.searching import Searcher
+
+from kb.search import schema
+from kb.search import whoosh_internals as internals
+from kb.search.docsets import MAX_EXPANSION, match_mask
+
+K1, B = 1.2, 0.75  # Whoosh's BM25F defaults
+
+
+def scoring_terms(q, segreader):
+    """[(field, text, boost)] of the words that may add to a document's score (not under NOT,
+    nor in the second part of a Require, which Whoosh only matches)."""
+    out = []
+    if isinstance(q, wq.Term):
+        out.append((q.fieldname, q.text, q.boost))
+    elif isinstance(q, wq.MultiTerm):
+        for i, btext in enumerate(internals.pattern_terms(q, segreader)):
+            if i >= MAX_EXPANSION:
+                break
+            out.append((q.fieldname, btext, q.boost * 0.5))  # a guess counts less than a word
+    elif isinstance(q, wq.Not):
+        pass
+    elif isinstance(q, wq.AndNot | wq.AndMaybe | wq.Require):
+        out += scoring_terms(q.a, segreader)
+        if isinstance(q, wq.AndMaybe):
+            out += scoring_terms(q.b, segreader)
+    elif isinstance(q, wq.Phrase):
+        out += [(q.fieldname, w, q.boost) for w in q.words]
+    elif hasattr(q, "subqueries"):
+        for sub in q.subqueries:
+            out += scoring_terms(sub, segreader)
+    elif hasattr(q, "child"):
+        out += scoring_terms(q.child, segreader)
+    return out
+
+
+def ranks_by_words(q, segreader):
+    """True when the query has words to rank by (not only field filters or NOT)."""
+    return any(f in schema.TEXT_FIELDS for f, _t, _b in scoring_terms(q, segreader))
+
+
+def _ranking_terms(q, segreader):
+    """[(field, text, boost)] of scoring_terms in text fields, texts as str."""
+    out = []
+    for field, text, boost in scoring_terms(q, segreader):
+        if field not in schema.TEXT_FIELDS:
+            continue  # keyword fields filter; they never add to a score
+        if isinstance(text, bytes):
+            text = segreader.schema[field].from_bytes(text)
+        out.append((field, text, boost))
+    return out
+
+
+@dataclass(frozen=True)
+class Statistics:
+    """What BM25 takes from the whole collection: each word's IDF, each field's mean length."""
+
+    idf: dict
+    average: dict
+
+
+def internal_statistics(q, caches, segments):
+    """Statistics of the words of `q` over the live internal postmortems of every segment.
+
+    Whoosh's own statistics count every document, so a score would move when a restricted
+    postmortem holding the word (or only its length) was added: someone who may not read it
+    could tell. Over internal postmortems, which everyone may read, a score depends on
+    nothing a reader may not see. The formulas are Whoosh's: idf = log(N / (df + 1)) + 1.
+    `segments`: [(segment reader, ...)] as in query._run; `caches`: a docsets.SegmentCaches.
+    """
+    terms = {(f, t) for segreader, *_rest in segments for f, t, _b in _ranking_terms(q, segreader)}
+    fields = {f for f, _t in terms}
+    frequency = dict.fromkeys(terms, 0)
+    total_length = dict.fromkeys(fields, 0.0)
+    count = 0
+    for segreader, *_rest in segments:
+        data = caches.data(segreader)
+        internal = caches.internal(segreader)
+        count += int(np.count_nonzero(internal))
+        for field, text in terms:
+            ids = data.weighted(segreader, field, text)[0]
+            if len(ids):
+                frequency[field, text] += int(np.count_nonzero(internal[ids]))
+        for field in fields:
+            # A document's length is kept in one byte, rounded up from 11 words on; the
+            # segment's total is exact. Taking the others away from the total gives Whoosh's
+            # own average when every document is a live internal one.
+            others = float(data.lengths(segreader, field)[~internal].sum())
+            total_length[field] += max(segreader.field_length(field) - others, 0.0)
+    n = max(count, 1)
+    return Statistics(
+        idf={term: math.log(n / (df + 1)) + 1 for term, df in frequency.items()},
+        average={field: (total / n) or 1.0 for field, total in total_length.items()},
+    )
+
+
+def bm25_scores(q, segreader, data, stats, mask):
+    """BM25F scores (Whoosh's formula; the statistics of internal_statistics) of the
+    documents in `mask`, computed for all of them at once; 0 for documents outside it.
+
+    As in Whoosh, the words of an OR's branch, of an ANDMAYBE's optional part or of a phrase
+    count for a document only when it matches that branch, part or phrase.
+    """
+    scores = np.zeros(data.n, dtype=np.float32)
+    _add_scores(q, _Segment(segreader, data, stats), scores, None)
+    scores[~mask] = 0
+    return scores
+
+
+class _Segment:
+    """One segment's reader, cached data and statistics, and a searcher made when needed."""
+
+    def __init__(self, segreader, data, stats):
+        self.reader, self.data, self.stats = segreader, data, stats
+        self._searcher = None
+
+    def mask(self, q):
+        if self._searcher is None:  # phrases need one; closing it must not close the reader
+            self._searcher = Searcher(self.reader, closereader=False)
+        return match_mask(q, self.reader, self._searcher, self.data)
+
+
+def _add_scores(q, segment, scores, within):
+    """Add the scores of the words of `q` to the documents of `within` (None: to all) that
+    hold them; correct for every document that matches `q`."""
+    if isinstance(q, wq.Not):
+        return
+    if isinstance(q, wq.AndNot | wq.Require):  # Whoosh scores the first part only
+        required, optional = [q.a], []
+    elif isinstance(q, wq.AndMaybe):
+        required, optional = [q.a], [q.b]
+    elif isinstance(q, wq.Or | wq.DisjunctionMax):
+        required, optional = [], q.subqueries
+    elif isinstance(q, wq.And):
+        required, optional = q.subqueries, []
+    else:  # words, patterns and phrases: a match holds every word it is scored by
+        for field, text, boost in _ranking_terms(q, segment.reader):
+            _add_word(segment, scores, within, field, text, boost)
+        return
+    for sub in required:
+        _add_scores(sub, segment, scores, within)
+    for sub in optional:
+        sub_within = within
+        if not isinstance(sub, wq.Term | wq.MultiTerm):  # a word scores its own postings only
+            sub_mask = segment.mask(sub)
+            sub_within = sub_mask if within is None else within & sub_mask
+        _add_scores(sub, segment, scores, sub_within)
+
+
+def _add_word(segment, scores, within, field, text, boost):
+    ids, tf = segment.data.weighted(segment.reader, field, text)
+    if within is not None and len(ids):
+        keep = within[ids]
+        ids, tf = ids[keep], tf[keep]
+    if not len(ids):
+        return
+    idf = segment.stats.idf[field, text]
+    lengths = segment.data.lengths(segment.reader, field)[ids]
+    norm = (1 - B) + B * lengths / segment.stats.average[field]
+    scores[ids] += boost * idf * (tf * (K1 + 1)) / (tf + K1 * norm)
