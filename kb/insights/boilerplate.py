@@ -56,10 +56,15 @@ def house_style_weights(presence, names, name_weight):
     weights = np.ones(len(names), dtype=np.float32)
     if not len(groups):
         return weights
-    together = (presence[:, groups].T @ presence).toarray()  # name x term co-occurrence
-    together[np.arange(len(groups)), groups] = 0  # a name is judged by name_weights alone
-    marks = (together / df[groups][:, None]) * (together / np.maximum(df, 1)[None, :])
-    return (1.0 - marks.max(axis=0)).astype(np.float32)
+    # Name x term co-occurrence, kept sparse: thousands of names times the vocabulary.
+    together = (presence[:, groups].T @ presence).tocoo()
+    count = together.data.astype(np.float64)
+    marks = (count / df[groups][together.row]) * (count / df[together.col])
+    marks[groups[together.row] == together.col] = 0  # a name is judged by name_weights
+    strongest = np.zeros(len(names))
+    np.maximum.at(strongest, together.col, marks)
+    weights = (1.0 - strongest).astype(np.float32)
+    return weights
 
 
 def evenness_weights(presence, labels):
@@ -78,6 +83,10 @@ def evenness_weights(presence, labels):
     if len(themes) < 3:  # too few themes to tell a spread term from a shared one
         return weights
     rows = np.flatnonzero(np.isin(labels, themes))
+    # A term in fewer than half the themes has a median rate of 0: only the others count.
+    df = np.asarray(presence[rows].sum(axis=0)).ravel()
+    columns = np.flatnonzero(df >= len(themes) / 2)
+    presence = presence[:, columns]
     index = {t: i for i, t in enumerate(themes)}
     onehot = sparse.csr_matrix(
         (
@@ -94,7 +103,7 @@ def evenness_weights(presence, labels):
     # EVEN_PER_THEME documents per theme on average.
     confidence = np.minimum(1.0, counts.sum(axis=0) / (EVEN_PER_THEME * len(themes)))
     even = np.median(rates[:, used], axis=0) / top[used]
-    weights[used] = 1.0 - confidence[used] * even
+    weights[columns[used]] = 1.0 - confidence[used] * even
     return weights
 
 
