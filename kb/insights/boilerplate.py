@@ -24,7 +24,7 @@ feature columns, and reports the discounted terms (Clustering.discounts) for lab
 GROUP_MIN_DOCUMENTS = 5  # documents saying a name before its write-ups' style is judged
 THEME_MIN_MEMBERS = 5  # themes smaller than this say nothing about evenness
 EVEN_PER_THEME = 3  # documents per theme, on average, to judge a term's evenness in full
-SAMPLE = 30_000  # rows read to learn the weights (the same sample size as the LSA fit)
+SAMPLE = 10_000  # texts read to learn the weights: enough for term statistics
 
 
 def name_weights(names, shares):
@@ -74,8 +74,6 @@ def evenness_weights(presence, labels):
 
     labels = np.asarray(labels)
     keep = np.flatnonzero(labels >= 0)
-    if len(keep) > SAMPLE:
-        keep = np.sort(np.random.default_rng(0).choice(keep, size=SAMPLE, replace=False))
     presence, labels = presence[keep], labels[keep]
     weights = np.ones(presence.shape[1], dtype=np.float32)
     sizes = np.bincount(labels) if len(labels) else np.zeros(0, dtype=int)
@@ -123,13 +121,17 @@ def pairs_follow_words(names, weights):
     return out
 
 
-def _sample(matrix):
+def sample_rows(n, random_state=0):
+    """Sorted row numbers of a fixed random sample of at most SAMPLE of n rows."""
     import numpy as np
 
-    if matrix.shape[0] <= SAMPLE:
-        return matrix
-    rows = np.random.default_rng(0).choice(matrix.shape[0], size=SAMPLE, replace=False)
-    return matrix[np.sort(rows)]
+    if n <= SAMPLE:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(random_state).choice(n, size=SAMPLE, replace=False))
+
+
+def _sample(matrix):
+    return matrix[sample_rows(matrix.shape[0])]
 
 
 def discounted(names, weights, below=1.0):

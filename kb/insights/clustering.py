@@ -171,8 +171,10 @@ def _term_weights(tfidf, texts, contexts, categories, k, random_state):
     # is said whatever went wrong, "configuration change" is not.
     weights = boilerplate.pairs_follow_words(tfidf.names, weights)
     matrix, _names, _own = _features(tfidf, categories, weights)
-    first, _scores, _model = _fit(matrix, k, random_state)
-    return weights * boilerplate.evenness_weights(presence, first)
+    # The first clustering only has to show which terms every theme uses: a sample does.
+    rows = boilerplate.sample_rows(matrix.shape[0], random_state)
+    first, _scores, _model = _fit(matrix[rows], min(k, len(rows)), random_state)
+    return weights * boilerplate.evenness_weights(presence[rows], first)
 
 
 def discounted_terms(texts, contexts=None, categories=None, *, random_state=0, analyze=None):
