@@ -8,6 +8,8 @@ The method, and the measurements behind each choice, are in docs/themes.md:
   plus half that weight of its postmortem's title and summary;
 - the authors' `category`, where given, is a strong extra feature (one column per category),
   so factors an author filed together tend to land together, without forcing it;
+- names of the organisation, vendors and products, one writer's house phrases and terms
+  every theme uses are learned from the texts and weighed down (kb/insights/boilerplate.py);
 - non-negative matrix factorisation finds the themes (topics) and each factor joins its
   strongest one; beyond NMF_UP_TO factors, LSA + mini-batch k-means does (NMF's cost grows
   with n * k^2); a theme's terms are the words its members share most;
