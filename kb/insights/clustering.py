@@ -8,6 +8,8 @@ The method, and the measurements behind each choice, are in docs/themes.md:
   plus half that weight of its postmortem's title and summary;
 - the authors' `category`, where given, is a strong extra feature (one column per category),
   so factors an author filed together tend to land together, without forcing it;
+- names of the organisation, vendors and products, one writer's house phrases and terms
+  every theme uses are learned from the texts and weighed down (kb/insights/boilerplate.py);
 - non-negative matrix factorisation finds the themes (topics) and each factor joins its
   strongest one; beyond NMF_UP_TO factors, LSA + mini-batch k-means does (NMF's cost grows
   with n * k^2); a theme's terms are the words its members share most;
@@ -17,7 +19,7 @@ The method, and the measurements behind each choice, are in docs/themes.md:
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kb.insights import features
 
@@ -28,6 +30,8 @@ NMF_UP_TO = 3_000  # factors; beyond, LSA + mini-batch k-means (NMF's cost grows
 LSA_DIMENSIONS = 100
 FIT_SAMPLE = 30_000  # rows the LSA and k-means are fitted on (then applied to all)
 TOP_TERMS = 6
+DISCOUNT_FROM = 20  # factors; fewer say too little about names and house style
+DISCOUNTED_BELOW = 0.5  # a term weighted below this is reported as discounted
 SURFACE_SAMPLE = 60  # member texts read to find how a theme's terms are usually written
 
 
@@ -41,6 +45,7 @@ class Clustering:
     categories: list[str | None]
     method: str
     private_terms: list[bool] = ()  # terms taken from texts not everyone may read
+    discounts: dict = field(default_factory=dict)  # {term: weight < DISCOUNTED_BELOW}
 
     @property
     def k(self):
@@ -63,13 +68,29 @@ def choose_k(n, n_categories=0, n_uncategorised=None):
     return max(2, min(k, MAX_THEMES, n))
 
 
-def vectorise(texts, contexts=None, categories=None, analyze=None):
+def vectorise(texts, contexts=None, categories=None, analyze=None, weights=None):
     """(features, names, own words): the feature matrix (rows L2-normalised), the names of
-    its columns, and the TF-IDF of the factors' own words alone (for theme terms)."""
+    its columns, and the TF-IDF of the factors' own words alone (for theme terms).
+
+    `weights` (one per term column, see _term_weights) scale the terms first."""
+    tfidf = _tfidf(texts, contexts, analyze)
+    if tfidf is None:
+        return None, [], None
+    return _features(tfidf, categories, weights)
+
+
+@dataclass(frozen=True)
+class _Tfidf:
+    both: object  # TF-IDF rows of the texts, then of each distinct context
+    names: list
+    rows: list  # the row (among the distinct contexts) of each text's context
+    n: int
+    has_context: bool
+
+
+def _tfidf(texts, contexts, analyze):
     import numpy as np
-    from scipy import sparse
     from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.preprocessing import normalize
 
     n = len(texts)
     contexts = list(contexts) if contexts is not None else [""] * n
@@ -91,12 +112,23 @@ def vectorise(texts, contexts=None, categories=None, analyze=None):
         try:
             both = vectoriser.fit_transform(corpus).tocsr()
         except ValueError:
-            return None, [], None
+            return None
+    names = list(vectoriser.get_feature_names_out())
+    return _Tfidf(both, names, rows, n, any(contexts))
+
+
+def _features(tfidf, categories, weights=None):
+    import numpy as np
+    from scipy import sparse
+    from sklearn.preprocessing import normalize
+
+    both, n, names = tfidf.both, tfidf.n, list(tfidf.names)
+    if weights is not None:
+        both = (both @ sparse.diags(weights)).tocsr()
     own = normalize(both[:n])
     matrix = own
-    if any(contexts):
-        matrix = matrix + CONTEXT_WEIGHT * normalize(both[n:])[rows]
-    names = list(vectoriser.get_feature_names_out())
+    if tfidf.has_context:
+        matrix = matrix + CONTEXT_WEIGHT * normalize(both[n:])[tfidf.rows]
     if categories is not None and any(categories):
         values = sorted({c for c in categories if c})
         column = {c: i for i, c in enumerate(values)}
@@ -106,11 +138,60 @@ def vectorise(texts, contexts=None, categories=None, analyze=None):
                 np.full(len(rows), CATEGORY_WEIGHT, dtype=np.float32),
                 (rows, [column[categories[i]] for i in rows]),
             ),
-            shape=(len(texts), len(values)),
+            shape=(n, len(values)),
         )
         matrix = sparse.hstack([normalize(matrix), onehot]).tocsr()
         names += [f"category:{c}" for c in values]
     return normalize(matrix).astype(np.float32), names, own
+
+
+def _presence(tfidf):
+    """Binary rows: the terms of each text or of its context."""
+    both, n = tfidf.both, tfidf.n
+    found = both[:n]
+    if tfidf.has_context:
+        found = found + both[n:][tfidf.rows]
+    found = found.tocsr()
+    found.data[:] = 1.0
+    return found
+
+
+def _term_weights(tfidf, texts, contexts, categories, k, random_state):
+    """A weight per term column: names, house style and terms every theme uses discounted.
+
+    The first two are learned from the texts, the third from a first clustering made with
+    the first two applied (kb.insights.boilerplate says how)."""
+    from kb.insights import boilerplate
+
+    distinct = list(dict.fromkeys(contexts or ()))
+    step = max(1, (len(texts) + len(distinct)) // boilerplate.SAMPLE)
+    shares = features.name_shares((list(texts) + distinct)[::step])
+    weights = boilerplate.name_weights(tfidf.names, shares)
+    presence = _presence(tfidf)
+    weights = weights * boilerplate.house_style_weights(presence, tfidf.names, weights)
+    # A pair is as much a name or a house phrase as its words, but not as generic: "change"
+    # is said whatever went wrong, "configuration change" is not.
+    weights = boilerplate.pairs_follow_words(tfidf.names, weights)
+    matrix, _names, _own = _features(tfidf, categories, weights)
+    # The first clustering only has to show which terms every theme uses: a sample does.
+    rows = boilerplate.sample_rows(matrix.shape[0], random_state)
+    first, _scores, _model = _fit(matrix[rows], min(k, len(rows)), random_state)
+    return weights * boilerplate.evenness_weights(presence[rows], first)
+
+
+def discounted_terms(texts, contexts=None, categories=None, *, random_state=0, analyze=None):
+    """{term: weight} of the terms clustering discounts in these texts (names of the
+    organisation, vendors and products, house style, what every theme says), most
+    discounted first; the same as cluster(...).discounts."""
+    return cluster(
+        texts, contexts, categories, random_state=random_state, analyze=analyze
+    ).discounts
+
+
+def _fit(matrix, k, random_state):
+    if matrix.shape[0] <= NMF_UP_TO:
+        return _nmf(matrix, k, random_state)
+    return _lsa_kmeans(matrix, k, random_state)
 
 
 def cluster(
@@ -122,27 +203,35 @@ def cluster(
     k=None,
     random_state=0,
     analyze=None,
+    discount=True,
 ) -> Clustering:
     """Cluster `texts` (with optional postmortem `contexts` and author `categories`).
 
     Theme terms and categories are taken only from texts marked `labelable` (those everyone
     may read) when a theme has any; `private_terms` marks the themes that had none.
     `analyze` turns a text into terms (default features.analyze; a rebuild passes a
-    features.Analyses that the similar-incidents index then reuses).
+    features.Analyses that the similar-incidents index then reuses). `discount` weighs
+    terms down by what the texts teach about names and boilerplate (_term_weights); the
+    result's `discounts` holds the terms weighted below DISCOUNTED_BELOW.
     """
     import numpy as np
 
     n = len(texts)
     categories = list(categories) if categories is not None else [None] * n
-    matrix, names, own = vectorise(texts, contexts, categories, analyze)
-    if matrix is None or n == 0:
+    tfidf = _tfidf(texts, contexts, analyze) if n else None
+    if tfidf is None:
         return Clustering([-1] * n, [], [0.0] * n, [], "empty", [])
     k = k or choose_k(n, len({c for c in categories if c}), sum(1 for c in categories if not c))
-    k = max(1, min(k, n, matrix.shape[1]))
-    if n <= NMF_UP_TO:
-        raw, scores, model = _nmf(matrix, k, random_state)
-    else:
-        raw, scores, model = _lsa_kmeans(matrix, k, random_state)
+    k = max(1, min(k, n, len(tfidf.names)))
+    weights, discounts = None, {}
+    if discount and n >= DISCOUNT_FROM:
+        from kb.insights import boilerplate
+
+        weights = _term_weights(tfidf, texts, contexts, categories, k, random_state)
+        discounts = boilerplate.discounted(tfidf.names, weights, below=DISCOUNTED_BELOW)
+    matrix, names, own = _features(tfidf, categories, weights)
+    k = max(1, min(k, matrix.shape[1]))
+    raw, scores, model = _fit(matrix, k, random_state)
 
     # Renumber themes by size (biggest first), ties by first appearance: deterministic ids.
     sizes = np.bincount(raw[raw >= 0], minlength=k)
@@ -177,10 +266,11 @@ def cluster(
         terms.append([shown.get(term, term) for term in top])
         theme_categories.append(main_category([categories[i] for i in chosen]))
     method = (
-        f"tf-idf + context {CONTEXT_WEIGHT} + category {CATEGORY_WEIGHT}, "
+        f"tf-idf + context {CONTEXT_WEIGHT} + category {CATEGORY_WEIGHT}"
+        f"{', names and boilerplate discounted' if weights is not None else ''}, "
         f"{model} k={k}, {n} factors"
     )
-    return Clustering(labels, terms, scores, theme_categories, method, private)
+    return Clustering(labels, terms, scores, theme_categories, method, private, discounts)
 
 
 def _nmf(matrix, k, random_state):

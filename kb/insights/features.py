@@ -148,3 +148,45 @@ def surface_forms(texts):
     for text in texts:
         analyze_noting_forms(text, forms)
     return most_common_forms(forms)
+
+
+_CASED_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]+")
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?:;])\s+|\n+")
+
+
+def name_shares(texts, min_uses=2):
+    """{stem: the share of its uses written as a name}, learned from how `texts` are cased.
+
+    A word written Capitalised in the middle of a sentence ("the Azure portal", "GitHub's
+    API") is a name: of the organisation, a vendor, a product, a place or a month. Words
+    opening a sentence, headlines in title case, and acronyms ("DNS", "DDoS", "AWS", which
+    name failure modes as often as vendors) say nothing either way. Stems seen fewer than
+    `min_uses` times mid-sentence are left out.
+    """
+    named, seen = Counter(), Counter()
+    for text in texts:
+        for sentence in _SENTENCE_BREAK.split(text or ""):
+            found = _CASED_WORD.findall(sentence)[1:]
+            if len(found) < 2:
+                continue
+            # "Azure", "GitHub": a name; "DNS", "DDoS", "IPv6": an acronym.
+            capital = [w[0].isupper() and w[1].islower() for w in found]
+            if sum(capital) * 2 > len(found):  # a headline: every word capitalised
+                continue
+            for word, is_name in zip(found, capital, strict=True):
+                lower = word.lower()
+                if (word[0].isupper() and word[1].isupper()) or lower in STOP_WORDS:
+                    continue
+                seen[lower] += 1
+                if is_name:
+                    named[lower] += 1
+    by_stem_named, by_stem_seen = Counter(), Counter()
+    for word, count in seen.items():
+        stemmed = stem(word)
+        by_stem_seen[stemmed] += count
+        by_stem_named[stemmed] += named[word]
+    return {
+        term: by_stem_named[term] / count
+        for term, count in by_stem_seen.items()
+        if count >= min_uses and by_stem_named[term]
+    }
