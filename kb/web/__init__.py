@@ -27,7 +27,18 @@ def init_app(app: Flask):
     from datetime import timedelta
 
     from kb.ops import observability, proxies
-    from kb.web import actions, api, auth, digest, editor, figures, openapi, postmortems, themes
+    from kb.web import (
+        actions,
+        api,
+        auth,
+        blameless_api,
+        digest,
+        editor,
+        figures,
+        openapi,
+        postmortems,
+        themes,
+    )
     from kb.web import health as health_pages
     from kb.web import reviews as review_pages
     from kb.web import search as search_pages
@@ -75,6 +86,7 @@ def init_app(app: Flask):
     app.register_blueprint(editor.bp)
     app.register_blueprint(actions.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(blameless_api.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(digest.bp)
     app.register_blueprint(themes.bp)

@@ -12,7 +12,14 @@ from flask import Blueprint, current_app, jsonify
 bp = Blueprint("openapi", __name__)
 
 # Modules whose OPENAPI_PATHS are merged, in this order.
-API_MODULES = ["kb.web.api", "kb.web.digest", "kb.web.themes", "kb.web.figures", "kb.web.search"]
+API_MODULES = [
+    "kb.web.api",
+    "kb.web.digest",
+    "kb.web.themes",
+    "kb.web.figures",
+    "kb.web.search",
+    "kb.web.blameless_api",
+]
 
 ERROR = {
     "type": "object",
