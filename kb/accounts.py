@@ -3,7 +3,7 @@
 import functools
 import hashlib
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import and_, exists, false, or_, true, union
@@ -177,10 +177,16 @@ def may_see(user, pm, *, asked_to_review=False):
     `asked_to_review`: whether `user` could see `pm` once asked to review it (a reviewer is
     involved in an unpublished postmortem).
     """
-    scope = scope_of(user)
     authors = pm.label_values("authors")
-    if asked_to_review or scope.email in {a.lower() for a in authors}:
-        scope = replace(scope, unpublished=True)  # involved in this one, whatever its status
+    email = (getattr(user, "email", None) or "").lower()
+    # Published, or one the user is involved in: its status decides nothing (and the ids of
+    # the user's unpublished postmortems need not be looked up).
+    settled = (
+        pm.status == "published"
+        or asked_to_review
+        or (bool(email) and email in {a.lower() for a in authors})
+    )
+    scope = scope_of(user, unpublished=True if settled else None)
     people = authors + pm.label_values("readers")
     return scope.allows(
         pm.visibility, pm.label_values("teams"), people, status=pm.status, pid=pm.id
