@@ -6,12 +6,25 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import and_, exists, false, or_, true
+from sqlalchemy import and_, exists, false, or_, true, union
+from sqlalchemy.orm import object_session
 from sqlmodel import delete, func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from kb import audit
-from kb.models import ROLES, ApiToken, Label, LoginAttempt, Membership, Postmortem, User, utcnow
+from kb.models import (
+    ROLES,
+    STATUSES,
+    ApiToken,
+    Label,
+    LoginAttempt,
+    Membership,
+    Postmortem,
+    ReviewRequest,
+    Revision,
+    User,
+    utcnow,
+)
 
 MIN_PASSWORD = 10
 TOKEN_USE_RESOLUTION = timedelta(minutes=1)  # how exactly `last_used_at` is kept
@@ -34,33 +47,93 @@ class Scope:
 
     `everything` for admins; `nothing` for a missing or disabled user; otherwise internal
     postmortems plus restricted ones whose teams include one of `teams` or whose authors or
-    readers include `email`. Every store (SQL, the search index, stored themes) builds its
-    own filter from a Scope, so the rule is written once.
+    readers include `email`. Of those, an unpublished one (a draft, or in review) only when
+    `unpublished` (KB_UNPUBLISHED_READERS=everyone), or when the user is involved in it: one
+    of its teams is theirs, or its id is in `involved` (the unpublished postmortems they
+    author or created, or were asked to review). Every store (SQL, the search index, stored themes)
+    builds its own filter from a Scope, so the rule is written once.
     """
 
     everything: bool = False
     nothing: bool = False
     email: str = ""
     teams: tuple[str, ...] = ()
+    unpublished: bool = False
+    involved: tuple[int, ...] = ()
 
-    def allows(self, visibility, teams=(), people=()):
-        """Whether a postmortem with these teams and authors/readers may be seen."""
+    def allows(self, visibility, teams=(), people=(), *, status="published", pid=None):
+        """Whether a postmortem with these teams, authors/readers, status and id may be seen."""
         if self.nothing:
             return False
-        if self.everything or visibility == "internal":
+        if self.everything:
             return True
-        return self.email in {p.lower() for p in people} or bool(set(self.teams) & set(teams))
+        if visibility != "internal" and not (
+            self.email in {p.lower() for p in people} or set(self.teams) & set(teams)
+        ):
+            return False
+        if status == "published" or self.unpublished:
+            return True
+        return pid in self.involved or bool(set(self.teams) & set(teams))
 
 
-def scope_of(user):
-    """The Scope of a user (None is the system, which sees everything)."""
+def unpublished_readers():
+    """The KB_UNPUBLISHED_READERS setting of the running application (`involved` outside
+    one: without a setting, drafts stay with those involved)."""
+    from flask import current_app, has_app_context  # the setting lives in the app's config
+
+    if has_app_context():
+        return current_app.config.get("UNPUBLISHED_READERS", "involved")
+    return "involved"
+
+
+def scope_of(user, unpublished=None):
+    """The Scope of a user (None is the system, which sees everything).
+
+    `unpublished`: whether every reader may read unpublished postmortems; None takes the
+    application's KB_UNPUBLISHED_READERS.
+    """
     if user is None:
         return Scope(everything=True)
     if not getattr(user, "active", False):
         return Scope(nothing=True)
     if user.role == "admin":
         return Scope(everything=True)
-    return Scope(email=user.email.lower(), teams=tuple(user.teams))
+    if unpublished is None:
+        unpublished = unpublished_readers() == "everyone"
+    email = user.email.lower()
+    return Scope(
+        email=email,
+        teams=tuple(user.teams),
+        unpublished=unpublished,
+        involved=() if unpublished else _involved_in(user, email),
+    )
+
+
+def _involved_in(user, email):
+    """Ids of the unpublished postmortems `user` authors (or created), or was asked to
+    review. Driven from the unpublished postmortems (by the status index), which are few."""
+    session = object_session(user)
+    if session is None or user.id is None:
+        return ()  # a user outside any session: involved in nothing that can be looked up
+    unpublished = Postmortem.status.in_([s for s in STATUSES if s != "published"])
+    authored = (
+        select(Label.postmortem_id)
+        .join(Postmortem, Postmortem.id == Label.postmortem_id)
+        .where(unpublished, Label.field == "authors", func.lower(Label.value) == email)
+    )
+    created = (
+        select(Revision.postmortem_id)
+        .join(Postmortem, Postmortem.id == Revision.postmortem_id)
+        .where(unpublished, Revision.number == 1, Revision.author_id == user.id)
+    )
+    reviewing = (
+        select(ReviewRequest.postmortem_id)
+        .join(Postmortem, Postmortem.id == ReviewRequest.postmortem_id)
+        .where(unpublished, ReviewRequest.reviewer_id == user.id)
+    )
+    with session.no_autoflush:  # a question about stored rows: nothing half-made is flushed
+        ids = session.execute(union(authored, created, reviewing)).scalars().all()
+    return tuple(sorted(set(ids)))
 
 
 def visibility_filter(user):
@@ -77,24 +150,47 @@ def visibility_filter(user):
             func.lower(Label.value) == scope.email,
         )
     )
+    in_team = exists().where(
+        and_(
+            Label.postmortem_id == Postmortem.id,
+            Label.field == "teams",
+            Label.value.in_(scope.teams),
+        )
+    )
     conditions = [Postmortem.visibility == "internal", named]
     if scope.teams:
-        conditions.append(
-            exists().where(
-                and_(
-                    Label.postmortem_id == Postmortem.id,
-                    Label.field == "teams",
-                    Label.value.in_(scope.teams),
-                )
-            )
-        )
-    return or_(*conditions)
+        conditions.append(in_team)
+    condition = or_(*conditions)
+    if scope.unpublished:
+        return condition
+    involved = [Postmortem.status == "published"]
+    if scope.involved:
+        involved.append(Postmortem.id.in_(scope.involved))
+    if scope.teams:
+        involved.append(in_team)
+    return and_(condition, or_(*involved))
 
 
-def may_see(user, pm):
-    """The same rule as visibility_filter, for one postmortem already in memory."""
-    people = pm.label_values("authors") + pm.label_values("readers")
-    return scope_of(user).allows(pm.visibility, pm.label_values("teams"), people)
+def may_see(user, pm, *, asked_to_review=False):
+    """The same rule as visibility_filter, for one postmortem already in memory.
+
+    `asked_to_review`: whether `user` could see `pm` once asked to review it (a reviewer is
+    involved in an unpublished postmortem).
+    """
+    authors = pm.label_values("authors")
+    email = (getattr(user, "email", None) or "").lower()
+    # Published, or one the user is involved in: its status decides nothing (and the ids of
+    # the user's unpublished postmortems need not be looked up).
+    settled = (
+        pm.status == "published"
+        or asked_to_review
+        or (bool(email) and email in {a.lower() for a in authors})
+    )
+    scope = scope_of(user, unpublished=True if settled else None)
+    people = authors + pm.label_values("readers")
+    return scope.allows(
+        pm.visibility, pm.label_values("teams"), people, status=pm.status, pid=pm.id
+    )
 
 
 # --- users --------------------------------------------------------------------------------
@@ -193,6 +289,11 @@ def _existing(session, email):
     if user is None:
         raise AccountError(f"no user {normalise_email(email)}")
     return user
+
+
+def active_names(session):
+    """The names of the active users (people the blameless check knows by name)."""
+    return [n for n in session.exec(select(User.name).where(User.active)).all() if n]
 
 
 def list_users(session):

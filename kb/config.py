@@ -24,6 +24,9 @@ DEFAULTS = {
     "LOGIN_ACCOUNT_LIMIT": 20,  # failed sign-ins per account in LOGIN_RATE_WINDOW (above ^)
     "LOGIN_RATE_WINDOW": 300,  # seconds
     "SESSION_HOURS": 12,
+    # who may read drafts and postmortems in review: everyone (who may read the postmortem
+    # once published) | involved (its authors, reviewers, team members and admins)
+    "UNPUBLISHED_READERS": "involved",
     "SEARCH_SYNC": None,  # thread | inline | off; None: thread when serving, inline in tests
     "SYNONYMS": None,  # a TOML file of synonyms merged over kb/synonyms.toml (docs/search.md)
     # the change log is pruned below every search index's position (kb/changelog.py)
@@ -39,6 +42,8 @@ DEFAULTS = {
     "METRICS_TOKEN": None,  # when set, /metrics also accepts `Authorization: Bearer <token>`
     "METRICS_ALLOW": "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16",
 }
+
+UNPUBLISHED_READERS = ("involved", "everyone")
 
 _INT_KEYS = {"SMTP_PORT", "MAX_CONTENT_LENGTH", "LOGIN_RATE_LIMIT", "LOGIN_RATE_WINDOW"}
 _INT_KEYS |= {"LOGIN_ACCOUNT_LIMIT"}
@@ -92,6 +97,13 @@ def load(app, overrides=None):
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret(instance / "secret_key")
     app.config["BASE_URL"] = app.config["BASE_URL"].rstrip("/")
+    readers = str(app.config["UNPUBLISHED_READERS"]).strip().lower()
+    if readers not in UNPUBLISHED_READERS:
+        raise ValueError(
+            f"KB_UNPUBLISHED_READERS must be one of {', '.join(UNPUBLISHED_READERS)}"
+            f" (got {app.config['UNPUBLISHED_READERS']!r})"
+        )
+    app.config["UNPUBLISHED_READERS"] = readers
 
 
 def _instance_secret(path):

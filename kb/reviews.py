@@ -99,24 +99,21 @@ def thread(session, pm):
 # --- the outbox ---------------------------------------------------------------------------
 
 
-def _mailable(user, pm):
-    """Whether `user` gets review mail about `pm` now: active, opted in, allowed to read it."""
+def _mailable(user, pm, reviewer=False):
+    """Whether `user` gets review mail about `pm` now: active, opted in, allowed to read it
+    (a reviewer asked to review it is involved in it)."""
     return (
         user is not None
         and user.active
         and not user.review_mail_opt_out
-        and accounts.scope_of(user).allows(
-            pm.visibility,
-            pm.label_values("teams"),
-            pm.label_values("authors") + pm.label_values("readers"),
-        )
+        and accounts.may_see(user, pm, asked_to_review=reviewer)
     )
 
 
 def queue_requested(session, pm, reviewers, actor):
     """Queue the mail to each reviewer just asked (those who did not opt out)."""
     for user in reviewers:
-        if _mailable(user, pm):
+        if _mailable(user, pm, reviewer=True):
             session.add(
                 ReviewMail(
                     postmortem_id=pm.id, user_id=user.id, actor_id=actor.id, kind="requested"

@@ -55,7 +55,7 @@ def _ask_for_reviews(session):
             continue
         authors = {a.lower() for a in pm.label_values("authors")}
         for user in candidates:
-            if user.email not in authors and accounts.may_see(user, pm):
+            if user.email not in authors and accounts.may_see(user, pm, asked_to_review=True):
                 session.add(ReviewRequest(postmortem_id=pm.id, reviewer_id=user.id))
                 break
     session.flush()

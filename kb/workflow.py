@@ -285,7 +285,7 @@ def _reviewers(session, pm, actor, emails):
             raise WorkflowError(f"{email} is a reader; reviewers must be authors or admins.")
         if user.id == actor.id or email in authors:
             raise WorkflowError(f"{email} wrote this postmortem and cannot review it.")
-        if not accounts.may_see(user, pm):
+        if not accounts.may_see(user, pm, asked_to_review=True):
             raise WorkflowError(f"{email} may not see this restricted postmortem.")
         people.append(user)
     return people

@@ -133,7 +133,9 @@ def test_owners_show_by_name_on_the_postmortem(client, login, people, make_postm
 def test_suggestions_are_users_and_teams_within_the_visibility_rule(
     client, login, session, people, make_postmortem
 ):
-    make_postmortem(ref="INC-2026-001", status="draft", published_at=None, authors=[DANA])
+    # Both write the draft (by default only those involved in a draft may open it).
+    authors = [DANA, "ines@x.example"]
+    make_postmortem(ref="INC-2026-001", status="draft", published_at=None, authors=authors)
     make_postmortem(
         ref="INC-2026-002",
         visibility="restricted",

@@ -142,9 +142,11 @@ def test_api_put_on_published_by_someone_else_is_refused(client, session, people
 
 
 def test_a_named_reader_cannot_widen_a_restricted_postmortem(
-    client, session, people, make_postmortem
+    app, client, session, people, make_postmortem
 ):
-    """An author who is only a named reader may edit the draft, not who can read it."""
+    """An author who is only a named reader may edit the draft, not who can read it (where
+    every reader may read drafts: by default a named reader is not involved in one)."""
+    app.config["UNPUBLISHED_READERS"] = "everyone"
     make_postmortem(
         ref="INC-2026-001",
         status="draft",
@@ -349,8 +351,9 @@ def test_team_members_who_write_may_amend(client, session, make_user, login, mak
 
 
 def test_editor_refuses_visibility_from_a_named_reader(
-    client, session, people, login, make_postmortem
+    app, client, session, people, login, make_postmortem
 ):
+    app.config["UNPUBLISHED_READERS"] = "everyone"  # a named reader reads drafts only so
     make_postmortem(
         ref="INC-2026-001",
         status="draft",
@@ -416,8 +419,9 @@ def test_restore_keeps_status_published_at_and_visibility(
 
 
 def test_restore_by_a_named_reader_cannot_change_visibility(
-    client, session, people, login, make_postmortem
+    app, client, session, people, login, make_postmortem
 ):
+    app.config["UNPUBLISHED_READERS"] = "everyone"  # a named reader reads drafts only so
     make_postmortem(
         ref="INC-2026-001",
         status="draft",

@@ -43,7 +43,8 @@ def test_the_list_shows_newest_first_with_facts(client, login, make_user, make_p
 def test_the_list_filters_by_status(client, login, make_user, make_postmortem):
     make_postmortem(ref="INC-2026-001", title="A published one")
     make_postmortem(ref="INC-2026-002", title="A draft one", status="draft")
-    login(make_user("reader@x.example"))
+    # A member of the draft's team: by default, drafts are read by those involved in them.
+    login(make_user("reader@x.example", teams=["payments"]))
     page = client.get("/?status=draft").get_data(as_text=True)
     assert "A draft one" in page and "A published one" not in page
     assert client.get("/?status=nonsense").status_code == 200

@@ -22,7 +22,8 @@ _EMPTY = np.zeros(0, dtype=np.int32)
 _EMPTY_F = np.zeros(0, dtype=np.float32)
 MAX_EXPANSION = 2000  # terms a prefix or wildcard may expand to in one segment
 _TERM_CACHE_BYTES = 64 * 1024 * 1024  # cached postings of text terms, per segment
-EVERYONE = Scope()  # no address, no team: what every user may see (internal postmortems)
+# No address, no team: the internal postmortems, whatever their status (ranking statistics).
+EVERYONE = Scope(unpublished=True)
 
 
 def raw_postings(segreader, field, text, weights=False):
@@ -189,8 +190,8 @@ class SegmentCaches:
         return mask
 
     def internal(self, segreader):
-        """True for the live internal postmortems, which everyone may see: ranking statistics
-        are taken over these alone (see internal_statistics)."""
+        """True for the live internal postmortems (of any status), which every reader may see
+        once published: ranking statistics are taken over these alone (internal_statistics)."""
         return self.allowed(segreader, EVERYONE)
 
     def allowed(self, segreader, scope):
@@ -212,6 +213,14 @@ class SegmentCaches:
             mask[data.postings(segreader, "acl", f"person:{scope.email}")] = True
             for team in scope.teams:
                 mask[data.postings(segreader, "acl", f"team:{team}")] = True
+            if not scope.unpublished:  # unpublished ones only for those involved in them
+                involved = np.zeros_like(live)
+                involved[data.postings(segreader, "status", "published")] = True
+                for team in scope.teams:
+                    involved[data.postings(segreader, "acl", f"team:{team}")] = True
+                for pid in scope.involved:
+                    involved[raw_ids(segreader, "pid", str(pid))] = True
+                mask &= involved
             mask &= live
         with self._lock:
             self._allowed[key] = mask

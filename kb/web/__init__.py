@@ -35,6 +35,7 @@ def init_app(app: Flask):
         api,
         attachments,
         auth,
+        blameless_api,
         digest,
         editor,
         figures,
@@ -96,6 +97,7 @@ def init_app(app: Flask):
     app.register_blueprint(attachments.bp)
     app.register_blueprint(actions.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(blameless_api.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(digest.bp)
     app.register_blueprint(themes.bp)

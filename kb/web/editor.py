@@ -370,7 +370,9 @@ def review_context(db, pm, user):
         reviewers = [
             u
             for u in candidates
-            if u.id != user.id and u.email not in authors and accounts.may_see(u, pm)
+            if u.id != user.id
+            and u.email not in authors
+            and accounts.may_see(u, pm, asked_to_review=True)
         ]
     return {
         "requests": requests,

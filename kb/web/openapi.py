@@ -22,6 +22,7 @@ API_MODULES = [
     "kb.web.themes",
     "kb.web.figures",
     "kb.web.search",
+    "kb.web.blameless_api",
 ]
 JSON = "application/json"
 

@@ -100,7 +100,10 @@ def test_write_review_and_publish_a_complete_postmortem(page, browser, live_url,
     assert "Track every certificate in one inventory." in body
 
 
-def test_conflicting_edits_lose_neither_text(page, browser, live_url, live_user):
+def test_conflicting_edits_lose_neither_text(page, browser, live_app, live_url, live_user):
+    # The second writer is not listed on the draft: they may open it where every reader may
+    # read drafts (by default, only those involved in it may).
+    live_app.config["UNPUBLISHED_READERS"] = "everyone"
     live_user("one@x.example", role="author")
     live_user("two@x.example", role="author")
     sign_in(page, live_url, "one@x.example")
