@@ -171,7 +171,9 @@ def test_images_beside_an_imported_file_are_attached_and_shown(
     assert "![gone](missing.png)" in summary and "![up](../secret.png)" in summary
     names = sorted(r.name for r in session.exec(Attachment.__table__.select()).all())
     assert names == ["outage.md", "p99-latency.png"]  # nothing from outside the folder
-    login(make_user("reader@example.com"))
+    login(make_user("reader@example.com"))  # an imported draft is for those involved
+    assert client.get(f"/postmortems/{pm.ref}/files/p99-latency.png").status_code == 404
+    login(make_user("admin@example.com", role="admin"))
     shown = client.get(f"/postmortems/{pm.ref}/files/p99-latency.png")
     assert shown.status_code == 200 and shown.data == PNG
     assert client.get(f"/postmortems/{pm.ref}/files/secret.png").status_code == 404
