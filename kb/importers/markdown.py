@@ -25,10 +25,13 @@ _GENERIC = re.compile(
     re.I,
 )
 _PREFIX = re.compile(
-    r"^(?:(?:post[\s-]?mortem|incident|rca)(?:\s+report)?(?:\s+\d{4}-\d{2}-\d{2})?"
+    r"^(?:[\w ]{0,40}?\b)?"  # "Outage postmortem: ..."
+    r"(?:(?:post[\s-]?mortem|incident|rca)(?:\s+report)?(?:\s+\d{4}-\d{2}-\d{2})?"
     r"(?:\s*[:\-–—]\s*|\s+for\s+|\s+of\s+))",
     re.I,
 )
+# A line about the document rather than the incident ("Here is a postmortem of ...").
+_ABOUT = re.compile(r"\b(post[\s-]?mortems?|this (?:report|document))\b", re.I)
 _META = re.compile(
     r"^(date|author|authors|owner|written by|participants|status|severity)\s*:\s*(.*)$", re.I
 )
@@ -261,22 +264,25 @@ def _title(front, lead_segments, lead, name):
     given = str(front.get("title") or "").strip()
     if len(given) >= 3:
         return given, given
-    candidates = [u.text for u in lead if u.kind == "heading"]
-    candidates += [seg.label for seg in lead_segments[1:]]
-    candidates += [u.text for u in lead if u.kind == "line" and len(u.text) <= 120][:2]
-    for candidate in candidates:
+    candidates = [(u.text, True) for u in lead if u.kind == "heading"]
+    candidates += [(seg.label, True) for seg in lead_segments[1:]]
+    candidates += [(u.text, False) for u in lead if u.kind == "line" and len(u.text) <= 120][:4]
+    for candidate, heading in candidates:
         cleaned = _PREFIX.sub("", candidate).strip(" *_#:-–—.")
-        if _titled(cleaned):
+        if _titled(cleaned, heading):
             return cleaned, candidate
     stem = Path(name).stem if name else ""
     stem = re.sub(r"^\d+[-_]", "", stem).replace("-", " ").replace("_", " ").strip()
     return ((stem[:1].upper() + stem[1:]) if len(stem) >= 3 else "Imported postmortem"), None
 
 
-def _titled(text):
-    """Whether `text` can be a title: a short line, not generic, not a link or a sentence."""
+def _titled(text, heading=True):
+    """Whether `text` can be a title: a short line, not generic, not a link or a sentence,
+    not about the document itself; a line that is no heading has two words or more."""
     return (
         3 <= len(text) <= 120
+        and (heading or len(text.split()) >= 2)
+        and not _ABOUT.search(text)
         and len(text.split()) <= 14
         and not _GENERIC.match(text)
         and not _META.match(text)
