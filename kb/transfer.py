@@ -31,6 +31,7 @@ class Record:
     notes: list = field(default_factory=list)  # Markdown/HTML: what was not understood
     original: bytes | None = None  # Markdown/HTML: the file, kept as an attachment
     images: dict = field(default_factory=dict)  # Markdown: {source in the file: (name, bytes)}
+    files: dict = field(default_factory=dict)  # attachments exported beside it: {name: bytes}
 
     @property
     def where(self):
@@ -80,11 +81,22 @@ def read_records(path) -> Iterator[Record]:
             for index, item in enumerate(data, start=1):
                 yield Record(f"{path}[{index}]", None, data=item)
         else:
-            yield Record(str(path), None, data=data)
+            yield Record(str(path), None, data=data, files=_files_beside(path))
     elif path.suffix.lower() in WRITTEN:
-        yield _written(path)
+        record = _written(path)
+        record.files = _files_beside(path)
+        yield record
     else:
         yield Record(str(path), None, error=f"not a file Hindsight reads ({', '.join(READABLE)})")
+
+
+def _files_beside(path):
+    """{name: bytes} of the attachments `kb export` wrote beside a document, in
+    `<file name without extension>.files/`."""
+    folder = path.with_suffix(".files")
+    if not folder.is_dir():
+        return {}
+    return {f.name: f.read_bytes() for f in sorted(folder.iterdir()) if f.is_file()}
 
 
 def _written(path):
@@ -197,8 +209,11 @@ def import_records(session, records, actor=None, progress=None):
                     doc = _with_image_links(session, doc, record)
                 pm, changed = postmortems.save_document(session, doc, actor, note="imported")
                 keep_original(session, pm, record, actor)
-                for name, data in record.images.values():
-                    attachments.add(session, pm, name, data, actor, max_bytes=MAX_RECORD_BYTES * 10)
+                for name, data in [*record.images.values(), *record.files.items()]:
+                    if not attachments.kept(session, pm, data):
+                        attachments.add(
+                            session, pm, name, data, actor, max_bytes=MAX_RECORD_BYTES * 10
+                        )
         except Exception as exc:  # a database refusal must not stop the other records
             report.problems.append(f"{record.where}: could not be saved: {exc}")
             continue
@@ -271,6 +286,24 @@ def export_documents(session, dest, fmt="json", user=None, progress=None, refusa
             (dest / f"{pm.ref}.json").write_text(text, encoding="utf-8")
         else:
             (dest / f"{pm.ref}.md").write_text(to_markdown(pm), encoding="utf-8")
+        _export_files(session, pm, dest / f"{pm.ref}.files")
         if progress:
             progress(pm)
     return len(rows)
+
+
+def _export_files(session, pm, folder):
+    """Write a postmortem's attachments into `folder` (made only when there are some)."""
+    from sqlmodel import select
+
+    from kb.models import Attachment
+
+    rows = session.exec(
+        select(Attachment).where(Attachment.postmortem_id == pm.id).order_by(Attachment.id)
+    ).all()
+    taken = set()
+    for row in rows:
+        name = row.name if row.name not in taken else f"{row.id}-{row.name}"
+        taken.add(name)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(row.data)

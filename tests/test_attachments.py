@@ -177,3 +177,30 @@ def test_images_beside_an_imported_file_are_attached_and_shown(
     shown = client.get(f"/postmortems/{pm.ref}/files/p99-latency.png")
     assert shown.status_code == 200 and shown.data == PNG
     assert client.get(f"/postmortems/{pm.ref}/files/secret.png").status_code == 404
+
+
+@pytest.mark.parametrize("fmt", ["json", "markdown"])
+def test_export_and_import_carry_attachments(runner, session, make_postmortem, tmp_path, fmt):
+    pm = make_postmortem(ref="INC-2026-001")
+    attachments.add(session, pm, "p99.png", PNG, max_bytes=10_000)
+    attachments.add(session, pm, "trace.txt", b"stack trace\n", max_bytes=10_000)
+    session.commit()
+    out = tmp_path / "out"
+    assert runner.invoke(args=["export", "--format", fmt, str(out)]).exit_code == 0
+    assert sorted(p.name for p in (out / "INC-2026-001.files").iterdir()) == [
+        "p99.png",
+        "trace.txt",
+    ]
+    for table in ("attachment", "revision", "actionitem", "factor", "label", "change"):
+        session.exec(Postmortem.metadata.tables[table].delete())
+    session.exec(Postmortem.__table__.delete())
+    session.commit()
+    for _ in range(2):  # importing again adds nothing
+        result = runner.invoke(args=["import", str(out)])
+        assert result.exit_code == 0, result.output
+    kept = {
+        (r.name, r.data)
+        for r in session.exec(Attachment.__table__.select()).all()
+        if r.origin == "upload"
+    }
+    assert kept == {("p99.png", PNG), ("trace.txt", b"stack trace\n")}
