@@ -188,9 +188,13 @@ scopes = st.one_of(
     st.just(Scope(everything=True)),
     st.just(Scope(nothing=True)),
     st.builds(
-        lambda email, teams: Scope(email=email, teams=tuple(teams)),
+        lambda email, teams, unpublished, involved: Scope(
+            email=email, teams=tuple(teams), unpublished=unpublished, involved=tuple(involved)
+        ),
         st.sampled_from(PEOPLE),
         _subset(TEAMS),
+        st.booleans(),  # KB_UNPUBLISHED_READERS=everyone, or drafts for those involved
+        st.lists(st.integers(1, 12), max_size=3, unique=True),
     ),
 )
 
@@ -202,7 +206,14 @@ def scope_query(scope):
     if scope.everything:  # every postmortem; not the sync-state document
         return wq.Or([wq.Term("visibility", "internal"), wq.Term("visibility", "restricted")])
     allowed = [wq.Term("visibility", "internal"), wq.Term("acl", f"person:{scope.email}")]
-    return wq.Or(allowed + [wq.Term("acl", f"team:{team}") for team in scope.teams])
+    readable = wq.Or(allowed + [wq.Term("acl", f"team:{team}") for team in scope.teams])
+    if scope.unpublished:
+        return readable
+    # Unpublished ones only for those involved: a team of theirs, or an id they are in.
+    involved = [wq.Term("status", "published")]
+    involved += [wq.Term("acl", f"team:{team}") for team in scope.teams]
+    involved += [wq.Term("pid", str(pid)) for pid in scope.involved]
+    return wq.And([readable, wq.Or(involved)])
 
 
 def without_andnot(q):
@@ -284,7 +295,13 @@ def test_the_visibility_mask_equals_whoosh_filter(plan, scope):
         expected_pids = {
             str(pid)
             for pid, doc in built.live.items()
-            if scope.allows(doc["visibility"], doc["teams"], [*doc["authors"], *doc["readers"]])
+            if scope.allows(
+                doc["visibility"],
+                doc["teams"],
+                [*doc["authors"], *doc["readers"]],
+                status=doc["status"],
+                pid=pid,
+            )
         }
         assert visible_pids == expected_pids
 
