@@ -18,7 +18,7 @@ from kb.models import SECTIONS
 LISTS = ("timeline", "contributing_factors", "action_items", "links")
 NOTES = "notes"
 LABEL_LEVEL = 7  # label lines rank below every heading
-TITLE_MAX, ACTION_MAX, ENTRY_MAX = 200, 300, 2000
+TITLE_MAX = 200
 _GENERIC = re.compile(
     r"^(?:post[\s-]?mortem|postmortems?|incident|report|rca|retrospective|review|project|"
     r"analysis|root cause analysis|0x[0-9a-f]+|[\W\d_]|of|the|an?|for)+$",
@@ -36,7 +36,6 @@ _META = re.compile(
     r"^(date|author|authors|owner|written by|participants|status|severity)\s*:\s*(.*)$", re.I
 )
 _URL = re.compile(r"https?://[^\s)>\]]+")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 @dataclass
