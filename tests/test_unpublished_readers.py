@@ -203,7 +203,7 @@ def test_a_restricted_draft_stays_restricted_when_everyone_reads_drafts(
 
 
 def test_a_reviewer_can_be_asked_though_not_yet_involved(world, app, make_user):
-    from kb import postmortems
+    from kb import workflow
 
     app.config["UNPUBLISHED_READERS"] = "involved"
     writer = make_user("writer@x.example", role="author")
@@ -213,7 +213,7 @@ def test_a_reviewer_can_be_asked_though_not_yet_involved(world, app, make_user):
         assert not accounts.may_see(reviewer, pm)
         assert accounts.may_see(reviewer, pm, asked_to_review=True)
         pm.status = "draft"
-        postmortems.transition(world, pm, "request-review", writer, reviewers=[reviewer.email])
+        workflow.transition(world, pm, "request-review", writer, reviewers=[reviewer.email])
         world.flush()
         assert accounts.may_see(reviewer, pm)
 
