@@ -118,7 +118,7 @@ class Built:
         ix = self.idx.create_empty()
         next_pid = 1
         for round_number, batch in enumerate(plan):
-            # As kb.search.sync applies a round: old versions and the old state document
+            # As kb.search.applying applies a round: old versions and the old state document
             # deleted, new versions and a new state document added, one commit. merge=False
             # keeps every round in its own segment.
             writer = ix.writer()
