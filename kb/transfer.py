@@ -5,7 +5,6 @@ whole or not at all (one savepoint per record)."""
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from kb import attachments, postmortems
@@ -205,9 +204,14 @@ def import_records(session, records, actor=None, progress=None):
             continue
         try:
             with session.begin_nested():
-                if record.images:
-                    doc = _with_image_links(session, doc, record)
                 pm, changed = postmortems.save_document(session, doc, actor, note="imported")
+                created = changed and pm.version == 1
+                if record.images:  # now that the ref is the postmortem's: links that name it
+                    linked = _with_image_links(doc, pm.ref, record)
+                    if linked != doc:
+                        pm, _ = postmortems.save_document(
+                            session, linked, actor, base_version=pm.version, note="imported"
+                        )
                 keep_original(session, pm, record, actor)
                 for name, data in [*record.images.values(), *record.files.items()]:
                     if not attachments.kept(session, pm, data):
@@ -218,7 +222,7 @@ def import_records(session, records, actor=None, progress=None):
             report.problems.append(f"{record.where}: could not be saved: {exc}")
             continue
         taken[pm.ref] = record.where
-        if changed and pm.version == 1:
+        if created:
             report.created += 1
         elif changed:
             report.updated += 1
@@ -227,19 +231,19 @@ def import_records(session, records, actor=None, progress=None):
     return report
 
 
-def _with_image_links(session, doc, record):
-    """The document with its images pointing at the attachments they are about to become
-    (the postmortem's ref is chosen first, so that the links can name it)."""
+def _with_image_links(doc, ref, record):
+    """The document with its images pointing at the attachments they become, under `ref`.
+
+    The links name the postmortem's ref, so they are written after its first save: a ref
+    chosen beforehand could be taken meanwhile by a postmortem created elsewhere, and saving
+    under it would then overwrite that one."""
     from kb.importers.markdown import relink
 
-    if not doc.get("ref"):
-        year = (doc.get("started_at") or datetime.now(UTC)).year
-        doc = {**doc, "ref": postmortems.next_ref(session, year)}
     urls = {
-        target: f"/postmortems/{doc['ref']}/files/{attachments.safe_name(name)}"
+        target: f"/postmortems/{ref}/files/{attachments.safe_name(name)}"
         for target, (name, _data) in record.images.items()
     }
-    return relink(dict(doc), urls)
+    return relink({**doc, "ref": ref}, urls)
 
 
 def keep_original(session, pm, record, actor=None):

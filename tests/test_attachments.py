@@ -164,6 +164,7 @@ def test_images_beside_an_imported_file_are_attached_and_shown(
     (tmp_path.parent / "secret.png").write_bytes(PNG)
     result = runner.invoke(args=["import", str(tmp_path / "outage.md")])
     assert result.exit_code == 0, result.output
+    assert "1 created, 0 updated" in result.output  # linking its images is part of creating it
     pm = session.exec(Postmortem.__table__.select()).one()
     summary = pm.summary
     assert f"![p99](/postmortems/{pm.ref}/files/p99-latency.png)" in summary
