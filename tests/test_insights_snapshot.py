@@ -13,6 +13,7 @@ from sqlmodel import select
 
 from kb import accounts, changelog
 from kb.insights import dashboard, snapshot, themes
+from kb.insights.child_rows import Children
 from kb.insights.themes import details, reading
 from kb.models import Change
 
@@ -205,7 +206,7 @@ def _themes_agree(session, people, storefront_certificates):
 
 
 def test_children_replace_rows_and_compact_without_mixing_owners():
-    rows = snapshot.Children(value=np.int32)
+    rows = Children(value=np.int32)
     rows.append([0, 0, 1, 2, 2, 2], value=[10, 11, 20, 30, 31, 32])
     for round_ in range(400):  # every slot replaced many times: dead rows get compacted
         slot = round_ % 3
