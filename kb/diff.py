@@ -45,6 +45,10 @@ def _lines(doc, field):
         )
     if field == "action_items":
         return "\n".join(_action_line(a) for a in value or [])
+    if field == "risks":
+        return "\n".join(_risk_line(i, r) for i, r in enumerate(value or []))
+    if field == "foreseen":
+        return "\n".join(_foreseen_line(row) for row in value or [])
     if field == "links":
         return "\n".join(f"{link.get('title')} <{link.get('url')}>" for link in value or [])
     if field in LABEL_FIELDS:
@@ -60,7 +64,28 @@ def _timeline_line(entry):
 def _action_line(item):
     owner = item.get("owner") or "no owner"
     due = item.get("due") or "not set"
-    return f"- {item.get('title')} ({item.get('status')}, {owner}, due {due})"
+    risk = f", mitigates risk {item['risk']}" if item.get("risk") else ""
+    return f"- {item.get('title')} ({item.get('status')}, {owner}, due {due}{risk})"
+
+
+def _risk_line(index, risk):
+    odds = f"likelihood {risk.get('likelihood') or '?'}, impact {risk.get('impact') or '?'}"
+    parts = [f"{index + 1}. {risk.get('text')} ({odds})"]
+    for key, words in (
+        ("mitigation", "mitigation"),
+        ("owner", "owner"),
+        ("signals", "signals"),
+        ("source", "source"),
+    ):
+        if risk.get(key):
+            parts.append(f"   {words}: {risk[key]}")
+    return "\n".join(parts)
+
+
+def _foreseen_line(row):
+    happened = "materialised" if row.get("materialised") == "yes" else "did not materialise"
+    note = f" ({row['note']})" if row.get("note") else ""
+    return f"risk {row.get('risk')}: {happened}{note}"
 
 
 class _Budget:

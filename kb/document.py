@@ -8,6 +8,7 @@ writes and the API returns.
 
 from datetime import date
 
+from kb import document_risks
 from kb.document_checks import (
     Checker,
     FieldError,
@@ -130,23 +131,35 @@ def validate(raw):
         )
 
     formal = doc["status"] in ("in-review", "published")
+    # A pre-mortem is written before anything happened: no start, no severity; its planned
+    # change stands where an incident's summary does.
+    incident = doc["kind"] != "pre-mortem"
     for field in TIMESTAMPS:
-        required = (field == "started_at" and formal) or (
+        required = (field == "started_at" and formal and incident) or (
             field == "published_at" and doc["status"] == "published"
         )
         doc[field] = c.timestamp(raw, field, required=required)
-    if formal and doc["severity"] is None and "severity" not in {e.field for e in c.errors}:
+    if (
+        formal
+        and incident
+        and doc["severity"] is None
+        and "severity" not in {e.field for e in c.errors}
+    ):
         c.error("severity", f"is required once a postmortem is {doc['status']}")
     if formal:
         _check_order(c, doc)
 
+    essential = "summary" if incident else "change"
     for field in SECTIONS:
-        required = field == "summary" and doc["status"] == "published"
+        required = field == essential and doc["status"] == "published"
         doc[field] = c.text(raw, field, required=required, max_len=BY_NAME[field].max_len) or ""
 
     doc["timeline"] = _timeline(c, raw, formal)
     doc["contributing_factors"] = _factors(c, raw, formal)
-    doc["action_items"] = _action_items(c, raw, len(doc["contributing_factors"]), formal)
+    document_risks.read(c, raw, doc, formal)
+    doc["action_items"] = _action_items(
+        c, raw, len(doc["contributing_factors"]), len(doc["risks"]), formal
+    )
     doc["links"] = _links(c, raw, formal)
 
     if c.errors:
@@ -210,7 +223,7 @@ def _factors(c, raw, formal):
     return factors
 
 
-def _action_items(c, raw, factor_count, formal):
+def _action_items(c, raw, factor_count, risk_count, formal):
     actions = []
     for i, item in c.items(raw, "action_items", ROW_LIMITS["action_items"]):
         where = f"action_items[{i}]"
@@ -249,6 +262,7 @@ def _action_items(c, raw, factor_count, formal):
             else:
                 c.error(f"{where}.factor", "points at a contributing factor, but there are none")
             factor = None
+        risk = document_risks.check_action_risk(c, item, where, risk_count)
         actions.append(
             {
                 "title": title or "",
@@ -257,6 +271,7 @@ def _action_items(c, raw, factor_count, formal):
                 "status": status,
                 "url": url,
                 "factor": factor,
+                "risk": risk,
             }
         )
     return actions
@@ -290,11 +305,16 @@ def canonical(doc):
 
 def to_document(pm):
     """The canonical document of a stored postmortem."""
-    doc = {key: getattr(pm, key) for key in ("ref", "title", *CHOICES, *TIMESTAMPS, *SECTIONS)}
+    doc = {
+        key: getattr(pm, key)
+        for key in ("ref", "title", *CHOICES, "premortem", *TIMESTAMPS, *SECTIONS)
+    }
     for key in LABEL_FIELDS:
         doc[key] = pm.label_values(key)
     doc["timeline"] = pm.timeline
     doc["links"] = pm.links
+    doc["risks"] = pm.risks
+    doc["foreseen"] = pm.foreseen
     doc["contributing_factors"] = [{"text": f.text, "category": f.category} for f in pm.factors]
     doc["action_items"] = [
         {
@@ -304,6 +324,7 @@ def to_document(pm):
             "status": a.status,
             "url": a.url,
             "factor": a.factor,
+            "risk": a.risk,
         }
         for a in pm.action_items
     ]

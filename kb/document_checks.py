@@ -43,7 +43,11 @@ def parse_datetime(value):
 
 def format_datetime(value):
     """A datetime in the document's form (UTC, to the second), or None."""
-    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if value is None:
+        return None
+    # Not strftime: its %Y leaves years before 1000 unpadded ("54-10-26"), which no parser
+    # reads back.
+    return value.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
 class Checker:
@@ -198,3 +202,45 @@ def unstorable_text(value, path=""):
     elif isinstance(value, list):
         for i, item in enumerate(value):
             yield from unstorable_text(item, f"{path}[{i}]")
+
+
+def premortem_errors(session, doc, user, current=None):
+    """The problems with the pre-mortem a document names (`premortem`) and its `foreseen` risks.
+
+    The ref must name a pre-mortem `user` may read (one they may not read is answered as one
+    that does not exist: its ref is not confirmed), other than the document itself, and each
+    foreseen risk must be one of its risks. Unchanged from `current` (the stored document),
+    nothing is checked: a link saved by someone who could read the pre-mortem stays.
+    """
+    from sqlalchemy import func
+    from sqlmodel import select
+
+    from kb.accounts import visibility_filter
+    from kb.models import Postmortem
+
+    ref, foreseen = doc.get("premortem"), doc.get("foreseen") or []
+    if current is not None and (ref, foreseen) == (current["premortem"], current["foreseen"]):
+        return []
+    if not ref:
+        return []
+    if doc.get("ref") and ref.lower() == doc["ref"].lower():
+        return [FieldError("premortem", "names this document itself, not a pre-mortem")]
+    with session.no_autoflush:
+        covering = session.exec(
+            select(Postmortem).where(
+                func.lower(Postmortem.ref) == ref.lower(),
+                Postmortem.kind == "pre-mortem",
+                visibility_filter(user),
+            )
+        ).first()
+    if covering is None:
+        return [FieldError("premortem", f"{show(ref)} names no pre-mortem you may read")]
+    count = len(covering.risks)
+    return [
+        FieldError(
+            f"foreseen[{i}].risk",
+            f"{covering.ref} has no risk {row['risk']} (it lists {count})",
+        )
+        for i, row in enumerate(foreseen)
+        if row["risk"] > count
+    ]

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 
 from kb.models import (
     ACTION_STATUSES,
+    DECISIONS,
     KINDS,
+    LEVELS,
     SECTIONS,
     SEVERITIES,
     STATUSES,
@@ -37,6 +39,7 @@ EMAIL_HINT = "e-mail addresses"
 URL_RE = re.compile(r"^https?://[^\s]{1,1990}$", re.IGNORECASE)
 DATE_TIME_HINT = "a date and time with a time zone, such as 2026-03-02T09:14:00Z"
 SECTION_MAX = 50_000
+MATERIALISED = ("yes", "no")  # whether a foreseen risk happened
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,9 @@ DOCUMENT = (
     Field("services", "names", nullable=False, limit=30),
     Field("tags", "names", nullable=False, limit=30),
     _choice("trigger", TRIGGERS, "unknown"),
+    _choice("decision", DECISIONS, None, nullable=True),  # a pre-mortem's
+    # An incident's, near miss's or game day's: the ref of the pre-mortem of its change.
+    Field("premortem", "text", max_len=64, one_line=True, example="PM-2026-003"),
     *(Field(name, "time") for name in TIMESTAMPS),
     *(Field(name, "text", nullable=False, max_len=SECTION_MAX) for name in SECTIONS),
     Field(
@@ -102,6 +108,32 @@ DOCUMENT = (
         ),
     ),
     Field(
+        "risks",  # a pre-mortem's: "Imagine it failed: how?"
+        "rows",
+        nullable=False,
+        limit=50,
+        columns=(
+            Field("text", "text", nullable=False, max_len=2000),
+            _choice("likelihood", LEVELS, None, nullable=True),
+            _choice("impact", LEVELS, None, nullable=True),
+            Field("mitigation", "text", max_len=2000),
+            Field("owner", "text", max_len=254, one_line=True),
+            Field("signals", "text", max_len=2000),
+            Field("source", "text", max_len=300, one_line=True),
+        ),
+    ),
+    Field(
+        "foreseen",  # per risk of the named pre-mortem: whether it materialised
+        "rows",
+        nullable=False,
+        limit=50,
+        columns=(
+            Field("risk", "integer", nullable=False),
+            _choice("materialised", MATERIALISED, "yes"),
+            Field("note", "text", max_len=500, one_line=True),
+        ),
+    ),
+    Field(
         "action_items",
         "rows",
         nullable=False,
@@ -113,6 +145,7 @@ DOCUMENT = (
             _choice("status", ACTION_STATUSES, "open"),
             Field("url", "url"),
             Field("factor", "integer"),
+            Field("risk", "integer"),  # a pre-mortem's risk (from 1) it mitigates
         ),
     ),
     Field(
@@ -134,8 +167,13 @@ LIST_LIMITS = {f.name: f.limit for f in DOCUMENT if f.kind == "names"}
 ROWS = {f.name: tuple(c.name for c in f.columns) for f in DOCUMENT if f.kind == "rows"}
 ROW_LIMITS = {f.name: f.limit for f in DOCUMENT if f.kind == "rows"}
 # The one-value fields a person edits (title and the choices) and those stored as columns.
-EDITED_SCALARS = ("title", *(name for name in CHOICES if name != "status"))
-SCALARS = ("title", *CHOICES, *TIMESTAMPS)  # one value each, compared and listed as they are
+EDITED_SCALARS = ("title", *(name for name in CHOICES if name != "status"), "premortem")
+SCALARS = (
+    "title",
+    *CHOICES,
+    "premortem",
+    *TIMESTAMPS,
+)  # one value each, compared and listed as they are
 COLUMNS = (*SCALARS, *SECTIONS)  # the document's fields that are Postmortem columns
 
 

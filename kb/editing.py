@@ -10,6 +10,7 @@ import re
 
 from kb import audit, owners, revisions
 from kb.document import DocumentError, to_document, validate
+from kb.document_checks import premortem_errors
 from kb.postmortems import save_document
 from kb.workflow import WorkflowError, check_edit, check_editor, check_new
 
@@ -29,6 +30,9 @@ def create(session, raw, actor, *, note="created"):
     """
     doc = validate(raw)
     check_new(doc)
+    errors = premortem_errors(session, doc, actor)
+    if errors:
+        raise DocumentError(errors)
     return save_document(session, doc, actor, note=note)
 
 
@@ -41,6 +45,9 @@ def update(session, pm, raw, actor, *, base_version, note="", amendment=""):
     """
     current = _prepare(actor, pm)
     doc = validate(_with_kept(raw, pm, current))
+    errors = premortem_errors(session, doc, actor, current)
+    if errors:
+        raise DocumentError(errors)
     return _save_edit(session, pm, doc, actor, base_version, note, amendment)
 
 
@@ -61,6 +68,13 @@ def save_draft(session, pm, raw, actor, *, base_version, note="", amendment=""):
             raise
         refused = exc.errors
         doc = _storable(raw, current, refused)
+    errors = premortem_errors(session, doc, actor, current)
+    if errors:
+        if pm.status == "published":
+            raise DocumentError(errors)
+        # The link falls back whole: foreseen risks mean nothing without their pre-mortem.
+        refused = [*refused, *errors]
+        doc = {**doc, "premortem": current["premortem"], "foreseen": current["foreseen"]}
     pm, changed = _save_edit(session, pm, doc, actor, base_version, note, amendment)
     return pm, changed, refused
 

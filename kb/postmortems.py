@@ -134,6 +134,7 @@ def save_document(session, doc, actor=None, *, base_version=None, note=""):
     """
     begin_write(session)
     doc = owners.normalise_document(session, doc)
+    doc = _premortem_as_written(session, doc)
     existing = None
     if doc.get("ref"):
         existing = session.exec(select(Postmortem).where(same_ref(doc["ref"]))).first()
@@ -175,6 +176,17 @@ def save_document(session, doc, actor=None, *, base_version=None, note=""):
     session.flush()
     _follow_in_themes(session, existing)
     return existing, True
+
+
+def _premortem_as_written(session, doc):
+    """`premortem` spelt as the pre-mortem's own ref (refs are one ignoring case), so that
+    the pre-mortem's page finds what names it by the indexed column."""
+    ref = doc.get("premortem")
+    if not ref:
+        return doc
+    with session.no_autoflush:
+        stored = session.exec(select(Postmortem.ref).where(same_ref(ref))).first()
+    return {**doc, "premortem": stored} if stored and stored != ref else doc
 
 
 def _follow_in_themes(session, pm):
@@ -252,6 +264,8 @@ def _apply(pm, doc):
         setattr(pm, field, doc[field])
     pm.timeline = [dict(e) for e in doc["timeline"]]
     pm.links = [dict(link) for link in doc["links"]]
+    pm.risks = [dict(risk) for risk in doc["risks"]]
+    pm.foreseen = [dict(row) for row in doc["foreseen"]]
     pm.labels = [
         Label(field=field, value=value, position=i)
         for field in LABEL_FIELDS
@@ -270,6 +284,7 @@ def _apply(pm, doc):
             status=a["status"],
             url=a["url"],
             factor=a["factor"],
+            risk=a["risk"],
         )
         for i, a in enumerate(doc["action_items"])
     ]

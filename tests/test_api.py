@@ -44,6 +44,8 @@ def test_every_seed_document_is_accepted_unchanged(client, session, make_user):
     author_token = {"Authorization": f"Bearer {token}"}
     records = list(read_records(seed.SEED_DIR / "postmortems"))
     assert len(records) >= 30
+    # Pre-mortems first: an incident may name only a pre-mortem that exists.
+    records.sort(key=lambda record: record.data.get("kind") != "pre-mortem")
     for record in records:
         original = {k: v for k, v in record.data.items() if k not in ("status", "published_at")}
         response = client.post("/api/v1/postmortems", json=original, headers=author_token)
@@ -53,7 +55,17 @@ def test_every_seed_document_is_accepted_unchanged(client, session, make_user):
         assert stored["status"] == "draft"
         for key, value in original.items():
             if value not in (None, "", []):
-                assert stored[key] == value, (record.where, key)
+                assert _given(stored[key], value) == value, (record.where, key)
+
+
+def _given(stored, original):
+    """A stored value as far as the original gives it: rows keep only the keys it wrote (a
+    column added to the format later comes back as null)."""
+    if isinstance(original, list) and all(isinstance(row, dict) for row in original):
+        return [
+            {k: row.get(k) for k in given} for row, given in zip(stored, original, strict=False)
+        ]
+    return stored
 
 
 def test_create_read_update_with_versions(client, author_token):

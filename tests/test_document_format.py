@@ -91,6 +91,20 @@ def test_the_diff_compares_every_field():
     )
     new["published_at"] = old["published_at"] = None
     changed = {d.field for d in diff.compare(canonical(old), canonical(new))}
+    # A pre-mortem's fields, and an incident's link to one, differ in a pair of their own.
+    linked = validate(document(status="draft", published_at=None, premortem="PM-7"))
+    linked["foreseen"] = [{"risk": 1, "materialised": "yes", "note": None}]
+    changed |= {d.field for d in diff.compare(canonical(old), canonical(linked))}
+    plan = {"title": "Move the queue", "kind": "pre-mortem"}
+    planned = {
+        **plan,
+        "decision": "go",
+        "planned_at": "2026-04-02T08:00:00Z",
+        "risks": [{"text": "The queue drops messages"}],
+        "action_items": [{"title": "Drain first", "risk": 1}],
+    }
+    old_plan, new_plan = (canonical(validate(d)) for d in (plan, planned))
+    changed |= {d.field for d in diff.compare(old_plan, new_plan)}
     assert changed == set(FIELDS) - {"format", "ref", "published_at"}
 
 
@@ -140,11 +154,17 @@ def test_list_limits_come_from_the_table(field):
 
 
 def test_row_columns_come_from_the_table():
+    # Risks are a pre-mortem's; foreseen risks name a pre-mortem, and a risk by number.
+    context = {"risks": {"kind": "pre-mortem"}, "foreseen": {"premortem": "PM-1"}}
     for rows, columns in ROWS.items():
-        row = dict.fromkeys(columns)
+        row = dict.fromkeys(columns) | ({"risk": 1} if rows == "foreseen" else {})
         row["extra"] = "x"
         with pytest.raises(DocumentError) as caught:
-            validate(document(status="draft", published_at=None, **{rows: [row]}))
+            validate(
+                document(
+                    status="draft", published_at=None, **context.get(rows, {}), **{rows: [row]}
+                )
+            )
         assert str(caught.value) == f"{rows}[0].extra: is not a field of this format"
 
 

@@ -18,6 +18,7 @@ class Postmortem(SQLModel, table=True):
     severity: str | None = Field(default=None, max_length=8, index=True)
     visibility: str = Field(default="internal", max_length=16, index=True)
     trigger: str = Field(default="unknown", max_length=32)
+    planned_at: datetime | None = Field(default=None, index=True)  # a pre-mortem's change
     started_at: datetime | None = Field(default=None, index=True)
     detected_at: datetime | None = None
     mitigated_at: datetime | None = None
@@ -33,8 +34,16 @@ class Postmortem(SQLModel, table=True):
     surprises: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     lessons: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     notes: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    change: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    rollback: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    decision: str | None = Field(default=None, max_length=24)  # a pre-mortem's: go, no-go...
+    # The ref of the pre-mortem that covered the change behind this incident (as written).
+    premortem: str | None = Field(default=None, max_length=64, index=True)
     timeline: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     links: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    risks: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # Per risk of the pre-mortem named by `premortem`: whether it materialised.
+    foreseen: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     version: int = Field(default=1)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -108,6 +117,7 @@ class ActionItem(SQLModel, table=True):
     status: str = Field(default="open", max_length=16, index=True)
     url: str | None = Field(default=None, max_length=2000)
     factor: int | None = None
+    risk: int | None = None  # the pre-mortem's risk (from 1) this action mitigates
 
     postmortem: Postmortem = Relationship(back_populates="action_items")
 

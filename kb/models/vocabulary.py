@@ -2,7 +2,10 @@
 
 from datetime import UTC, datetime
 
-KINDS = ("incident", "near-miss", "game-day")
+KINDS = ("incident", "near-miss", "game-day", "pre-mortem")
+INCIDENT_KINDS = KINDS[:3]  # what happened; a pre-mortem is written before a change
+DECISIONS = ("go", "go-with-conditions", "no-go")  # a pre-mortem's decision
+LEVELS = ("low", "medium", "high")  # a risk's likelihood and impact
 STATUSES = ("draft", "in-review", "published")
 SEVERITIES = ("SEV1", "SEV2", "SEV3", "SEV4")
 VISIBILITIES = ("internal", "restricted")
@@ -31,8 +34,17 @@ SECTIONS = (
     "surprises",
     "lessons",
     "notes",
+    "change",  # a pre-mortem: the planned change, what and why
+    "rollback",  # a pre-mortem: the rollback plan
 )
-TIMESTAMPS = ("started_at", "detected_at", "mitigated_at", "resolved_at", "published_at")
+TIMESTAMPS = (
+    "planned_at",  # a pre-mortem: when the change is planned
+    "started_at",
+    "detected_at",
+    "mitigated_at",
+    "resolved_at",
+    "published_at",
+)
 ROLES = ("reader", "author", "admin")
 # The largest value of an integer column on PostgreSQL (ids, revision numbers, versions): input
 # is refused past it rather than handed to the database.

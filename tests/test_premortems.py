@@ -1,0 +1,256 @@
+"""Pre-mortems: the document format's fields, the links from incidents, and who sees them."""
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from kb import editing, migrations
+from kb.document import DocumentError, to_document, validate
+from tests.conftest import document
+
+RISKS = [
+    {
+        "text": "The new connection pool exhausts the primary's connection limit",
+        "likelihood": "medium",
+        "impact": "high",
+        "mitigation": "Cap the pool at 40 per pod and alert at 80% of max_connections",
+        "owner": "platform",
+        "signals": "pg_stat_activity above 400; checkout p99 above 2 s",
+        "source": "INC-2026-004",
+    },
+    {"text": "Rollback takes longer than the maintenance window", "likelihood": "low"},
+]
+
+
+def premortem(**fields):
+    """A valid published pre-mortem, with fields overridden."""
+    doc = {
+        "ref": "PM-2026-001",
+        "title": "Move checkout to the new connection pooler",
+        "kind": "pre-mortem",
+        "status": "published",
+        "teams": ["payments"],
+        "services": ["checkout-api"],
+        "trigger": "deploy",
+        "planned_at": "2026-04-02T08:00:00Z",
+        "published_at": "2026-03-30T16:00:00Z",
+        "decision": "go-with-conditions",
+        "change": "Replace the in-process pool with PgBouncer in transaction mode.",
+        "rollback": "Flip the feature flag back; the old pool stays deployed for a week.",
+        "risks": RISKS,
+        "action_items": [{"title": "Cap the pool at 40 per pod", "owner": "platform", "risk": 1}],
+    }
+    doc.update(fields)
+    return doc
+
+
+def errors_of(doc):
+    with pytest.raises(DocumentError) as info:
+        validate(doc)
+    return {e.field: e.message for e in info.value.errors}
+
+
+def test_a_published_pre_mortem_needs_no_start_or_severity():
+    doc = validate(premortem())
+    assert doc["kind"] == "pre-mortem"
+    assert doc["started_at"] is None and doc["severity"] is None
+    assert doc["planned_at"].isoformat() == "2026-04-02T08:00:00+00:00"
+    assert doc["risks"][0]["impact"] == "high"
+    assert doc["risks"][1] == {
+        "text": "Rollback takes longer than the maintenance window",
+        "likelihood": "low",
+        "impact": None,
+        "mitigation": None,
+        "owner": None,
+        "signals": None,
+        "source": None,
+    }
+    assert doc["action_items"][0]["risk"] == 1
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "words"),
+    [
+        ({"decision": None}, "decision", "required once a pre-mortem is published"),
+        ({"decision": "maybe"}, "decision", "go, go-with-conditions, no-go"),
+        ({"planned_at": None}, "planned_at", "required once a pre-mortem is published"),
+        ({"planned_at": "next Tuesday"}, "planned_at", "time zone"),
+        ({"change": ""}, "change", "is required"),
+        ({"premortem": "PM-2026-000"}, "premortem", "not covered by another pre-mortem"),
+        ({"foreseen": [{"risk": 1}]}, "foreseen", "belongs to an incident"),
+        ({"risks": [{"text": "ab"}]}, "risks[0].text", "at least 3"),
+        ({"risks": [{"text": "x" * 2001}]}, "risks[0].text", "at most 2,000"),
+        ({"risks": [{"text": "Disk fills", "likelihood": "huge"}]}, "risks[0].likelihood", "low"),
+        ({"risks": [{"text": "Disk fills", "impact": 3}]}, "risks[0].impact", "low, medium"),
+        ({"risks": [{"text": "Disk fills", "owner": "a\nb"}]}, "risks[0].owner", "one line"),
+        ({"risks": [{"text": "Disk fills", "odds": 1}]}, "risks[0].odds", "not a field"),
+        ({"risks": [{"text": "Disk fills"}] * 51}, "risks", "at most 50"),
+        ({"action_items": [{"title": "Cap it", "risk": 3}]}, "action_items[0].risk", "1 to 2"),
+        ({"action_items": [{"title": "Cap it", "risk": 0}]}, "action_items[0].risk", "1 to 2"),
+        ({"action_items": [{"title": "Cap it", "risk": True}]}, "action_items[0].risk", "risk"),
+    ],
+)
+def test_pre_mortem_rules(fields, field, words):
+    errors = errors_of(premortem(**fields))
+    assert field in errors, errors
+    assert words in errors[field]
+
+
+def test_a_draft_pre_mortem_may_be_incomplete():
+    doc = validate({"title": "Upgrade Kafka", "kind": "pre-mortem", "risks": [{"text": ""}]})
+    assert doc["risks"][0]["text"] == "" and doc["decision"] is None
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "words"),
+    [
+        ({"decision": "go"}, "decision", "only a pre-mortem"),
+        ({"planned_at": "2026-04-02T08:00:00Z"}, "planned_at", "only a pre-mortem"),
+        ({"risks": RISKS}, "risks", "only a pre-mortem"),
+        ({"foreseen": [{"risk": 1}]}, "foreseen", "needs the pre-mortem"),
+        ({"premortem": "PM 1"}, "premortem", "ref of a pre-mortem"),
+        ({"premortem": "PM-1", "foreseen": [{"risk": 0}]}, "foreseen[0].risk", "from 1"),
+        ({"premortem": "PM-1", "foreseen": [{"risk": "1"}]}, "foreseen[0].risk", "from 1"),
+        (
+            {"premortem": "PM-1", "foreseen": [{"risk": 1}, {"risk": 1}]},
+            "foreseen[1].risk",
+            "listed twice",
+        ),
+        (
+            {"premortem": "PM-1", "foreseen": [{"risk": 1, "materialised": "maybe"}]},
+            "foreseen[0].materialised",
+            "yes or no",
+        ),
+        ({"action_items": [{"title": "Stage it", "risk": 1}]}, "action_items[0].risk", "none"),
+    ],
+)
+def test_incident_rules(fields, field, words):
+    errors = errors_of(document(**fields))
+    assert field in errors, errors
+    assert words in errors[field]
+
+
+def test_an_incident_names_its_pre_mortem_and_what_materialised():
+    doc = validate(
+        document(
+            premortem="PM-2026-001",
+            foreseen=[
+                {"risk": 2, "materialised": "no", "note": "rolled back in 4 min"},
+                {"risk": 1},
+            ],
+        )
+    )
+    assert doc["premortem"] == "PM-2026-001"
+    assert doc["foreseen"] == [
+        {"risk": 2, "materialised": "no", "note": "rolled back in 4 min"},
+        {"risk": 1, "materialised": "yes", "note": None},
+    ]
+
+
+def test_the_stored_pre_mortem_is_its_document(session):
+    from kb import postmortems
+
+    pm, _ = postmortems.save_document(session, validate(premortem()))
+    session.commit()
+    again = to_document(pm)
+    assert validate(again)["risks"] == validate(premortem())["risks"]
+    assert again["action_items"][0]["risk"] == 1
+    assert again["planned_at"] == "2026-04-02T08:00:00Z"
+    assert again["decision"] == "go-with-conditions"
+
+
+def _save(session, doc):
+    from kb import postmortems
+
+    pm, _ = postmortems.save_document(session, validate(doc))
+    session.commit()
+    return pm
+
+
+def test_a_person_may_name_only_a_pre_mortem_they_may_read(session, make_user):
+    author = make_user("author@brightcart.example", role="author", teams=["search"])
+    _save(session, premortem(visibility="restricted", teams=["payments"]))
+    _save(session, premortem(ref="PM-2026-002", teams=["search"]))
+    _save(session, document(ref="INC-2026-050"))
+    for ref, words in (
+        ("PM-2026-001", "names no pre-mortem you may read"),  # restricted to payments
+        ("PM-2026-404", "names no pre-mortem you may read"),
+        ("INC-2026-050", "names no pre-mortem you may read"),  # not a pre-mortem
+    ):
+        with pytest.raises(DocumentError) as info:
+            editing.create(session, {"title": "Checkout slow", "premortem": ref}, author)
+        assert [(e.field, e.message) for e in info.value.errors] == [
+            ("premortem", f'"{ref}" {words}')
+        ]
+    session.rollback()
+    with pytest.raises(DocumentError) as info:
+        editing.create(
+            session,
+            {"title": "Checkout slow", "premortem": "pm-2026-002", "foreseen": [{"risk": 3}]},
+            author,
+        )
+    assert str(info.value) == "foreseen[0].risk: PM-2026-002 has no risk 3 (it lists 2)"
+    session.rollback()
+    pm, _ = editing.create(
+        session,
+        {"title": "Checkout slow", "premortem": "pm-2026-002", "foreseen": [{"risk": 2}]},
+        author,
+    )
+    session.commit()
+    assert pm.premortem == "PM-2026-002"  # spelt as the pre-mortem's ref
+
+
+def test_a_link_to_an_unreadable_pre_mortem_stays_on_other_edits(session, make_user):
+    reader = make_user("author@brightcart.example", role="author", teams=["search"])
+    _save(session, premortem(visibility="restricted", teams=["payments"]))
+    pm = _save(
+        session,
+        document(
+            ref="INC-2026-051",
+            status="draft",
+            teams=["search"],
+            premortem="PM-2026-001",
+            foreseen=[{"risk": 1}],
+        ),
+    )
+    raw = {**to_document(pm), "title": "Checkout slow after the pooler"}
+    pm, changed, refused = editing.save_draft(session, pm, raw, reader, base_version=pm.version)
+    assert changed and refused == [] and pm.premortem == "PM-2026-001"
+    raw = {**to_document(pm), "foreseen": [{"risk": 2}]}  # a change: checked, and refused
+    pm, changed, refused = editing.save_draft(session, pm, raw, reader, base_version=pm.version)
+    assert [e.field for e in refused] == ["premortem"]
+    assert pm.foreseen == [{"risk": 1, "materialised": "yes", "note": None}]
+
+
+PREMORTEM_COLUMNS = "SELECT planned_at, change, rollback, decision, premortem, risks, foreseen"
+
+
+def test_migration_0020_gives_existing_rows_the_new_columns(tmp_path):
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    migrations.upgrade("0019", url=url)
+    engine = create_engine(url)
+    with engine.begin() as db:
+        db.execute(
+            text(
+                "INSERT INTO postmortem (id, ref, title, kind, status, visibility, trigger, "
+                "summary, impact, detection, response, went_well, went_poorly, got_lucky, "
+                "surprises, lessons, notes, timeline, links, version, created_at, updated_at) "
+                "VALUES (1, 'INC-2026-001', 'Cache stampede', 'incident', 'draft', 'internal', "
+                "'unknown', '', '', '', '', '', '', '', '', '', '', '[]', '[]', 1, "
+                "'2026-03-02 09:00:00', '2026-03-02 09:00:00')"
+            )
+        )
+        db.execute(
+            text(
+                "INSERT INTO actionitem (postmortem_id, position, title, status) "
+                "VALUES (1, 0, 'Add jitter', 'open')"
+            )
+        )
+    migrations.upgrade("head", url=url)
+    with engine.connect() as db:
+        row = db.execute(text(PREMORTEM_COLUMNS + " FROM postmortem")).one()
+        assert tuple(row) == (None, "", "", None, None, "[]", "[]")
+        assert db.execute(text("SELECT risk FROM actionitem")).scalar_one() is None
+    migrations.downgrade("0019", url=url)
+    with engine.connect() as db:
+        assert db.execute(text("SELECT title FROM postmortem")).scalar_one() == "Cache stampede"
+    engine.dispose()
