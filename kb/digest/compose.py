@@ -14,6 +14,7 @@ from sqlmodel import select
 
 from kb import accounts, postmortems
 from kb.accounts import Scope
+from kb.digest import anticipating
 from kb.digest.links import external, first_link
 from kb.digest.model import (
     Action,
@@ -58,7 +59,8 @@ def compose(session, viewer, month: date) -> Digest:
     """The digest of `month` for `viewer`: a User, a Scope, or INTERNAL_ONLY for lists."""
     scope = viewer if isinstance(viewer, Scope) else accounts.scope_of(viewer)
     month = month_start(month)
-    incidents, incidents_total, practice, practice_counts = _published(session, scope, month)
+    published = _published(session, scope, month)
+    incidents, incidents_total, practice, practice_counts, premortems, premortems_total = published
     themes = _themes(session, scope, month)
     actions, overdue, due_soon = _actions(session, scope, month)
     figures = month_figures(session, scope, month)
@@ -79,6 +81,9 @@ def compose(session, viewer, month: date) -> Digest:
         key_figures=tuple(key_figures(figures, previous)),
         recommended=_recommend(session, scope, month, incidents, themes),
         links=_links(month),
+        premortems=tuple(premortems),
+        premortems_total=premortems_total,
+        foreseen=tuple(anticipating.foreseen(session, scope, month, _entry)),
     )
 
 
@@ -137,8 +142,9 @@ def _published(session, scope, month):
     ).all()
     rows = sorted(rows, key=lambda r: (_severity_rank(r.severity), r.published_at))
     incidents = [r.id for r in rows if r.kind == "incident"]
-    practice = [r.id for r in rows if r.kind != "incident"]
-    shown = incidents[:MAX_POSTMORTEMS] + practice[:MAX_PRACTICE]
+    practice = [r.id for r in rows if r.kind in ("near-miss", "game-day")]
+    premortems = [r.id for r in rows if r.kind == "pre-mortem"]
+    shown = incidents[:MAX_POSTMORTEMS] + practice[:MAX_PRACTICE] + premortems[:MAX_PRACTICE]
     loaded = {
         pm.id: pm
         for pm in session.exec(
@@ -153,6 +159,8 @@ def _published(session, scope, month):
         len(incidents),
         [_entry(loaded[i]) for i in practice[:MAX_PRACTICE]],
         {"near-miss": kinds["near-miss"], "game-day": kinds["game-day"]},
+        [_entry(loaded[i]) for i in premortems[:MAX_PRACTICE]],
+        len(premortems),
     )
 
 

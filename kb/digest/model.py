@@ -27,6 +27,17 @@ class Entry:
 
 
 @dataclass(frozen=True)
+class Foreseen:
+    """An incident of the month that the pre-mortem of its change saw coming."""
+
+    entry: Entry
+    premortem_ref: str
+    premortem_title: str
+    premortem_url: str
+    risks: tuple[str, ...]  # the pre-mortem's risks that materialised
+
+
+@dataclass(frozen=True)
 class Theme:
     """A recurring theme that is new or growing this month."""
 
@@ -146,6 +157,9 @@ class Digest:
     key_figures: tuple[Figure, ...]
     recommended: Recommendation | None
     links: dict = field(default_factory=dict)
+    premortems: tuple[Entry, ...] = ()  # pre-mortems published this month (the first few)
+    premortems_total: int = 0
+    foreseen: tuple[Foreseen, ...] = ()
 
     @property
     def title(self):
@@ -170,7 +184,8 @@ class Digest:
     @property
     def has_restricted(self):
         """Whether anything restricted is named in this digest (a reason not to forward it)."""
-        named = [*self.incidents, *self.practice]
+        named = [*self.incidents, *self.practice, *self.premortems]
+        named += [f.entry for f in self.foreseen]
         if self.recommended:
             named.append(self.recommended.entry)
         return any(e.restricted for e in named)
@@ -178,7 +193,13 @@ class Digest:
     @property
     def is_quiet(self):
         """Nothing was published and nothing is trending: a short digest."""
-        return not (self.incidents or self.practice or self.themes)
+        return not (self.incidents or self.practice or self.themes or self.premortems)
+
+    @property
+    def anticipating(self):
+        """Whether the month has an "anticipating failure" section: pre-mortems, game days,
+        or an incident a pre-mortem foresaw."""
+        return bool(self.premortems or self.foreseen or self.practice_counts.get("game-day"))
 
     def as_dict(self):
         """Plain data for the JSON API (dates as ISO strings)."""

@@ -78,6 +78,8 @@ def headline(digest):
         parts.append(plural(near, "near miss", "near misses"))
     if games:
         parts.append(plural(games, "game day"))
+    if digest.premortems_total:
+        parts.append(plural(digest.premortems_total, "pre-mortem"))
     growing = len(digest.themes)
     if growing:
         parts.append(plural(growing, "theme") + " on the rise")

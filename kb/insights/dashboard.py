@@ -27,11 +27,19 @@ class MonthRow:
     publish_median_days: float | None
     change_triggered: int
     incidents: int
+    premortems: int = 0
+    after_premortem: int = 0  # incidents, near misses and game days naming a pre-mortem
+    foreseen: int = 0  # those of them of which a risk listed by the pre-mortem materialised
 
     @property
     def change_share(self):
         """The share of incidents triggered by a change (deploy or config), or None."""
         return self.change_triggered / self.incidents if self.incidents else None
+
+    @property
+    def foreseen_share(self):
+        """The share of the postmortems after a pre-mortem that one of its risks foresaw."""
+        return self.foreseen / self.after_premortem if self.after_premortem else None
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,26 @@ class Dashboard:
     def postmortems(self):
         """How many postmortems started in the range."""
         return sum(sum(m.by_kind.values()) for m in self.months)
+
+    @property
+    def premortems(self):
+        """Pre-mortems published for changes planned in the range."""
+        return sum(m.premortems for m in self.months)
+
+    @property
+    def after_premortem(self):
+        """Incidents, near misses and game days in the range that name a pre-mortem."""
+        return sum(m.after_premortem for m in self.months)
+
+    @property
+    def foreseen(self):
+        """Those of them that a risk listed by their pre-mortem foresaw."""
+        return sum(m.foreseen for m in self.months)
+
+    @property
+    def foreseen_share(self):
+        """The share of the postmortems after a pre-mortem that their pre-mortem foresaw."""
+        return self.foreseen / self.after_premortem if self.after_premortem else None
 
 
 def dashboard(session, user, first: date, last: date, today: date | None = None) -> Dashboard:
@@ -89,7 +117,9 @@ def compute_dashboard(session, snap, scope, first: date, last: date, today: date
     columns = {name: column[: snap.size] for name, column in snap.columns.items()}
     month = columns["month"]
     m0 = month_index(months[0])
-    in_range = snap.visible(scope) & (month >= m0) & (month < m0 + len(months))
+    visible = snap.visible(scope)
+    in_range = visible & (month >= m0) & (month < m0 + len(months))
+    columns["covered"] = snap.covered(visible)
     picked = {name: column[in_range] for name, column in columns.items()}
     offset = picked["month"] - m0
     month_rows = [_month_row(day, picked, offset == k) for k, day in enumerate(months)]
@@ -174,6 +204,7 @@ def _month_row(day, picked, selected):
     ttd_median, ttd_p90 = _figures(picked["ttd"][incident])
     ttr_median, ttr_p90 = _figures(picked["ttr"][incident])
     publish_median, _p90 = _figures(picked["publish"][selected] / (60 * 24))
+    covered = picked["covered"][selected] & (kind != KINDS.index("pre-mortem"))
     return MonthRow(
         month=day,
         by_severity=dict(zip(SEVERITIES, counts, strict=True)),
@@ -185,6 +216,9 @@ def _month_row(day, picked, selected):
         publish_median_days=publish_median,
         change_triggered=int(picked["change"][incident].sum()),
         incidents=by_kind["incident"],
+        premortems=by_kind["pre-mortem"],
+        after_premortem=int(covered.sum()),
+        foreseen=int((covered & picked["foreseen"][selected]).sum()),
     )
 
 

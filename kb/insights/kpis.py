@@ -16,6 +16,7 @@ from sqlmodel import select
 from kb import accounts
 from kb.changelog import Follower
 from kb.db import per_engine
+from kb.insights.snapshot import materialised
 from kb.models import (
     OPEN_ACTION_STATUSES,
     SEVERITIES,
@@ -85,6 +86,9 @@ class MonthFigures:
     actions_done: int
     actions_total: int
     actions_overdue: int
+    premortems: int = 0  # published for changes planned in the month
+    after_premortem: int = 0  # incidents, near misses and game days naming a pre-mortem
+    foreseen: int = 0  # those of them of which a risk listed by the pre-mortem materialised
 
 
 def month_figures(session, user, month: date) -> MonthFigures:
@@ -95,6 +99,8 @@ def month_figures(session, user, month: date) -> MonthFigures:
     open or in progress with a due date before the end of the month.
     """
     first, end = month_start(month), next_month(month)
+    # A pre-mortem counts in the month its change is planned for.
+    month_of = func.coalesce(Postmortem.started_at, Postmortem.planned_at)
     rows = session.exec(
         select(
             Postmortem.kind,
@@ -102,16 +108,19 @@ def month_figures(session, user, month: date) -> MonthFigures:
             Postmortem.started_at,
             Postmortem.detected_at,
             Postmortem.resolved_at,
+            Postmortem.premortem,
+            Postmortem.foreseen,
         ).where(
             published(user),
-            Postmortem.started_at >= _at(first),
-            Postmortem.started_at < _at(end),
+            month_of >= _at(first),
+            month_of < _at(end),
         )
     ).all()
-    kinds = Counter(kind for kind, *_ in rows)
+    kinds = Counter(row[0] for row in rows)
+    covered = _covered(session, user, [row for row in rows if row[0] != "pre-mortem"])
     by_severity = dict.fromkeys(SEVERITIES, 0)
     ttd, ttr = [], []
-    for kind, severity, started, detected, resolved in rows:
+    for kind, severity, started, detected, resolved, *_premortem in rows:
         if kind != "incident":
             continue
         if severity in by_severity:
@@ -132,7 +141,28 @@ def month_figures(session, user, month: date) -> MonthFigures:
         actions_done=actions["done"],
         actions_total=actions["total"],
         actions_overdue=actions["overdue"],
+        premortems=kinds["pre-mortem"],
+        after_premortem=len(covered),
+        foreseen=sum(materialised(row[6]) for row in covered),
     )
+
+
+def _covered(session, user, rows):
+    """The rows that name a published pre-mortem `user` may see."""
+    refs = {row[5].lower() for row in rows if row[5]}
+    if not refs:
+        return []
+    seen = {
+        ref.lower()
+        for ref in session.exec(
+            select(Postmortem.ref).where(
+                published(user),
+                Postmortem.kind == "pre-mortem",
+                func.lower(Postmortem.ref).in_(sorted(refs)),
+            )
+        )
+    }
+    return [row for row in rows if row[5] and row[5].lower() in seen]
 
 
 def _action_counts(session, user, end):

@@ -18,6 +18,7 @@ from datetime import date
 
 import numpy as np
 from sqlalchemy import and_, func, select
+from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from kb.changelog import Follower
@@ -93,7 +94,7 @@ class Snapshot:
         if changed is None:
             self._load_everything(session)
         elif changed:
-            self._reload(session, sorted(changed))
+            self._reload(session, sorted(changed | self._naming(session, changed)))
         if changed is None or run != self.theme_run:
             self.themes = Children(theme=np.int32, position=np.int32)
             self._read_themes(session, None)
@@ -118,6 +119,30 @@ class Snapshot:
         self._allocate(0)
         self._read(session, None)
 
+    def _naming(self, session, ids):
+        """The ids of the postmortems that name one of these pre-mortems: their link is read
+        again when the pre-mortem is published, unpublished or deleted."""
+        covering = aliased(Postmortem)
+        named, ids = set(), sorted(ids)
+        for start in range(0, len(ids), READ_CHUNK):
+            named.update(
+                session.connection()
+                .execute(
+                    select(Postmortem.id)
+                    .join(covering, func.lower(covering.ref) == func.lower(Postmortem.premortem))
+                    .where(covering.id.in_(ids[start : start + READ_CHUNK]))
+                )
+                .scalars()
+            )
+        # A deleted pre-mortem's row is gone: whoever named it is found by its slot instead.
+        gone = {i for i in ids if i in self.slot_of}
+        if gone:
+            premortem = self.columns["premortem"][: self.size]
+            live = self.columns["live"][: self.size]
+            hit = live & np.isin(premortem, list(gone))
+            named.update(self.columns["id"][: self.size][hit].tolist())
+        return named
+
     def _reload(self, session, ids):
         for start in range(0, len(ids), READ_CHUNK):
             chunk = ids[start : start + READ_CHUNK]
@@ -135,14 +160,17 @@ class Snapshot:
     def _read(self, session, ids):
         """Read published postmortems (all, or those of `ids`) and their children."""
         started = Postmortem.started_at
+        # A pre-mortem counts in the month its change is planned for.
+        month_of = func.coalesce(Postmortem.started_at, Postmortem.planned_at)
         which = Postmortem.status == "published"
         if ids is not None:
             which = and_(which, Postmortem.id.in_(ids))
         connection = session.connection()
+        covering = aliased(Postmortem)
         rows = connection.execute(
             select(
                 Postmortem.id,
-                sql_month(session, started),
+                sql_month(session, month_of),
                 Postmortem.kind,
                 Postmortem.severity,
                 Postmortem.trigger,
@@ -150,7 +178,10 @@ class Snapshot:
                 sql_minutes(session, started, Postmortem.detected_at),
                 sql_minutes(session, started, Postmortem.resolved_at),
                 sql_minutes(session, Postmortem.resolved_at, Postmortem.published_at),
+                covering.id,
+                Postmortem.foreseen,
             )
+            .outerjoin(covering, _covered_by(covering))
             .where(which)
             .order_by(Postmortem.id)
         ).all()
@@ -169,6 +200,8 @@ class Snapshot:
         c["restricted"][slots] = [r[5] != "internal" for r in rows]
         for column, position in (("ttd", 6), ("ttr", 7), ("publish", 8)):
             c[column][slots] = [nan if r[position] is None else float(r[position]) for r in rows]
+        c["premortem"][slots] = [r[9] or 0 for r in rows]
+        c["foreseen"][slots] = [materialised(r[10]) for r in rows]
         slot_of = self.slot_of
 
         def children(query):
@@ -262,6 +295,8 @@ class Snapshot:
             "ttd": np.zeros(capacity, np.float64),
             "ttr": np.zeros(capacity, np.float64),
             "publish": np.zeros(capacity, np.float64),
+            "premortem": np.zeros(capacity, np.int64),  # the id of the pre-mortem it names
+            "foreseen": np.zeros(capacity, bool),  # a risk of that pre-mortem materialised
         }
 
     def _place(self, ids):
@@ -292,6 +327,16 @@ class Snapshot:
         rows[rows] = mask[owner[rows]]
         return rows
 
+    def covered(self, visible):
+        """A mask of the slots that name a published pre-mortem whose slot is set in
+        `visible` (a pre-mortem the reader may not see does not count)."""
+        premortem = self.columns["premortem"][: self.size]
+        covered = np.zeros(self.size, bool)
+        for slot in np.flatnonzero(premortem).tolist():
+            target = self.slot_of.get(int(premortem[slot]))
+            covered[slot] = target is not None and bool(visible[target])
+        return covered
+
     def visible(self, scope):
         """A mask of the slots `scope` (accounts.Scope) may see."""
         live = self.columns["live"][: self.size]
@@ -307,6 +352,21 @@ class Snapshot:
         ]
         mask[allowed] = True
         return mask & live
+
+
+def _covered_by(covering):
+    """The join condition: `covering` is the published pre-mortem a postmortem names (refs
+    are matched ignoring case, as they are unique)."""
+    return and_(
+        func.lower(covering.ref) == func.lower(Postmortem.premortem),
+        covering.kind == "pre-mortem",
+        covering.status == "published",
+    )
+
+
+def materialised(foreseen):
+    """Whether a postmortem's `foreseen` rows say a risk of its pre-mortem materialised."""
+    return any(isinstance(row, dict) and row.get("materialised") == "yes" for row in foreseen or ())
 
 
 for_engine = per_engine(Snapshot)  # the snapshot of one database in this process

@@ -258,6 +258,27 @@ OPENAPI_SCHEMAS = {
                 "items": ref("DigestEntry"),
             },
             "practice_total": {"type": "integer"},
+            "premortems": {
+                "type": "array",
+                "description": "Pre-mortems published this month (the first ten)",
+                "items": ref("DigestEntry"),
+            },
+            "premortems_total": {"type": "integer"},
+            "foreseen": {
+                "type": "array",
+                "description": "This month's postmortems that the pre-mortem of their change "
+                "(readable by you) foresaw: a risk it listed materialised",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "entry": ref("DigestEntry"),
+                        "premortem_ref": {"type": "string"},
+                        "premortem_title": {"type": "string"},
+                        "premortem_url": {"type": "string"},
+                        "risks": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
+            },
             "themes": {"type": "array", "items": {"type": "object"}},
             "actions": {
                 "type": "array",

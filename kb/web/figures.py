@@ -109,6 +109,15 @@ def index():
             title="Incidents triggered by a change: deploy or config (%)",
             unit="%",
         ),
+        "premortems": charts.bar_chart(
+            labels,
+            {
+                "pre-mortems": [m.premortems for m in board.months],
+                "after a pre-mortem": [m.after_premortem for m in board.months],
+                "foreseen": [m.foreseen for m in board.months],
+            },
+            title="Pre-mortems, and what happened after them",
+        ),
     }
     return render_template(
         "figures/index.html",
@@ -135,6 +144,10 @@ CSV_COLUMNS = (
     "resolved_to_published_median_days",
     "change_triggered",
     "change_share",
+    "premortems",
+    "after_premortem",
+    "foreseen_by_premortem",
+    "foreseen_share",
 )
 
 
@@ -155,6 +168,10 @@ def _row(m):
         "resolved_to_published_median_days": r(m.publish_median_days),
         "change_triggered": m.change_triggered,
         "change_share": r(m.change_share, 3),
+        "premortems": m.premortems,
+        "after_premortem": m.after_premortem,
+        "foreseen_by_premortem": m.foreseen,
+        "foreseen_share": r(m.foreseen_share, 3),
     }
 
 
@@ -196,6 +213,14 @@ def api_figures():
                 "overdue": board.actions_overdue,
                 "wont_do": board.actions_wont_do,
             },
+            "premortems": {
+                "premortems": board.premortems,
+                "after_premortem": board.after_premortem,
+                "foreseen": board.foreseen,
+                "foreseen_share": None
+                if board.foreseen_share is None
+                else round(board.foreseen_share, 3),
+            },
             "top_services": [{"service": s, "postmortems": n} for s, n in board.top_services],
             "top_themes": [
                 {"id": i, "label": label, "factors": n} for i, label, n in board.top_themes
@@ -225,6 +250,18 @@ OPENAPI_SCHEMAS = {
                 },
             },
             "actions": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "premortems": {
+                "type": "object",
+                "description": "Pre-mortems published for changes planned in the range; the "
+                "incidents, near misses and game days that name one (readable by this user); "
+                "and how many of those a listed risk foresaw",
+                "properties": {
+                    "premortems": {"type": "integer"},
+                    "after_premortem": {"type": "integer"},
+                    "foreseen": {"type": "integer"},
+                    "foreseen_share": {"type": "number", "nullable": True},
+                },
+            },
             "top_services": {"type": "array", "items": {"type": "object"}},
             "top_themes": {"type": "array", "items": {"type": "object"}},
             "slowest_to_resolve": {"type": "array", "items": {"type": "object"}},
