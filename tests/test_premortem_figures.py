@@ -1,6 +1,7 @@
 """Pre-mortems in the figures and the digest: how many, the incidents that came after them,
 and the share a listed risk foresaw, counted through the reader's visibility."""
 
+import json
 from datetime import date
 
 import pytest
@@ -13,6 +14,7 @@ from kb.document import to_document, validate
 from kb.insights import dashboard, kpis
 from kb.models import Postmortem
 from tests.test_premortems import premortem
+from tests.test_visibility import PEOPLE
 
 MARCH = date(2026, 3, 1)
 NO_INCIDENT = dict.fromkeys(
@@ -157,3 +159,39 @@ def test_the_digest_mail_has_an_anticipating_failure_section(history, app, sessi
     assert "1 pre-mortem and 0 game days this month" in html
     assert "foreseen by the pre-mortem" in html and "Risk that materialised" in text
     assert "Rotate the platform" not in html and "Rotate the platform" not in text
+
+
+@pytest.mark.parametrize("person", sorted(PEOPLE))
+def test_a_restricted_pre_mortem_counts_only_for_those_who_may_read_it(
+    make_postmortem, make_user, client, login, person
+):
+    """The visibility matrix's people (tests/test_visibility.py) against the pre-mortem
+    figures: a restricted pre-mortem, and an internal incident naming it, count as "after a
+    pre-mortem" and "foreseen" only for those who may read the pre-mortem."""
+    email, role, teams, allowed = PEOPLE[person]
+    make_postmortem(
+        **_premortem(
+            ref="PM-9",
+            title="Rotate the vault's master keys",
+            visibility="restricted",
+            teams=["security"],
+            authors=["writer@x.example"],
+            readers=["named@x.example"],
+            planned_at="2026-03-01T08:00:00Z",
+            published_at="2026-03-01T07:00:00Z",
+        )
+    )
+    make_postmortem(ref="INC-9", premortem="PM-9", foreseen=[{"risk": 1, "materialised": "yes"}])
+    login(make_user(email, role=role, teams=teams))
+    answer = client.get("/api/v1/figures?from=2026-03&to=2026-03").get_json()
+    expected = 1 if allowed else 0
+    assert answer["premortems"]["premortems"] == expected
+    assert answer["premortems"]["after_premortem"] == expected
+    assert answer["premortems"]["foreseen"] == expected
+    month = client.get("/figures.csv?from=2026-03&to=2026-03").get_data(as_text=True)
+    assert month.splitlines()[1].endswith(
+        f",{expected},{expected},{expected},{'1.0' if allowed else ''}"
+    )
+    preview = client.get("/api/v1/digest/2026-03").get_json()
+    assert [f["entry"]["ref"] for f in preview["foreseen"]] == (["INC-9"] if allowed else [])
+    assert ("vault's master keys" in json.dumps(preview)) is allowed
