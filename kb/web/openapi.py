@@ -19,7 +19,7 @@ bp = Blueprint("openapi", __name__)
 API_MODULES = [
     "kb.web.api_openapi",
     "kb.web.digest",
-    "kb.web.themes",
+    "kb.web.themes_openapi",
     "kb.web.figures",
     "kb.web.search",
     "kb.web.blameless_api",
