@@ -7,6 +7,7 @@ import pytest
 from sqlmodel import func, select
 
 from kb import postmortems, revisions
+from kb.document import to_document
 from kb.models import Change, TrackerIssue
 from tests.fake_trackers import FakeTracker
 
@@ -505,3 +506,43 @@ def test_links_that_only_look_like_a_trackers(runner, fakes, make_postmortem, se
     result = sync(runner)
     assert result.exit_code == 0 and "Read 0 issues" in result.output
     assert all(not server.requests for server in fakes.values())
+
+
+def test_a_save_made_while_syncing_is_kept_and_the_status_still_follows(
+    app, runner, fakes, make_postmortem, session, monkeypatch
+):
+    """Someone saves the postmortem between the sync's reading and its write: the sync's
+    conditional UPDATE finds no row, it reads their version and saves on top of it."""
+    from sqlmodel import Session
+
+    from kb.document import validate
+    from kb.trackers import sync as tracker_sync
+
+    fakes["github"].issues[("acme", "shop", "1")] = {"state": "closed"}
+    add_trackers(runner, fakes)
+    make_postmortem(
+        ref="INC-2026-012", action_items=[item("Stage pushes", f"{GH_WEB}/acme/shop/issues/1")]
+    )
+    calls = []
+
+    def validate_after_someone_saved(doc):
+        if not calls:
+            with Session(app.extensions["kb_engine"]) as other:
+                theirs = postmortems.get(other, "INC-2026-012", None)
+                edited = {**to_document(theirs), "summary": "Edited meanwhile."}
+                postmortems.save_document(other, validate(edited), None, note="their edit")
+                other.commit()
+        calls.append(doc)
+        return validate(doc)
+
+    monkeypatch.setattr(tracker_sync, "validate", validate_after_someone_saved)
+    result = sync(runner)
+
+    assert result.exit_code == 0, result.output
+    assert len(calls) == 2  # the first save was a conflict; the second read their version
+    session.expire_all()
+    pm = postmortems.get(session, "INC-2026-012", None)
+    assert pm.summary == "Edited meanwhile." and pm.action_items[0].status == "done"
+    notes = [r.note for r in revisions.history(session, pm)]
+    assert any("their edit" in n for n in notes)
+    assert any("status from GitHub: closed" in n for n in notes)
