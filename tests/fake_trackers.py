@@ -18,7 +18,8 @@ from urllib.parse import unquote, urlsplit
 class FakeTracker:
     """One fake tracker: `issues` maps a key (see route) to the issue's JSON; `requests`
     records (method, path, headers in lower case, body) of every request; `broken` makes it
-    answer badly: an HTTP status code, "not-json", or "slow" (answers after `slow_seconds`)."""
+    answer badly: an HTTP status code, "not-json", "echo" (a 500 whose reason repeats the
+    Authorization header) or "slow" (answers after `slow_seconds`)."""
 
     def __init__(self, kind, *, token=None, web_url, prefix=""):
         self.kind, self.token, self.web_url, self.prefix = kind, token, web_url, prefix
@@ -114,7 +115,11 @@ class FakeTracker:
                 else:
                     status, answer = fake.route(method, split.path[len(fake.prefix) :], body)
                 data = b"<html>oops" if fake.broken == "not-json" else json.dumps(answer).encode()
-                self.send_response(status)
+                if fake.broken == "echo":  # a server that repeats the credentials it was sent
+                    status = 500
+                    self.send_response(status, f"Bad {self.headers.get('Authorization')}")
+                else:
+                    self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()

@@ -259,6 +259,9 @@ def test_the_page_shows_what_the_tracker_said_and_when(
     assert "GitHub: closed" in page and "read just now" in page
     assert "GitHub could not be read just now: GitHub answered HTTP 404 Not Found" in page
     assert "Create in" not in page  # readers open no issues
+    actions = client.get("/actions").get_data(as_text=True)
+    assert "GitHub could not be read just now" in actions
+    assert "GitHub: closed" in client.get("/actions?view=done").get_data(as_text=True)
 
 
 def test_create_in_tracker(
@@ -546,3 +549,34 @@ def test_a_save_made_while_syncing_is_kept_and_the_status_still_follows(
     notes = [r.note for r in revisions.history(session, pm)]
     assert any("their edit" in n for n in notes)
     assert any("status from GitHub: closed" in n for n in notes)
+
+
+def test_missing_issues_do_not_stop_the_others_and_echoed_tokens_are_hidden(
+    runner, fakes, make_postmortem, session, caplog
+):
+    gh, jira = fakes["github"], fakes["jira"]
+    gh.issues[("acme", "shop", "9")] = {"state": "closed"}
+    add_trackers(runner, fakes)
+    make_postmortem(
+        ref="INC-2026-013",
+        action_items=[
+            *(item(f"Gone {n}", f"{GH_WEB}/acme/shop/issues/{n}") for n in range(1, 8)),
+            item("Still there", f"{GH_WEB}/acme/shop/issues/9"),
+            item("Jira", f"{JIRA_WEB}/browse/OPS-1"),
+        ],
+    )
+    jira.broken = "echo"
+    caplog.set_level(logging.INFO)
+
+    result = sync(runner)
+
+    assert result.exit_code == 1
+    assert statuses(session, "INC-2026-013")[7] == "done"  # seven 404s did not stop it
+    assert "GitHub answered HTTP 404 Not Found (7 issues left as they were)" in result.output
+    assert f"  {GH_WEB}/acme/shop/issues/1\n" in result.output and "and 2 more" in result.output
+    assert "Jira answered HTTP 500 Bad ***" in result.output
+    for token in TOKENS:
+        assert token not in caplog.text
+    session.expire_all()
+    stored = session.exec(select(TrackerIssue).where(TrackerIssue.url.contains("OPS-1"))).one()
+    assert stored.error == "Jira answered HTTP 500 Bad ***" and stored.read_at is None

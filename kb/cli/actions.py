@@ -7,6 +7,8 @@ from flask.cli import AppGroup
 
 from kb.db import get_session
 
+SHOWN_URLS = 5  # of each failure's issues; the log names them all
+
 
 @click.group(cls=AppGroup)
 def actions():
@@ -41,6 +43,10 @@ def actions_sync():
             fg="red",
             err=True,
         )
+        for url in failure.urls[:SHOWN_URLS]:
+            click.echo(f"  {url}", err=True)
+        if n > SHOWN_URLS:
+            click.echo(f"  and {n - SHOWN_URLS} more", err=True)
     for ref, why in report.unsaved:
         click.secho(f"{ref} not saved: {why}", fg="red", err=True)
     click.echo(

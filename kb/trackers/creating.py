@@ -67,8 +67,11 @@ def create_issue(
     url_api, payload = kinds.create_request(
         tracker, item["title"], description(pm, item, position, link)
     )
-    headers = kinds.headers(tracker, token(tracker))
-    answer = request_json(url_api, headers=headers, label=name, payload=payload, timeout=timeout)
+    secret = token(tracker)
+    headers = kinds.headers(tracker, secret)
+    answer = request_json(
+        url_api, headers=headers, label=name, payload=payload, timeout=timeout, secret=secret
+    )
     url = kinds.created_url(tracker, answer)
     log.info("opened %s for action item %d of %s", url, position + 1, pm.ref)
     _link(session, pm, position, item["title"], url, actor, name)

@@ -102,7 +102,7 @@ def reading(tracker, answer):
             return _gitlab(answer)
         return _jira(answer)
     except (KeyError, TypeError, AttributeError):
-        raise TrackerError(f"{label(tracker)}'s answer is not an issue") from None
+        raise TrackerError(f"{label(tracker)}'s answer is not an issue", issue_only=True) from None
 
 
 def _github(answer):

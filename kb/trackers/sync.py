@@ -20,7 +20,9 @@ from kb.trackers.http import DEFAULT_TIMEOUT, TrackerError, request_json, token
 
 log = logging.getLogger(__name__)
 
-FAILURES_BEFORE_GIVING_UP = 3  # per tracker and run: a tracker that is down costs 3 timeouts
+# Per tracker and run: a tracker that is down (unreachable, slow, refusing the token) costs
+# three timeouts, not one per issue; an issue that does not exist does not count.
+FAILURES_BEFORE_GIVING_UP = 3
 SAVE_ATTEMPTS = 3  # a postmortem saved by someone else meanwhile is read again and retried
 
 
@@ -93,7 +95,8 @@ def _read_tracker(tracker, issues, timeout, report):
     name = kinds.label(tracker)
     out = {}
     try:
-        headers = kinds.headers(tracker, token(tracker))
+        secret = token(tracker)
+        headers = kinds.headers(tracker, secret)
     except TrackerError as exc:
         _fail(report, tracker, str(exc), list(issues))
         return {url: (tracker, exc) for url in issues}
@@ -106,19 +109,25 @@ def _read_tracker(tracker, issues, timeout, report):
             continue
         try:
             answer = request_json(
-                kinds.issue_api_url(tracker, key), headers=headers, label=name, timeout=timeout
+                kinds.issue_api_url(tracker, key),
+                headers=headers,
+                label=name,
+                timeout=timeout,
+                secret=secret,
             )
             out[url] = (tracker, kinds.reading(tracker, answer))
             report.read += 1
         except TrackerError as exc:
-            failures += 1
+            failures += 0 if exc.issue_only else 1
             out[url] = (tracker, exc)
             _fail(report, tracker, str(exc), [url])
     return out
 
 
 def _fail(report, tracker, message, urls):
-    log.warning("tracker %s (%s) failed: %s", tracker.id, tracker.web_url, message)
+    log.warning(
+        "tracker %s (%s) failed: %s: %s", tracker.id, tracker.web_url, message, " ".join(urls)
+    )
     for failure in report.failures:
         if failure.tracker == tracker and failure.message == message:
             failure.urls.extend(urls)

@@ -16,6 +16,7 @@ from kb import actions, owners, postmortems, workflow
 from kb.db import get_session
 from kb.models import ACTION_STATUSES, utcnow
 from kb.trackers import creating
+from kb.trackers import setup as tracker_setup
 from kb.trackers.http import TrackerError
 from kb.web import params
 
@@ -35,6 +36,7 @@ def index():
     return render_template(
         "actions/index.html",
         rows=rows,
+        issues=tracker_setup.readings(db, [item.url for item, _ in rows]),
         view=view,
         views=actions.ACTION_VIEWS,
         team=team or "",
