@@ -7,7 +7,7 @@ import pytest
 from sqlmodel import func, select
 
 from kb import postmortems, revisions
-from kb.document import to_document
+from kb.document import to_document, validate
 from kb.models import Change, TrackerIssue
 from tests.fake_trackers import FakeTracker
 
@@ -116,6 +116,16 @@ def test_github_closed_is_done_not_planned_is_wont_do(runner, fakes, make_postmo
     again = sync(runner)
     assert again.exit_code == 0 and "0 action items changed" in again.output
     assert postmortems.get(session, "INC-2026-001", None).version == before + 1
+    assert len(session.exec(select(TrackerIssue)).all()) == 4
+
+    # An item whose link is removed: its issue's reading is forgotten at the next run.
+    doc = to_document(postmortems.get(session, "INC-2026-001", None))
+    doc["action_items"][0]["url"] = None
+    postmortems.save_document(session, validate(doc), None, note="unlinked")
+    session.commit()
+    sync(runner)
+    urls = {r.url for r in session.exec(select(TrackerIssue)).all()}
+    assert len(urls) == 3 and f"{GH_WEB}/acme/shop/issues/1" not in urls
 
 
 def test_gitlab_and_jira_states(runner, fakes, make_postmortem, session):
@@ -518,7 +528,6 @@ def test_a_save_made_while_syncing_is_kept_and_the_status_still_follows(
     conditional UPDATE finds no row, it reads their version and saves on top of it."""
     from sqlmodel import Session
 
-    from kb.document import validate
     from kb.trackers import sync as tracker_sync
 
     fakes["github"].issues[("acme", "shop", "1")] = {"state": "closed"}

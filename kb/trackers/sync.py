@@ -10,8 +10,9 @@ import logging
 from dataclasses import dataclass, field
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import delete, select
 
+from kb.db import begin_write
 from kb.document import DocumentError, to_document, validate
 from kb.models import ActionItem, Postmortem, TrackerIssue, utcnow
 from kb.postmortems import Conflict, save_document
@@ -34,7 +35,7 @@ class Failure:
 
 
 @dataclass
-class Change:
+class StatusChange:
     ref: str
     position: int
     title: str
@@ -68,7 +69,7 @@ def sync(session, *, commit, timeout=DEFAULT_TIMEOUT):
     readings = {}
     for tracker, issues in links.items():
         readings.update(_read_tracker(tracker, issues, timeout, report))
-    _store_readings(session, links, readings, report)
+    _store_readings(session, links, readings)
     commit()
     linked = {pm_id for issues in links.values() for _, ids in issues.values() for pm_id in ids}
     for pm_id in sorted(linked):
@@ -135,9 +136,17 @@ def _fail(report, tracker, message, urls):
     report.failures.append(Failure(tracker, message, list(urls)))
 
 
-def _store_readings(session, links, readings, report):
-    """Keep each issue's reading (or failure) for the pages: one row per URL."""
+def _store_readings(session, links, readings):
+    """Keep each issue's reading (or failure) for the pages: one row per URL; forget the
+    issues no action item links to any more."""
+    begin_write(session)  # on SQLite, before the first savepoint (kb.db.begin_write)
     now = utcnow()
+    linked = {url for issues in links.values() for url in issues}
+    stored = session.exec(select(TrackerIssue.id, TrackerIssue.url)).all()
+    gone = [row_id for row_id, url in stored if url not in linked]
+    for start in range(0, len(gone), 500):
+        chunk = gone[start : start + 500]
+        session.exec(delete(TrackerIssue).where(TrackerIssue.id.in_(chunk)))
     for tracker, issues in links.items():
         for url in issues:
             _, result = readings[url]
@@ -172,7 +181,7 @@ def _follow(session, pm_id, readings, report, commit):
             tracker, reading = readings.get(item["url"], (None, None))
             if isinstance(reading, kinds.Reading) and not reading.agrees(item["status"]):
                 changes.append(
-                    Change(
+                    StatusChange(
                         ref=pm.ref,
                         position=position,
                         title=item["title"],
