@@ -2,6 +2,7 @@
 against local servers that speak the documented subset of the GitHub, GitLab and Jira APIs."""
 
 import logging
+from datetime import timedelta
 
 import pytest
 from sqlmodel import func, select
@@ -252,7 +253,7 @@ def test_a_slow_tracker_is_given_up_after_a_few_timeouts(
 
 
 def test_the_page_shows_what_the_tracker_said_and_when(
-    runner, fakes, make_postmortem, make_user, login, client
+    runner, fakes, make_postmortem, make_user, login, client, session
 ):
     fakes["github"].issues[("acme", "shop", "1")] = {"state": "closed"}
     add_trackers(runner, fakes)
@@ -269,6 +270,11 @@ def test_the_page_shows_what_the_tracker_said_and_when(
     assert "GitHub: closed" in page and "read just now" in page
     assert "GitHub could not be read just now: GitHub answered HTTP 404 Not Found" in page
     assert "Create in" not in page  # readers open no issues
+    reading = session.exec(select(TrackerIssue).where(TrackerIssue.url.endswith("/1"))).one()
+    reading.read_at -= timedelta(hours=3, minutes=5)
+    session.commit()
+    page = client.get("/postmortems/INC-2026-005").get_data(as_text=True)
+    assert "GitHub: closed" in page and "read 3 h ago" in page
     actions = client.get("/actions").get_data(as_text=True)
     assert "GitHub could not be read just now" in actions
     assert "GitHub: closed" in client.get("/actions?view=done").get_data(as_text=True)
@@ -514,6 +520,7 @@ def test_links_that_only_look_like_a_trackers(runner, fakes, make_postmortem, se
             item("Traversal", f"{GH_WEB}/acme/../../admin/issues/1"),
             item("Pull request", f"{GH_WEB}/acme/shop/pull/1"),
             item("Jira lower case", f"{JIRA_WEB}/browse/ops-1"),
+            item("GitLab on GitHub", f"{GH_WEB}/acme/shop/-/issues/1"),
         ],
     )
     result = sync(runner)
@@ -589,3 +596,19 @@ def test_missing_issues_do_not_stop_the_others_and_echoed_tokens_are_hidden(
     session.expire_all()
     stored = session.exec(select(TrackerIssue).where(TrackerIssue.url.contains("OPS-1"))).one()
     assert stored.error == "Jira answered HTTP 500 Bad ***" and stored.read_at is None
+
+
+def test_the_timeout_setting_is_checked(tmp_path):
+    from kb import create_app
+
+    for bad in (0, -1, 121):
+        with pytest.raises(ValueError, match="KB_TRACKER_TIMEOUT"):
+            create_app({"INSTANCE_PATH": str(tmp_path), "TRACKER_TIMEOUT": bad})
+
+
+def test_old_gitlab_links_and_subgroups_are_read(runner, fakes, make_postmortem, session):
+    fakes["gitlab"].issues[("a/b/c", "5")] = {"state": "closed"}
+    add_trackers(runner, fakes)
+    make_postmortem(ref="INC-2026-014", action_items=[item("Old link", f"{GL_WEB}/a/b/c/issues/5")])
+    assert sync(runner).exit_code == 0
+    assert statuses(session, "INC-2026-014") == ["done"]

@@ -6,6 +6,8 @@ Every function takes the session first, flushes and never commits; the caller co
 
 import logging
 
+from sqlmodel import select
+
 from kb.document import to_document, validate
 from kb.models import Tracker
 from kb.postmortems import Conflict, save_document
@@ -20,8 +22,6 @@ SAVE_ATTEMPTS = 3
 
 def trackers_for_creating(session):
     """The trackers issues can be opened in (those given a project)."""
-    from sqlmodel import select
-
     return session.exec(
         select(Tracker).where(Tracker.project.is_not(None)).order_by(Tracker.id)
     ).all()

@@ -14,7 +14,8 @@ WONT_DO_RESOLUTIONS = {"won't do", "won't fix", "wont do", "wont fix"}
 
 _NAME = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}"  # an owner, repository, group or project
 _GITHUB_LINK = re.compile(rf"^({_NAME})/({_NAME})/issues/(\d{{1,9}})/?$")
-_GITLAB_LINK = re.compile(rf"^((?:{_NAME}/){{1,20}}{_NAME})/-/issues/(\d{{1,9}})/?$")
+# GitLab's links are group/project/-/issues/N; older ones, without "-/", still lead there.
+_GITLAB_LINK = re.compile(rf"^((?:{_NAME}/){{1,20}}{_NAME})/(?:-/)?issues/(\d{{1,9}})/?$")
 _JIRA_LINK = re.compile(r"^browse/([A-Z][A-Z0-9_]{0,31}-\d{1,9})/?$")
 _GITHUB_PROJECT = re.compile(rf"^{_NAME}/{_NAME}$")
 _GITLAB_PROJECT = re.compile(rf"^(?:{_NAME}/){{1,20}}{_NAME}$")
