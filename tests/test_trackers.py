@@ -612,3 +612,26 @@ def test_old_gitlab_links_and_subgroups_are_read(runner, fakes, make_postmortem,
     make_postmortem(ref="INC-2026-014", action_items=[item("Old link", f"{GL_WEB}/a/b/c/issues/5")])
     assert sync(runner).exit_code == 0
     assert statuses(session, "INC-2026-014") == ["done"]
+
+
+def test_an_issue_opened_at_an_unexpected_address_is_named_not_stored(
+    runner, fakes, make_postmortem, make_user, login, client, csrf_token, session
+):
+    gh = fakes["github"]
+    args = ["trackers", "add", "github", "https://github.other", "--api-url", gh.api_url]
+    assert (
+        runner.invoke(args=[*args, "--token-env", "KB_TEST_GH", "--project", "a/b"]).exit_code == 0
+    )
+    pm = make_postmortem(
+        ref="INC-2026-015", status="draft", published_at=None, action_items=[item("X", None)]
+    )
+    login(make_user("author@x.example", role="author", teams=["payments"]))
+    client.post(
+        "/actions/INC-2026-015/0/issue",
+        data={"tracker": 1, "version": pm.version, "csrf_token": csrf_token()},
+    )
+    page = client.get("/postmortems/INC-2026-015").get_data(as_text=True)
+    assert "opened the issue at &#39;https://github.example/a/b/issues/100&#39;" in page
+    assert "link it by hand" in page
+    session.expire_all()
+    assert postmortems.get(session, "INC-2026-015", None).version == pm.version

@@ -173,5 +173,9 @@ def created_url(tracker, answer):
     except (KeyError, TypeError):
         raise TrackerError(f"{label(tracker)}'s answer does not name the new issue") from None
     if not isinstance(url, str) or issue_key(tracker, url) is None:
-        raise TrackerError(f"{label(tracker)} named the new issue at an unexpected address")
+        raise TrackerError(
+            f"{label(tracker)} opened the issue at {str(url)[:200]!r}, which does not start "
+            f"with the tracker's WEB_URL {tracker.web_url}: link it by hand, and check the "
+            f"tracker's settings (kb trackers list)"
+        )
     return url
