@@ -41,6 +41,8 @@ DEFAULTS = {
     "READY_MAX_LAG": 1000,  # /readyz fails when the search index is further behind than this
     "METRICS_TOKEN": None,  # when set, /metrics also accepts `Authorization: Bearer <token>`
     "METRICS_ALLOW": "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16",
+    # seconds one request to an issue tracker may take (kb actions sync, "Create in tracker")
+    "TRACKER_TIMEOUT": 10.0,
 }
 
 UNPUBLISHED_READERS = ("involved", "everyone")
@@ -49,7 +51,7 @@ _INT_KEYS = {"SMTP_PORT", "MAX_CONTENT_LENGTH", "LOGIN_RATE_LIMIT", "LOGIN_RATE_
 _INT_KEYS |= {"LOGIN_ACCOUNT_LIMIT"}
 _INT_KEYS |= {"READY_MAX_LAG", "ATTACHMENT_MAX_BYTES"}
 _FLOAT_KEYS = {"SESSION_HOURS", "CHANGELOG_KEEP_HOURS", "CHANGELOG_FORGET_HOURS"}
-_FLOAT_KEYS |= {"CHANGELOG_PRUNE_MINUTES"}
+_FLOAT_KEYS |= {"CHANGELOG_PRUNE_MINUTES", "TRACKER_TIMEOUT"}
 _BOOL_KEYS = {"SMTP_STARTTLS"}
 
 
@@ -104,6 +106,11 @@ def load(app, overrides=None):
             f" (got {app.config['UNPUBLISHED_READERS']!r})"
         )
     app.config["UNPUBLISHED_READERS"] = readers
+    if not 0 < float(app.config["TRACKER_TIMEOUT"]) <= 120:
+        raise ValueError(
+            f"KB_TRACKER_TIMEOUT must be more than 0 and at most 120 seconds"
+            f" (got {app.config['TRACKER_TIMEOUT']!r})"
+        )
 
 
 def _instance_secret(path):

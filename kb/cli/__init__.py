@@ -9,6 +9,7 @@ import click
 from flask.cli import FlaskGroup
 
 from kb.cli import (
+    actions,
     audit,
     backup,
     changelog,
@@ -18,6 +19,7 @@ from kb.cli import (
     search,
     seed,
     themes,
+    trackers,
     transfer,
     users,
 )
@@ -51,6 +53,8 @@ def init_app(app):
         search,
         changelog,
         backup,
+        trackers,
+        actions,
     ):
         for command in module.COMMANDS:
             app.cli.add_command(command)

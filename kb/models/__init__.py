@@ -3,7 +3,8 @@
 vocabulary.py (the document's vocabularies and the clock), postmortems.py (postmortems and
 what belongs to them), changes.py (the change log), accounts.py (people, tokens, the audit
 log), derived.py (themes and similar incidents' terms: rebuildable), mail.py (the digest's
-log and the review e-mail outbox). Everything is importable from kb.models.
+log and the review e-mail outbox), trackers.py (the issue trackers action items follow).
+Everything is importable from kb.models.
 """
 
 from kb.models.accounts import (
@@ -39,6 +40,10 @@ from kb.models.postmortems import (
     ReviewRequest,
     Revision,
     SectionHtml,
+)
+from kb.models.trackers import (
+    Tracker,
+    TrackerIssue,
 )
 from kb.models.vocabulary import (
     ACTION_STATUSES,
@@ -93,6 +98,8 @@ __all__ = [
     "TIMESTAMPS",
     "TRIGGERS",
     "TermWeight",
+    "Tracker",
+    "TrackerIssue",
     "Theme",
     "ThemeCuration",
     "ThemeFactor",

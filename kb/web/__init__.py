@@ -10,6 +10,7 @@ from kb import accounts
 from kb.db import get_session
 from kb.digest.render import duration
 from kb.markdown import render as render_markdown
+from kb.models import utcnow
 from kb.web import params
 from kb.web.errors import ApiError, error_json, field_error
 
@@ -87,6 +88,7 @@ def init_app(app: Flask):
     app.context_processor(_navigation)
     app.add_template_filter(render_markdown, "markdown")
     app.add_template_filter(_when, "when")
+    app.add_template_filter(_ago, "ago")
     app.add_template_filter(duration, "duration")
 
     app.register_blueprint(auth.bp)
@@ -306,3 +308,15 @@ def _database_unavailable(exc):
 
 def _when(value, fmt="%Y-%m-%d %H:%M UTC"):
     return value.strftime(fmt) if value else ""
+
+
+def _ago(value, now=None):
+    """How long ago `value` was, in words ("just now", "5 min ago", "3 days ago")."""
+    if not value:
+        return ""
+    seconds = max(0, int(((now or utcnow()) - value).total_seconds()))
+    for unit, size in (("day", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            n = seconds // size
+            return f"{n} {unit}{'s' if unit == 'day' and n != 1 else ''} ago"
+    return "just now"

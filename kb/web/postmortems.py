@@ -3,10 +3,13 @@
 from flask import Blueprint, abort, render_template, request
 from flask_login import current_user, login_required
 
-from kb import attachments, audit, owners, postmortems, reviews, revisions, template
+from kb import attachments, audit, owners, postmortems, reviews, revisions, template, workflow
 from kb.db import get_session
 from kb.insights import kpis
 from kb.models import KINDS, SEVERITIES, STATUSES
+from kb.trackers import creating as tracker_creating
+from kb.trackers import kinds as tracker_kinds
+from kb.trackers import setup as tracker_setup
 from kb.web import editor, params
 
 bp = Blueprint("postmortems", __name__)
@@ -61,4 +64,11 @@ def show(ref):
         thread=reviews.thread(db, pm),
         owner_label=owners.directory(db).label,
         files=attachments.listing(db, pm),
+        issues=tracker_setup.readings(db, [a.url for a in pm.action_items]),
+        issue_trackers=(
+            tracker_creating.trackers_for_creating(db)
+            if workflow.can_edit(current_user, pm)
+            else []
+        ),
+        tracker_label=tracker_kinds.label,
     )
