@@ -1,7 +1,7 @@
 """tracker, trackerissue: issue trackers action items follow, and their last readings
 
 Revision ID: 0022
-Revises: 0019
+Revises: 0020
 Create Date: 2026-11-27
 """
 
@@ -10,7 +10,7 @@ import sqlmodel
 from alembic import op
 
 revision = "0022"
-down_revision = "0019"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
