@@ -41,6 +41,10 @@ DEFAULTS = {
     "READY_MAX_LAG": 1000,  # /readyz fails when the search index is further behind than this
     "METRICS_TOKEN": None,  # when set, /metrics also accepts `Authorization: Bearer <token>`
     "METRICS_ALLOW": "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16",
+    # outgoing webhooks (kb/hooks, docs/webhooks.md)
+    "HOOKS_WORKER": None,  # on | off; None: on when serving, off in tests
+    "HOOKS_TIMEOUT": 10.0,  # seconds one request to a hook may take (1 to 60)
+    "HOOKS_POLL_SECONDS": 2.0,  # how often each server looks for deliveries due
 }
 
 UNPUBLISHED_READERS = ("involved", "everyone")
@@ -49,7 +53,7 @@ _INT_KEYS = {"SMTP_PORT", "MAX_CONTENT_LENGTH", "LOGIN_RATE_LIMIT", "LOGIN_RATE_
 _INT_KEYS |= {"LOGIN_ACCOUNT_LIMIT"}
 _INT_KEYS |= {"READY_MAX_LAG", "ATTACHMENT_MAX_BYTES"}
 _FLOAT_KEYS = {"SESSION_HOURS", "CHANGELOG_KEEP_HOURS", "CHANGELOG_FORGET_HOURS"}
-_FLOAT_KEYS |= {"CHANGELOG_PRUNE_MINUTES"}
+_FLOAT_KEYS |= {"CHANGELOG_PRUNE_MINUTES", "HOOKS_TIMEOUT", "HOOKS_POLL_SECONDS"}
 _BOOL_KEYS = {"SMTP_STARTTLS"}
 
 
@@ -104,6 +108,21 @@ def load(app, overrides=None):
             f" (got {app.config['UNPUBLISHED_READERS']!r})"
         )
     app.config["UNPUBLISHED_READERS"] = readers
+    _check_hooks(app.config)
+
+
+def _check_hooks(config):
+    worker = config["HOOKS_WORKER"]
+    if worker not in (None, "") and str(worker).strip().lower() not in ("on", "off"):
+        raise ValueError(f"KB_HOOKS_WORKER must be on or off (got {worker!r})")
+    if not 1 <= float(config["HOOKS_TIMEOUT"]) <= 60:
+        raise ValueError(
+            f"KB_HOOKS_TIMEOUT must be 1 to 60 seconds (got {config['HOOKS_TIMEOUT']})"
+        )
+    if not 0.1 <= float(config["HOOKS_POLL_SECONDS"]) <= 10:
+        raise ValueError(
+            f"KB_HOOKS_POLL_SECONDS must be 0.1 to 10 seconds (got {config['HOOKS_POLL_SECONDS']})"
+        )
 
 
 def _instance_secret(path):

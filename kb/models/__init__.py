@@ -3,7 +3,8 @@
 vocabulary.py (the document's vocabularies and the clock), postmortems.py (postmortems and
 what belongs to them), changes.py (the change log), accounts.py (people, tokens, the audit
 log), derived.py (themes and similar incidents' terms: rebuildable), mail.py (the digest's
-log and the review e-mail outbox). Everything is importable from kb.models.
+log and the review e-mail outbox), hooks.py (outgoing webhooks and their delivery queue).
+Everything is importable from kb.models.
 """
 
 from kb.models.accounts import (
@@ -25,6 +26,11 @@ from kb.models.derived import (
     ThemeCuration,
     ThemeFactor,
     ThemeRun,
+)
+from kb.models.hooks import (
+    Hook,
+    HookAttempt,
+    HookDelivery,
 )
 from kb.models.mail import (
     DigestSend,
@@ -68,6 +74,9 @@ __all__ = [
     "ChangePrune",
     "DigestSend",
     "Factor",
+    "Hook",
+    "HookAttempt",
+    "HookDelivery",
     "KINDS",
     "Label",
     "LoginAttempt",
