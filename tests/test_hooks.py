@@ -68,6 +68,7 @@ class Receiver:
             self.requests.append(
                 {
                     "headers": dict(handler.headers),
+                    "body": body,
                     "payload": json.loads(body),
                     "verified": verified,
                     "answered": answer,
@@ -184,6 +185,27 @@ def test_a_published_postmortem_reaches_each_hook_once_signed_though_it_failed_t
     [(d, attempts)] = delivery.deliveries(session, hook_id=1)
     assert [a.status for a in attempts] == [500, 500, 204]
     assert d.attempts == 3 and d.delivered_at is not None
+
+
+def test_the_documented_signature_check_accepts_a_real_request(
+    ctx, session, people, make_postmortem, receivers
+):
+    from pathlib import Path
+
+    doc = (Path(__file__).parent.parent / "docs" / "webhooks.md").read_text()
+    code = doc.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace = {}
+    exec(compile(code, "docs/webhooks.md", "exec"), namespace)  # noqa: S102 (our own docs)
+    check = namespace["is_from_hindsight"]
+    receiver = receivers(secret=SECRET_A)
+    add_hook(session, receiver.url, events="postmortem.published", secret=SECRET_A)
+    publish(session, make_postmortem)
+    rounds(session, utcnow(), 0)
+    [request] = receiver.requests
+    signature = request["headers"]["X-Hindsight-Signature"]
+    assert check(SECRET_A, request["body"], signature)
+    assert not check(SECRET_B, request["body"], signature)
+    assert not check(SECRET_A, request["body"] + b" ", signature)
 
 
 def test_review_events_carry_the_decision_and_reviewers(
