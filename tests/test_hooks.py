@@ -603,6 +603,18 @@ def test_the_admin_page_adds_lists_and_removes_hooks(client, login, make_user, s
     )
     assert removed.status_code == 302
     assert session.exec(select(Hook)).all() == []
+    from kb.models import AuditEvent
+
+    logged = session.exec(
+        select(AuditEvent).where(AuditEvent.action.startswith("hook-")).order_by(AuditEvent.id)
+    ).all()
+    assert [(e.action, e.actor_email) for e in logged] == [
+        ("hook-add", "admin@x.example"),
+        ("hook-pause", "admin@x.example"),
+        ("hook-remove", "admin@x.example"),
+    ]
+    assert "receives restricted postmortems" in logged[0].detail
+    assert SECRET_B not in logged[0].detail
     missing = client.post(
         f"/admin/hooks/{hook.id}/remove", data={"csrf_token": _csrf_token(client)}
     )

@@ -1,5 +1,6 @@
-"""Adding, listing and removing hooks. Every function takes the session first, flushes and
-never commits; the caller commits once. Bad input raises HookError and changes nothing."""
+"""Adding, listing, pausing and removing hooks, each recorded in the audit log (a hook can
+receive restricted postmortems). Every function takes the session first, flushes and never
+commits; the caller commits once. Bad input raises HookError and changes nothing."""
 
 import re
 from urllib.parse import urlsplit
@@ -7,6 +8,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import func
 from sqlmodel import select
 
+from kb import audit
 from kb.hooks import EVENTS, FORMATS
 from kb.models import MAX_INT, Hook, HookDelivery
 
@@ -123,6 +125,13 @@ def add_hook(
     )
     session.add(hook)
     session.flush()
+    restricted = "; receives restricted postmortems" if hook.receives_restricted else ""
+    audit.record(
+        session,
+        actor,
+        "hook-add",
+        detail=f"hook {hook.id}: {url} ({format}; {', '.join(events)}){restricted}",
+    )
     return hook
 
 
@@ -140,21 +149,24 @@ def get_hook(session, hook_id):
     return hook
 
 
-def remove_hook(session, hook_id):
+def remove_hook(session, hook_id, actor=None):
     """Delete a hook with its queue and history; returns the hook removed."""
     hook = get_hook(session, hook_id)
     # The database's ON DELETE CASCADE takes the deliveries and their attempts with it.
     session.delete(hook)
     session.flush()
+    audit.record(session, actor, "hook-remove", detail=f"hook {hook_id}: {hook.url}")
     return hook
 
 
-def set_active(session, hook_id, active):
+def set_active(session, hook_id, active, actor=None):
     """Pause (False) or resume (True) a hook: a paused hook is sent nothing and queues
     nothing; resuming does not send what happened meanwhile."""
     hook = get_hook(session, hook_id)
     hook.active = bool(active)
     session.add(hook)
+    action = "hook-resume" if hook.active else "hook-pause"
+    audit.record(session, actor, action, detail=f"hook {hook_id}: {hook.url}")
     session.flush()
     return hook
 

@@ -93,18 +93,26 @@ def _change(hook_id, change, message):
 
 @bp.route("/admin/hooks/<int:hook_id>/remove", methods=["POST"])
 def remove(hook_id):
-    return _change(hook_id, registry.remove_hook, "Removed hook {id} ({url}) and its deliveries.")
+    return _change(
+        hook_id,
+        lambda db, i: registry.remove_hook(db, i, actor=current_user),
+        "Removed hook {id} ({url}) and its deliveries.",
+    )
 
 
 @bp.route("/admin/hooks/<int:hook_id>/pause", methods=["POST"])
 def pause(hook_id):
     return _change(
         hook_id,
-        lambda db, i: registry.set_active(db, i, False),
+        lambda db, i: registry.set_active(db, i, False, actor=current_user),
         "Paused hook {id}: nothing is sent to it until it is resumed.",
     )
 
 
 @bp.route("/admin/hooks/<int:hook_id>/resume", methods=["POST"])
 def resume(hook_id):
-    return _change(hook_id, lambda db, i: registry.set_active(db, i, True), "Resumed hook {id}.")
+    return _change(
+        hook_id,
+        lambda db, i: registry.set_active(db, i, True, actor=current_user),
+        "Resumed hook {id}.",
+    )
