@@ -403,6 +403,20 @@ def test_an_unreachable_hook_is_a_failed_attempt(ctx, session, people, make_post
     assert row.state == "pending"
 
 
+def test_a_slow_receiver_is_a_failed_attempt_after_the_timeout(
+    ctx, session, people, make_postmortem, receivers
+):
+    receiver = receivers(delay=3.0)
+    add_hook(session, receiver.url, events="postmortem.published")
+    publish(session, make_postmortem)
+    report = delivery.deliver_due(session, timeout=1, now=utcnow())
+    assert report.failed == 1
+    [(row, [attempt])] = delivery.deliveries(session)
+    assert attempt.status is None and "timed out" in attempt.error
+    assert attempt.duration_ms < 2500
+    assert row.state == "pending" and row.attempts == 1
+
+
 def test_overdue_action_items_are_told_once_a_day(ctx, session, people, make_postmortem, receivers):
     from datetime import date
 

@@ -148,8 +148,8 @@ def deliver_due(session, *, timeout=10.0, now=None, limit=DUE_BATCH, sender=post
         if not claim(session, delivery_id, now, lease):
             continue  # another server took it
         delivery = session.get(HookDelivery, delivery_id, populate_existing=True)
-        hook = session.get(Hook, delivery.hook_id, populate_existing=True)
-        if delivery is None or hook is None:  # removed meanwhile
+        hook = delivery and session.get(Hook, delivery.hook_id, populate_existing=True)
+        if hook is None:  # removed meanwhile
             session.commit()
             continue
         outcome = _deliver_one(session, hook, delivery, now, timeout, sender)
@@ -167,7 +167,7 @@ def _withheld(session, hook, delivery):
 
 def _deliver_one(session, hook, delivery, now, timeout, sender):
     if _withheld(session, hook, delivery):
-        _finish(session, delivery, now, state="skipped", error="withheld: now restricted")
+        _finish(session, delivery, state="skipped", error="withheld: now restricted")
         return "skipped"
     sent_at = utcnow()
     data = payloads.body(hook, delivery, sent_at)
@@ -188,19 +188,20 @@ def _deliver_one(session, hook, delivery, now, timeout, sender):
         )
     )
     if status is not None and 200 <= status < 300:
-        _finish(session, delivery, now, state="delivered", status=status)
+        _finish(session, delivery, state="delivered", status=status)
         return "delivered"
     retry_at = now + timedelta(seconds=retry_delay(delivery.attempts))
     if retry_at > delivery.created_at + GIVE_UP_AFTER:
-        _finish(session, delivery, now, state="given-up", status=status, error=error)
+        _finish(session, delivery, state="given-up", status=status, error=error)
         log.warning("webhook delivery %s to hook %s given up: %s", delivery.uuid, hook.id, error)
         return "given_up"
-    _finish(session, delivery, now, status=status, error=error, retry_at=retry_at)
+    _finish(session, delivery, status=status, error=error, retry_at=retry_at)
     return "failed"
 
 
-def _finish(session, delivery, now, *, state="pending", status=None, error="", retry_at=None):
-    """Record the outcome of this process's claim (only while the row is still pending)."""
+def _finish(session, delivery, *, state="pending", status=None, error="", retry_at=None):
+    """Record the outcome of this process's claim (only while the claim is still its own:
+    a process whose lease ran out records nothing over the one that took the row next)."""
     values = {
         "state": state,
         "claimed_until": None,
@@ -213,7 +214,11 @@ def _finish(session, delivery, now, *, state="pending", status=None, error="", r
         values["next_attempt_at"] = retry_at
     session.execute(
         update(HookDelivery)
-        .where(HookDelivery.id == delivery.id, HookDelivery.state == "pending")
+        .where(
+            HookDelivery.id == delivery.id,
+            HookDelivery.state == "pending",
+            HookDelivery.claimed_until == delivery.claimed_until,
+        )
         .values(**values)
         .execution_options(synchronize_session=False)
     )
