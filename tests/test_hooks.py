@@ -266,6 +266,22 @@ def test_retries_back_off_from_seconds_to_hourly_and_give_up_after_a_day(
     assert delivery.deliver_due(session, now=now + timedelta(days=2)).tried == 0
 
 
+def test_finished_deliveries_are_forgotten_after_30_days(
+    ctx, session, people, make_postmortem, receivers
+):
+    receiver = receivers(fail_first=1)
+    add_hook(session, receiver.url, events="postmortem.published,review.decided")
+    publish(session, make_postmortem)
+    start = utcnow()
+    rounds(session, start, 0)  # the first fails (retried later), the second is delivered
+    assert delivery.prune(session, start + timedelta(days=29)) == 0
+    assert delivery.prune(session, start + timedelta(days=31)) == 1  # the pending one stays
+    session.commit()
+    [(row, [attempt])] = delivery.deliveries(session)
+    assert row.state == "pending" and attempt.status == 500
+    assert len(session.exec(select(HookAttempt)).all()) == 1
+
+
 def test_restricted_postmortems_go_only_to_hooks_marked_for_them(
     ctx, session, people, make_postmortem, receivers
 ):

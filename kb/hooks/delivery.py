@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from sqlalchemy import or_, update
+from sqlalchemy import delete, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
@@ -37,6 +37,7 @@ GIVE_UP_AFTER = timedelta(hours=24)
 RESPONSE_MAX = 64 * 1024  # bytes of an answer read (the rest is not waited for)
 ERROR_MAX = 1000
 DUE_BATCH = 50  # deliveries claimed by one round
+KEEP_FINISHED = timedelta(days=30)  # delivered, given-up and skipped ones are kept this long
 
 
 def retry_delay(failures):
@@ -226,6 +227,21 @@ def _finish(session, delivery, *, state="pending", status=None, error="", retry_
         session.commit()
     except IntegrityError:  # the hook was removed while its request was out: nothing to keep
         session.rollback()
+
+
+def prune(session, now=None):
+    """Forget finished deliveries (and their attempts) older than KEEP_FINISHED; flushes."""
+    before = (now or utcnow()) - KEEP_FINISHED
+    old = select(HookDelivery.id).where(
+        HookDelivery.state != "pending", HookDelivery.created_at < before
+    )
+    ids = session.exec(old.limit(10_000)).all()
+    if not ids:
+        return 0
+    session.execute(delete(HookAttempt).where(HookAttempt.delivery_id.in_(ids)))
+    session.execute(delete(HookDelivery).where(HookDelivery.id.in_(ids)))
+    session.flush()
+    return len(ids)
 
 
 def deliveries(session, *, hook_id=None, limit=50):

@@ -20,17 +20,20 @@ from kb.hooks import delivery, events
 log = logging.getLogger(__name__)
 
 EXTENSION = "kb_hooks_worker"
-OVERDUE_CHECK_SECONDS = 600  # how often a server looks for newly overdue action items
+OVERDUE_CHECK_SECONDS = 600  # how often a server looks for overdue items (and prunes)
 
 
 def run_round(app, session, *, now=None, check_overdue=True, limit=delivery.DUE_BATCH):
-    """Write the day's overdue items (when asked) and send what is due; a DeliverReport."""
+    """Write the day's overdue items and forget old finished deliveries (when asked), then
+    send what is due; a DeliverReport."""
     if check_overdue:
         try:
             events.queue_overdue(session, now=now)
             session.commit()
         except IntegrityError:  # another server wrote today's first: theirs stand
             session.rollback()
+        delivery.prune(session, now)
+        session.commit()
     timeout = app.config["HOOKS_TIMEOUT"]
     return delivery.deliver_due(session, timeout=timeout, now=now, limit=min(limit, 50))
 
