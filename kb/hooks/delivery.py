@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 
 BACKOFF = (5, 30, 120, 600, 1800, 3600)  # seconds before retry n; hourly after the last
 GIVE_UP_AFTER = timedelta(hours=24)
-RESPONSE_MAX = 64 * 1024  # bytes of an answer read (the rest is not waited for)
+ERROR_BODY_MAX = 1024  # bytes read of a failing answer's body (for its message); a
+# successful one is not read at all: only its status counts, and a slow body cannot hold us
 ERROR_MAX = 1000
 DUE_BATCH = 50  # deliveries claimed by one round
 KEEP_FINISHED = timedelta(days=30)  # delivered, given-up and skipped ones are kept this long
@@ -68,7 +69,6 @@ def post(url, data, headers, timeout):
     request = urllib.request.Request(url, data=data, headers=headers, method="POST")  # noqa: S310 (http(s) only, checked above)
     try:
         with _OPENER.open(request, timeout=timeout) as response:
-            response.read(RESPONSE_MAX)
             return response.status, ""
     except urllib.error.HTTPError as exc:
         status = exc.code
@@ -76,7 +76,7 @@ def post(url, data, headers, timeout):
             where = exc.headers.get("Location", "")
             return status, f"redirected to {where[:300]}: hooks do not follow redirects"
         try:
-            text = exc.read(RESPONSE_MAX).decode("utf-8", "replace")
+            text = exc.read(ERROR_BODY_MAX).decode("utf-8", "replace")
         except OSError:  # the answer was cut short: its status is what matters
             text = ""
         text = " ".join(text.split())[:300]
