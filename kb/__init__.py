@@ -10,6 +10,7 @@ def create_app(config=None):
 
     from kb import cli, db, web
     from kb import config as settings
+    from kb.hooks import worker as hooks
     from kb.search import service as search
 
     root = Path(__file__).resolve().parent.parent
@@ -24,5 +25,6 @@ def create_app(config=None):
     db.init_app(app)
     search.init_app(app)
     web.init_app(app)
+    hooks.init_app(app)
     cli.init_app(app)
     return app

@@ -43,6 +43,10 @@ DEFAULTS = {
     "METRICS_ALLOW": "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16",
     # seconds one request to an issue tracker may take (kb actions sync, "Create in tracker")
     "TRACKER_TIMEOUT": 10.0,
+    # outgoing webhooks (kb/hooks, docs/webhooks.md)
+    "HOOKS_WORKER": None,  # on | off; None: on when serving, off in tests
+    "HOOKS_TIMEOUT": 10.0,  # seconds one request to a hook may take (1 to 60)
+    "HOOKS_POLL_SECONDS": 2.0,  # how often each server looks for deliveries due
 }
 
 UNPUBLISHED_READERS = ("involved", "everyone")
@@ -52,6 +56,7 @@ _INT_KEYS |= {"LOGIN_ACCOUNT_LIMIT"}
 _INT_KEYS |= {"READY_MAX_LAG", "ATTACHMENT_MAX_BYTES"}
 _FLOAT_KEYS = {"SESSION_HOURS", "CHANGELOG_KEEP_HOURS", "CHANGELOG_FORGET_HOURS"}
 _FLOAT_KEYS |= {"CHANGELOG_PRUNE_MINUTES", "TRACKER_TIMEOUT"}
+_FLOAT_KEYS |= {"HOOKS_TIMEOUT", "HOOKS_POLL_SECONDS"}
 _BOOL_KEYS = {"SMTP_STARTTLS"}
 
 
@@ -110,6 +115,21 @@ def load(app, overrides=None):
         raise ValueError(
             f"KB_TRACKER_TIMEOUT must be more than 0 and at most 120 seconds"
             f" (got {app.config['TRACKER_TIMEOUT']!r})"
+        )
+    _check_hooks(app.config)
+
+
+def _check_hooks(config):
+    worker = config["HOOKS_WORKER"]
+    if worker not in (None, "") and str(worker).strip().lower() not in ("on", "off"):
+        raise ValueError(f"KB_HOOKS_WORKER must be on or off (got {worker!r})")
+    if not 1 <= float(config["HOOKS_TIMEOUT"]) <= 60:
+        raise ValueError(
+            f"KB_HOOKS_TIMEOUT must be 1 to 60 seconds (got {config['HOOKS_TIMEOUT']})"
+        )
+    if not 0.1 <= float(config["HOOKS_POLL_SECONDS"]) <= 10:
+        raise ValueError(
+            f"KB_HOOKS_POLL_SECONDS must be 0.1 to 10 seconds (got {config['HOOKS_POLL_SECONDS']})"
         )
 
 

@@ -10,6 +10,7 @@ from sqlmodel import select
 
 from kb import accounts
 from kb.document import DocumentError, canonical, format_datetime, to_document, validate
+from kb.hooks import events as hook_events
 from kb.models import ReviewRequest, Revision, User, utcnow
 from kb.postmortems import Conflict, save_document
 from kb.reviews import queue_decided, queue_requested
@@ -268,6 +269,7 @@ def transition(session, pm, action, actor, *, reviewers=(), comment="", base_ver
             f"Before it can be {target.replace('-', ' ')}, fill in: {missing}."
         ) from exc
     pm, _ = save_document(session, doc, actor, note=note[:500])
+    hook_events.on_transition(session, pm, action, actor, comment)
     return pm
 
 

@@ -26,6 +26,7 @@ from kb.digest.compose import INTERNAL_ONLY, compose, visibility_groups
 from kb.digest.links import external
 from kb.digest.render import render
 from kb.digest.subscriptions import make_token
+from kb.hooks import events as hook_events
 from kb.models import DigestSend, User, utcnow
 from kb.months import month_key
 
@@ -239,6 +240,7 @@ def send_month(
             if recipient.address not in tried:
                 report.not_attempted.append((recipient.address, f"not tried: {exc}"))
     report.versions = len(composer.digests)
+    hook_events.digest_sent(session, report, commit)
     return report
 
 

@@ -3,7 +3,8 @@
 vocabulary.py (the document's vocabularies and the clock), postmortems.py (postmortems and
 what belongs to them), changes.py (the change log), accounts.py (people, tokens, the audit
 log), derived.py (themes and similar incidents' terms: rebuildable), mail.py (the digest's
-log and the review e-mail outbox), trackers.py (the issue trackers action items follow).
+log and the review e-mail outbox), trackers.py (the issue trackers action items follow),
+hooks.py (outgoing webhooks and their delivery queue).
 Everything is importable from kb.models.
 """
 
@@ -26,6 +27,11 @@ from kb.models.derived import (
     ThemeCuration,
     ThemeFactor,
     ThemeRun,
+)
+from kb.models.hooks import (
+    Hook,
+    HookAttempt,
+    HookDelivery,
 )
 from kb.models.mail import (
     DigestSend,
@@ -78,6 +84,9 @@ __all__ = [
     "DigestSend",
     "Factor",
     "INCIDENT_KINDS",
+    "Hook",
+    "HookAttempt",
+    "HookDelivery",
     "KINDS",
     "LEVELS",
     "Label",

@@ -41,6 +41,7 @@ def init_app(app: Flask):
         editor,
         figures,
         history,
+        hooks,
         imports,
         openapi,
         postmortems,
@@ -107,6 +108,7 @@ def init_app(app: Flask):
     app.register_blueprint(search_pages.bp)
     app.register_blueprint(health_pages.bp)
     app.register_blueprint(review_pages.bp)
+    app.register_blueprint(hooks.bp)
     observability.init_app(app)  # request ids, JSON logs, request metrics
 
 

@@ -9,6 +9,7 @@ from werkzeug.serving import make_server
 
 from kb import accounts, create_app, seed
 from kb.db import get_session
+from kb.hooks.worker import worker_for
 from kb.search import index as search_index
 from kb.search.service import service_for
 from tests.conftest import PASSWORD
@@ -59,6 +60,7 @@ def live_app(sqlite_template, tmp_path):
     server.shutdown()
     thread.join(5)
     service_for(app).stop()  # the background sync thread holds index files
+    worker_for(app).stop()  # the webhooks' thread
     search_index.for_app(app).close()
     app.extensions["kb_engine"].dispose()
 

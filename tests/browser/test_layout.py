@@ -36,7 +36,7 @@ IMPORTED = (
     b"Sign-in failed.\n\n## Timeline\n- 10:02 UTC - Errors start\n",
 )  # an uploaded Markdown file with a long name and a long heading, for the import check
 NAV = ("Postmortems", "Action items", "Themes", "Figures", "Digest")
-ACCOUNT = ("Audit log", "Sign out")  # the admin's account menu
+ACCOUNT = ("Audit log", "Webhooks", "Sign out")  # the admin's account menu
 
 PAGES = {
     "list": "/",
@@ -54,6 +54,7 @@ PAGES = {
     "compare": f"/postmortems/{EDITED}/revisions/compare?a=1&b=2",
     "conflict": None,  # a stale save of the editor's form, see open_page
     "audit": "/admin/audit",
+    "webhooks": "/admin/hooks",
     "settings": "/digest/settings",
     "account-settings": "/settings",
     "password": "/account/password",
@@ -61,6 +62,30 @@ PAGES = {
     "import": "/import",
     "import-preview": "/import",
 }
+
+
+def add_hooks(session):
+    """Two webhooks, one with a long URL, and a delivery that failed once (nothing listens)."""
+    import socket
+
+    from kb.hooks import delivery, events, registry
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    registry.add_hook(session, f"http://127.0.0.1:{port}/hooks/hindsight", secret="s" * 32)
+    registry.add_hook(
+        session,
+        "https://chat.example.com/hooks/incoming/3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e",
+        events=["postmortem.published"],
+        format="slack",
+        receives_restricted=True,
+        description="The incidents channel",
+    )
+    session.commit()
+    events.queue(session, "digest.sent", {"digest": {"month": MONTH, "sent": 3}})
+    session.commit()
+    delivery.deliver_due(session, timeout=2)
 
 
 @pytest.fixture(scope="module")
@@ -73,11 +98,13 @@ def site(sqlite_template, tmp_path_factory):
             "INSTANCE_PATH": str(folder / "instance"),
             "DATABASE_URL": f"sqlite:///{folder / 'hindsight.db'}",
             "SECRET_KEY": "browser-test",
+            "HOOKS_WORKER": "off",  # the hook below is tried once, by hand
         }
     )
     with app.app_context():
         session = get_session()
         seed.load_organisation(session, password=PASSWORD)
+        add_hooks(session)
         assert seed.load_postmortems(session).ok
         themes.rebuild(session)
         admin = accounts.get_user(session, ADMIN)
@@ -282,8 +309,8 @@ BOX_AND_LABEL = """() => [...document.querySelectorAll(
 @pytest.mark.parametrize("width", (390, 1280))
 @pytest.mark.parametrize(
     "path",
-    ["/postmortems/new", "/postmortems/INC-2026-021", "/digest/settings"],
-    ids=["kind-radios", "reviewer-checkboxes", "digest-radios"],
+    ["/postmortems/new", "/postmortems/INC-2026-021", "/digest/settings", "/admin/hooks"],
+    ids=["kind-radios", "reviewer-checkboxes", "digest-radios", "webhook-form"],
 )
 def test_checkbox_and_radio_rows_keep_box_and_label_on_one_line(site, tabs, path, width):
     page = tabs(width)
