@@ -605,6 +605,8 @@ def token(session, draft):
 
 def _api(client, token, query="", **fields):
     data = {"source": "slack", **fields}
+    if isinstance(data.get("file"), tuple) and isinstance(data["file"][0], bytes):
+        data["file"] = (io.BytesIO(data["file"][0]), data["file"][1])
     return client.post(
         f"/api/v1/postmortems/{REF}/timeline/import{query}",
         data=data,
@@ -688,10 +690,10 @@ def test_the_api_applies_a_file_or_the_chosen_entries_with_a_version(client, tok
 @pytest.mark.parametrize(
     ("fields", "json_body", "status", "field"),
     [
-        ({"file": (io.BytesIO(b"{"), "p.json"), "source": "pagerduty"}, None, 422, "file"),
-        ({"file": (io.BytesIO(b"x"), "p.json"), "source": "fax"}, None, 400, "source"),
+        ({"file": (b"{", "p.json"), "source": "pagerduty"}, None, 422, "file"),
+        ({"file": (b"x", "p.json"), "source": "fax"}, None, 400, "source"),
         ({"source": "csv"}, None, 400, "file"),
-        ({"file": (io.BytesIO(b"9:40,x"), "t.csv"), "margin": "-3"}, None, 400, "margin"),
+        ({"file": (b"9:40,x", "t.csv"), "margin": "-3"}, None, 400, "margin"),
         (None, {"entries": [{"at": "soon", "text": "x"}], "version": 1}, 400, "entries[0]"),
         (None, {"entries": "all", "version": 1}, 400, "entries"),
         (None, [1, 2], 400, "body"),

@@ -43,7 +43,7 @@ _TS = re.compile(r"^\d{1,12}(?:\.\d{1,9})?$")
 SHOWN_CHANNELS = 12  # named in a message asking which channel
 
 
-class Export:
+class SlackExport:
     """A Slack export's conversations, people and day files (read through an archive.Export)."""
 
     def __init__(self, files):
@@ -118,7 +118,7 @@ def read(files, window, channel=None, hint=None):
     `channel` names it (with or without '#'); without one, the export's only channel, the one
     whose name holds `hint` (the postmortem's ref), or the only one with messages in the window.
     """
-    export = Export(files)
+    export = SlackExport(files)
     chosen = _named(export, channel, hint)
     if chosen is not None:
         entries, unreadable = _entries(export, chosen, window)
