@@ -23,7 +23,7 @@ DEFAULTS = {
     # importing timeline entries (kb/timeline_sources): the upload, what it may unpack to
     # (a Slack export's zip), how many files it may hold, and the window's default margin
     "TIMELINE_IMPORT_MAX_BYTES": 25 * 1024 * 1024,
-    "TIMELINE_IMPORT_MAX_UNPACKED": 100 * 1024 * 1024,
+    "TIMELINE_IMPORT_MAX_UNPACKED": 50 * 1024 * 1024,
     "TIMELINE_IMPORT_MAX_FILES": 5000,
     "TIMELINE_IMPORT_MARGIN_MINUTES": 30,
     "LOGIN_RATE_LIMIT": 10,  # failed sign-ins per client address in LOGIN_RATE_WINDOW

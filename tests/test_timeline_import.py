@@ -163,7 +163,9 @@ def test_several_channels_without_a_hint_ask_which_one():
     with pytest.raises(SourceError) as refused:
         timeline_sources.read("slack", [("export.zip", zipped(slack_files()))], WINDOW)
     assert refused.value.field == "channel"
-    assert "#inc-2026-014 (5)" in str(refused.value) and "#general (1)" in str(refused.value)
+    assert "2 channels have messages on the window's days: #inc-2026-014, #general." in str(
+        refused.value
+    )
     general = timeline_sources.read(
         "slack", [("export.zip", zipped(slack_files()))], WINDOW, channel="General"
     )
@@ -377,6 +379,17 @@ def test_the_window_and_the_entry_limit():
     lines = "".join(f"2026-03-02T09:{m // 60:02d}:{m % 60:02d}Z,entry {m}\n" for m in range(600))
     reading = timeline_sources.read("csv", [("t.csv", lines.encode())], WINDOW)
     assert len(reading.entries) == 500 and reading.left_out == 100
+    assert reading.entries[-1].text == "entry 499"  # the first 500 in time order
+    busy = [
+        message(f"2026-03-02T10:{m // 60:02d}:{m % 60:02d}", f"m{m}") for m in range(599, -1, -1)
+    ]
+    export = zipped([("inc/2026-03-02.json", json.dumps(busy).encode())])
+    slack = timeline_sources.read("slack", [("e.zip", export)], WINDOW)
+    assert len(slack.entries) == 500 and slack.left_out == 100
+    assert [e.text for e in slack.entries[:2]] == ["m0", "m1"]
+    rows_max = b"".join(b"09:20,x%d\n" % i for i in range(20_001))
+    with pytest.raises(SourceError, match="more than 20,000 rows"):
+        timeline_sources.read("csv", [("t.csv", rows_max)], WINDOW)
     doc = document(started_at=None, detected_at=None, mitigated_at=None, resolved_at=None)
     with pytest.raises(SourceError, match="no start time yet") as refused:
         timeline_sources.for_incident(doc, 30)

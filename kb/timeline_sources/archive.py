@@ -5,6 +5,7 @@ directory claims (a zip bomb stops at the limit, never in memory)."""
 
 import io
 import posixpath
+import struct
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -12,13 +13,25 @@ from pathlib import Path
 
 from kb.timeline_sources.entries import SourceError
 
+DAMAGED = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    struct.error,
+    EOFError,
+    NotImplementedError,
+    RuntimeError,
+    ValueError,
+    OSError,
+)
+
 
 @dataclass(frozen=True)
 class Limits:
     """How much one import may read: the upload, the files in it, the bytes unpacked."""
 
     upload: int = 25 * 1024 * 1024
-    unpacked: int = 100 * 1024 * 1024
+    unpacked: int = 50 * 1024 * 1024
     files: int = 5000
 
 
@@ -46,6 +59,10 @@ class Export:
     def names(self):
         """Every file's path, sorted."""
         return sorted(self._sizes)
+
+    def size(self, name):
+        """A file's size as listed (a zip's directory says it; reading checks it)."""
+        return self._sizes[name]
 
     def read(self, name):
         """The bytes of one file, counted against the unpacked limit."""
@@ -87,7 +104,7 @@ def from_zip(data, limits, label="the zip"):
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         infos = archive.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as exc:
+    except DAMAGED as exc:
         raise SourceError(f"{label} is not a readable zip ({exc})") from None
     if len(infos) > limits.files:
         raise SourceError(f"{label} holds {len(infos):,} files; at most {limits.files:,}")
@@ -104,8 +121,9 @@ def from_zip(data, limits, label="the zip"):
         try:
             with archive.open(info) as member:
                 return member.read(most)
-        # Each is a damaged or unsupported member: a clear refusal, never a server error.
-        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError):
+        # A damaged or unsupported member fails in any of these ways inside zipfile (a negative
+        # seek is a ValueError, a short header a struct.error): a refusal, never a server error.
+        except DAMAGED:
             raise SourceError(f"{name} in {label} cannot be unpacked") from None
 
     sizes = {name: info.file_size for name, info in members.items()}

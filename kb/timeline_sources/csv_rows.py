@@ -15,7 +15,7 @@ import re
 from datetime import UTC, datetime
 
 from kb.importers.times import Clock, leading_time
-from kb.timeline_sources.entries import Entry, SourceError
+from kb.timeline_sources.entries import Entry, Found, SourceError
 
 NAMES = {
     "time": ("time", "at", "when", "timestamp", "date", "time utc", "date time", "datetime"),
@@ -23,12 +23,15 @@ NAMES = {
     "source": ("source", "from", "who", "channel", "author", "by"),
 }
 SHOWN_PROBLEMS = 20  # rows named one by one; the rest are counted
+ROWS_MAX = 20_000  # a timeline holds 500 entries: a file of more rows than this is a log
 _EPOCH = re.compile(r"^\d{9,10}(?:\.\d+)?$")
 
 
 def read(data, tz, start_day, label="the file"):
-    """(entries, problems) of CSV bytes; times without a zone are in `tz` (a tzinfo), and
-    times without a date start on `start_day`."""
+    """What CSV bytes hold (Found, every row's entry: the caller keeps the window's).
+
+    Times without a zone are in `tz` (a tzinfo); times without a date start on `start_day`.
+    """
     text = _decoded(data, label)
     try:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
@@ -39,6 +42,11 @@ def read(data, tz, start_day, label="the file"):
     entries, problems, columns = [], [], None
     try:
         for number, row in enumerate(rows, start=1):
+            if number > ROWS_MAX:
+                raise SourceError(
+                    f"{label} has more than {ROWS_MAX:,} rows: keep the rows of the incident "
+                    "(a timeline holds 500 entries)"
+                )
             cells = [cell.strip() for cell in row]
             if not any(cells):
                 continue
@@ -58,7 +66,7 @@ def read(data, tz, start_day, label="the file"):
         raise SourceError(f"{label} has no rows")
     if len(problems) > SHOWN_PROBLEMS:
         problems[SHOWN_PROBLEMS:] = [f"and {len(problems) - SHOWN_PROBLEMS:,} more rows"]
-    return entries, problems
+    return Found(entries, problems)
 
 
 def _decoded(data, label):

@@ -3,6 +3,7 @@ check of entries a person sends back after choosing them."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from kb.document_checks import format_datetime, parse_datetime
 from kb.document_format import BY_NAME
@@ -43,6 +44,32 @@ class Entry:
     def key(self):
         """What makes two entries the same: their time and their text (spacing aside)."""
         return same_key(format_datetime(self.at), self.text)
+
+
+class Found(NamedTuple):
+    """What a reader found for the window."""
+
+    entries: list  # in time order; a reader that knows the window keeps only its entries
+    problems: list  # what was left out as unreadable, in words
+    channel: str | None = None  # Slack: the conversation read
+    outside: int = 0  # entries the reader left out as outside the window
+    more: int = 0  # entries in the window the reader did not make (past ENTRIES_MAX + 1)
+
+
+def first_entries(candidates, make):
+    """(entries, more): `make(moment, raw)` of the earliest candidates ((moment, raw) pairs),
+    without duplicates, until one more than the timeline can hold; the rest only counted, so
+    a file of many entries costs little more than its first ones."""
+    candidates = sorted(candidates, key=lambda candidate: candidate[0])
+    entries, seen = [], set()
+    for index, (moment, raw) in enumerate(candidates):
+        entry = make(moment, raw)
+        if entry is not None and entry.key not in seen:
+            seen.add(entry.key)
+            entries.append(entry)
+            if len(entries) > ENTRIES_MAX:
+                return entries, len(candidates) - index - 1
+    return entries, 0
 
 
 def same_key(at, text):

@@ -10,11 +10,11 @@ answer may be given as a JSON list of answers.
 import json
 
 from kb.document_checks import parse_datetime
-from kb.timeline_sources.entries import Entry, SourceError
+from kb.timeline_sources.entries import Entry, Found, SourceError, first_entries
 
 
-def read(data, label="the file"):
-    """(entries, problems) of a log_entries answer (bytes)."""
+def read(data, window, label="the file"):
+    """What a log_entries answer (bytes) holds for the window (Found)."""
     try:
         found = json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError:
@@ -27,20 +27,23 @@ def read(data, label="the file"):
             f"{label} is not a PagerDuty log_entries answer: expected "
             '{"log_entries": [...]} from GET /incidents/{id}/log_entries'
         )
-    entries, unreadable = [], 0
+    candidates, outside, unreadable = [], 0, 0
     for item in items:
-        entry = _entry(item) if isinstance(item, dict) else None
-        if entry is None:
+        moment = parse_datetime(item.get("created_at")) if isinstance(item, dict) else None
+        if moment is None or not _summary(item.get("summary")):
             unreadable += 1
+        elif moment in window:
+            candidates.append((moment, item))
         else:
-            entries.append(entry)
+            outside += 1
+    entries, more = first_entries(candidates, _entry)
     problems = []
     if unreadable:
         problems.append(
             f"{unreadable} log entr{'ies' if unreadable != 1 else 'y'} without a time or a "
             "summary left out"
         )
-    return entries, problems
+    return Found(entries, problems, None, outside, more)
 
 
 def _log_entries(found):
@@ -62,16 +65,13 @@ def _log_entries(found):
     return None
 
 
-def _entry(item):
-    moment = parse_datetime(item.get("created_at"))
+def _entry(moment, item):
     text = _summary(item.get("summary"))
     channel = item.get("channel") if isinstance(item.get("channel"), dict) else {}
     if item.get("type") == "annotate_log_entry":
         note = _summary(channel.get("summary")) or _summary(channel.get("content"))
         if note and note != text:
             text = f"Note: {note}"
-    if moment is None or not text:
-        return None
     agent = item.get("agent") if isinstance(item.get("agent"), dict) else {}
     who = _summary(agent.get("summary"))
     return Entry.of(moment, text, f"pagerduty ({who})" if who else "pagerduty")

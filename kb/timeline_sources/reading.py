@@ -50,36 +50,36 @@ def from_folder(source, path, window, *, limits=archive.Limits(), channel=None, 
 
 
 def _read(source, export, window, channel, hint, tz):
-    chosen = None
     if source == "slack":
-        entries, problems, chosen = slack.read(export, window, channel, hint)
+        found = slack.read(export, window, channel, hint)
     else:
         if len(export.names) != 1:
             raise SourceError(f"choose one file: {SOURCES[source]}")
         name = export.names[0]
         data = export.read(name)
         if source == "pagerduty":
-            entries, problems = pagerduty.read(data, name)
+            found = pagerduty.read(data, window, name)
         else:
             start_day = window.start.astimezone(tz).date()
-            entries, problems = csv_rows.read(data, tz, start_day, name)
-    return _within(source, window, entries, problems, chosen)
+            found = csv_rows.read(data, tz, start_day, name)
+    return _within(source, window, found)
 
 
-def _within(source, window, entries, problems, channel):
+def _within(source, window, found):
+    """The Reading of what a reader found: the window's entries, in order, without
+    duplicates, at most ENTRIES_MAX (the rest counted)."""
     inside, seen = [], set()
-    for entry in sorted(entries, key=lambda e: e.at):
+    for entry in sorted(found.entries, key=lambda e: e.at):
         if entry.at in window and entry.key not in seen:
             seen.add(entry.key)
             inside.append(entry)
-    outside = sum(1 for entry in entries if entry.at not in window)
-    left_out = max(0, len(inside) - ENTRIES_MAX)
+    outside = found.outside + sum(1 for entry in found.entries if entry.at not in window)
     return Reading(
         source=source,
         window=window,
         entries=inside[:ENTRIES_MAX],
         outside=outside,
-        left_out=left_out,
-        problems=problems,
-        channel=channel,
+        left_out=max(0, len(inside) - ENTRIES_MAX) + found.more,
+        problems=found.problems,
+        channel=found.channel,
     )

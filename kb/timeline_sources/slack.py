@@ -12,7 +12,7 @@ import posixpath
 import re
 from datetime import UTC, datetime, timedelta
 
-from kb.timeline_sources.entries import Entry, SourceError
+from kb.timeline_sources.entries import Entry, Found, SourceError, first_entries
 
 CONVERSATION_LISTS = ("channels.json", "groups.json", "mpims.json", "dms.json")
 # Messages about the channel rather than the incident.
@@ -41,6 +41,7 @@ _DAY_FILE = re.compile(r"^(?P<channel>[^/]+)/(?P<day>\d{4}-\d{2}-\d{2})\.json$")
 _ANGLE = re.compile(r"<([^<>\n]{1,2000})>")
 _TS = re.compile(r"^\d{1,12}(?:\.\d{1,9})?$")
 SHOWN_CHANNELS = 12  # named in a message asking which channel
+OUTSIDE = object()  # a message sent outside the window
 
 
 class SlackExport:
@@ -98,10 +99,14 @@ class SlackExport:
                     found[conversation["id"]] = _first(conversation.get("name"), conversation["id"])
         return found
 
+    def day_range(self, window):
+        """The first and last day whose file may hold messages of the window: a day either
+        side, as the files are split by a time zone of the workspace."""
+        return (window.start - timedelta(days=1)).date(), (window.end + timedelta(days=1)).date()
+
     def messages(self, channel, window):
         """The messages of `channel` on the days around the window (with the day file named)."""
-        first = (window.start - timedelta(days=1)).date()
-        last = (window.end + timedelta(days=1)).date()
+        first, last = self.day_range(window)
         for day, path in sorted(self.days.get(channel, {}).items()):
             if first <= day <= last:
                 found = _json(self.files.read(path), path)
@@ -113,33 +118,42 @@ class SlackExport:
 
 
 def read(files, window, channel=None, hint=None):
-    """(entries, problems, channel) of one conversation of a Slack export (archive.Export).
+    """What one conversation of a Slack export (archive.Export) holds for the window (Found).
 
     `channel` names it (with or without '#'); without one, the export's only channel, the one
-    whose name holds `hint` (the postmortem's ref), or the only one with messages in the window.
+    whose name holds `hint` (the postmortem's ref), or the only one with messages on the
+    window's days.
     """
     export = SlackExport(files)
     chosen = _named(export, channel, hint)
-    if chosen is not None:
-        entries, unreadable = _entries(export, chosen, window)
-    else:
-        chosen, entries, unreadable = _busiest(export, window)
+    if chosen is None:
+        chosen = _busiest(export, window)
+    entries, outside, unreadable, more = _entries(export, chosen, window)
     problems = []
     if unreadable:
         problems.append(f"{unreadable} message{'s' * (unreadable != 1)} without a time left out")
-    return entries, problems, chosen
+    return Found(entries, problems, chosen, outside, more)
 
 
 def _entries(export, channel, window):
-    """(entries, messages without a time) of one channel on the days around the window."""
-    entries, unreadable = [], 0
+    """(entries, outside, without a time, more) of one channel on the days around the window.
+
+    Only the window's messages are made entries, in time order, and no more than the timeline
+    can take (and one to tell there are more): the rest are counted.
+    """
+    candidates, outside, unreadable = [], 0, 0
     for _path, message in export.messages(channel, window):
-        entry = _entry(export, channel, message)
-        if entry is False:
+        found = _candidate(message, window)
+        if found is OUTSIDE:
+            outside += 1
+        elif found is False:
             unreadable += 1
-        elif entry is not None:
-            entries.append(entry)
-    return entries, unreadable
+        elif found is not None:
+            candidates.append(found)
+    entries, more = first_entries(
+        candidates, lambda moment, message: _made(export, channel, moment, message)
+    )
+    return entries, outside, unreadable, more
 
 
 def _named(export, channel, hint):
@@ -160,27 +174,25 @@ def _named(export, channel, hint):
 
 
 def _busiest(export, window):
-    """The only channel with entries in the window; else SourceError listing them."""
-    found = {}
-    for name in sorted(export.days):
-        entries, unreadable = _entries(export, name, window)
-        if any(entry.at in window for entry in entries):
-            found[name] = (entries, unreadable)
-    if len(found) == 1:
-        name, (entries, unreadable) = next(iter(found.items()))
-        return name, entries, unreadable
-    if not found:
+    """The only channel with day files around the window (their sizes tell, without reading
+    them); else SourceError naming those that have, the busiest first."""
+    first, last = export.day_range(window)
+    sizes = {}
+    for name, days in export.days.items():
+        size = sum(export.files.size(path) for day, path in days.items() if first <= day <= last)
+        if size > len("[]"):
+            sizes[name] = size
+    if len(sizes) == 1:
+        return next(iter(sizes))
+    if not sizes:
         raise SourceError(
-            "no channel of the export has messages in the window; it has "
+            "no channel of the export has messages on the window's days; it has "
             + _listed(sorted(export.days)),
             "channel",
         )
-    counts = {n: sum(1 for e in entries if e.at in window) for n, (entries, _u) in found.items()}
-    busiest = sorted(counts, key=lambda name: (-counts[name], name))
-    shown = ", ".join(f"#{name} ({counts[name]:,})" for name in busiest[:SHOWN_CHANNELS])
-    more = f" and {len(busiest) - SHOWN_CHANNELS:,} more" if len(busiest) > SHOWN_CHANNELS else ""
+    busiest = sorted(sizes, key=lambda name: (-sizes[name], name))
     raise SourceError(
-        f"{len(busiest)} channels have messages in the window: {shown}{more}. "
+        f"{len(busiest)} channels have messages on the window's days: {_listed(busiest)}. "
         "Name the channel to import",
         "channel",
     )
@@ -192,17 +204,25 @@ def _listed(names):
     return shown + (f" and {more:,} more" if more > 0 else "")
 
 
-def _entry(export, channel, message):
-    """The entry of one message; None when it is not one worth keeping, False without a time."""
+def _candidate(message, window):
+    """(moment, message) of a message worth keeping sent in the window; OUTSIDE when sent
+    outside it, False without a time, None when it is not one worth keeping."""
     subtype = message.get("subtype")
     if subtype == "message_changed" and isinstance(message.get("message"), dict):
         message = {**message["message"], "ts": message["message"].get("ts", message.get("ts"))}
         subtype = message.get("subtype")
-    if subtype in SKIPPED or message.get("type", "message") != "message":
+    if not isinstance(subtype, str | None) or subtype in SKIPPED:
+        return None
+    if message.get("type", "message") != "message":
         return None
     moment = _moment(message.get("ts"))
     if moment is None:
         return False
+    return (moment, message) if moment in window else OUTSIDE
+
+
+def _made(export, channel, moment, message):
+    """The entry of a message, or None when it says nothing."""
     text = _plain(message.get("text"), export)
     extras = [_attachment_text(a) for a in _dicts(message.get("attachments"))]
     if not text:
