@@ -76,3 +76,37 @@ def test_an_author_imports_a_csv_and_unticks_one_entry(
     assert editor <= width, f"the editor is {editor} px wide at {width} px"
     page.locator("#s-timeline").screenshot(path=str(tmp_path / f"timeline-import-done-{width}.png"))
     context.close()
+
+
+def test_a_slack_export_folder_chosen_in_chromium_is_read_by_its_paths(
+    browser, live_app, live_url, live_user, tmp_path
+):
+    """Chromium sends each file of a chosen folder with its path: the export reads as one."""
+    from tests.test_timeline_import import EXPECTED_SLACK, slack_files
+
+    live_user("writer@x.example", role="author", teams=["payments"])
+    with live_app.app_context():
+        session = get_session()
+        raw = document(
+            ref="INC-2026-014", status="draft", published_at=None, authors=["writer@x.example"]
+        )
+        postmortems.save_document(session, validate(raw))
+        session.commit()
+    folder = tmp_path / "slack-export"
+    for name, data in slack_files():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, timezone_id="UTC")
+    page = context.new_page()
+    sign_in(page, live_url, "writer@x.example")
+    page.goto(f"{live_url}/postmortems/INC-2026-014/timeline/import")
+    page.set_input_files("#f-folder", str(folder))
+    page.get_by_role("button", name="Show the entries").click()
+    page.get_by_role("heading", name="Choose timeline entries").wait_for()
+    assert page.get_by_text("5 entries from Slack #inc-2026-014").is_visible()
+    sources = page.locator(".import-entry-source")
+    assert [sources.nth(i).inner_text() for i in range(sources.count())] == [
+        source for _at, _text, source in EXPECTED_SLACK
+    ]
+    context.close()
