@@ -759,3 +759,24 @@ def test_the_timeline_limit_is_all_or_nothing(client, token, session, draft):
     assert "would hold 501 entries" in refused.json["error"]["message"]
     session.expire_all()
     assert session.get(Postmortem, draft.id).version == 1
+
+
+def test_on_a_published_postmortem_the_page_asks_for_the_amendment_note(
+    client, login, make_user, make_postmortem, session
+):
+    writer = make_user("writer@x.example", role="author", teams=["payments"])
+    pm = make_postmortem(ref=REF, authors=["writer@x.example"])
+    login(writer)
+    page = _upload(client, "csv", [("t.csv", b"09:40,Paged the database team\n")])
+    text = page.get_data(as_text=True)
+    assert 'name="note"' in text and "is published" in text
+    chosen = [v for v, c in _boxes(text) if c]
+    refused = _confirm(client, chosen, 1, source="csv")
+    assert refused.status_code == 422
+    assert "Nothing was added" in refused.get_data(as_text=True)
+    assert [v for v, c in _boxes(refused.get_data(as_text=True)) if c] == chosen
+    noted = _confirm(client, chosen, 1, source="csv", note="added the page from the pager")
+    assert noted.status_code == 302
+    session.expire_all()
+    saved = session.get(Postmortem, pm.id)
+    assert saved.version == 2 and saved.timeline[-1]["text"] == "Paged the database team"
