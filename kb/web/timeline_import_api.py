@@ -11,7 +11,7 @@ from kb.document import DocumentError, to_document
 from kb.timeline_sources import SOURCES, SourceError
 from kb.timeline_sources.entries import ENTRIES_MAX, SOURCE_MAX, TEXT_MAX
 from kb.timeline_sources.merge import already_there
-from kb.web import params
+from kb.web import params, postmortem_form
 from kb.web import timeline_import as pages
 from kb.web.errors import ApiError
 from kb.web.errors import bad_request as _bad
@@ -103,7 +103,7 @@ def _reading(pm):
         if margin
         else current_app.config["TIMELINE_IMPORT_MARGIN_MINUTES"]
     )
-    tz = pages.postmortem_form.zone(request.form.get("tz") or "UTC")
+    tz = postmortem_form.zone(request.form.get("tz") or "UTC")
     try:
         return pages.read_upload(pm, request.form, request.files, tz, margin)
     except SourceError as exc:
