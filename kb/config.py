@@ -20,6 +20,12 @@ DEFAULTS = {
     "AUTH_TRUSTED_HEADER": None,
     "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
     "ATTACHMENT_MAX_BYTES": 10 * 1024 * 1024,  # one attached file (images, logs, originals)
+    # importing timeline entries (kb/timeline_sources): the upload, what it may unpack to
+    # (a Slack export's zip), how many files it may hold, and the window's default margin
+    "TIMELINE_IMPORT_MAX_BYTES": 25 * 1024 * 1024,
+    "TIMELINE_IMPORT_MAX_UNPACKED": 50 * 1024 * 1024,
+    "TIMELINE_IMPORT_MAX_FILES": 5000,
+    "TIMELINE_IMPORT_MARGIN_MINUTES": 30,
     "LOGIN_RATE_LIMIT": 10,  # failed sign-ins per client address in LOGIN_RATE_WINDOW
     "LOGIN_ACCOUNT_LIMIT": 20,  # failed sign-ins per account in LOGIN_RATE_WINDOW (above ^)
     "LOGIN_RATE_WINDOW": 300,  # seconds
@@ -54,6 +60,8 @@ UNPUBLISHED_READERS = ("involved", "everyone")
 _INT_KEYS = {"SMTP_PORT", "MAX_CONTENT_LENGTH", "LOGIN_RATE_LIMIT", "LOGIN_RATE_WINDOW"}
 _INT_KEYS |= {"LOGIN_ACCOUNT_LIMIT"}
 _INT_KEYS |= {"READY_MAX_LAG", "ATTACHMENT_MAX_BYTES"}
+_INT_KEYS |= {"TIMELINE_IMPORT_MAX_BYTES", "TIMELINE_IMPORT_MAX_UNPACKED"}
+_INT_KEYS |= {"TIMELINE_IMPORT_MAX_FILES", "TIMELINE_IMPORT_MARGIN_MINUTES"}
 _FLOAT_KEYS = {"SESSION_HOURS", "CHANGELOG_KEEP_HOURS", "CHANGELOG_FORGET_HOURS"}
 _FLOAT_KEYS |= {"CHANGELOG_PRUNE_MINUTES", "TRACKER_TIMEOUT"}
 _FLOAT_KEYS |= {"HOOKS_TIMEOUT", "HOOKS_POLL_SECONDS"}

@@ -9,9 +9,11 @@ import copy
 import re
 
 from kb import audit, owners, revisions
-from kb.document import DocumentError, to_document, validate
+from kb.document import DocumentError, FieldError, to_document, validate
 from kb.document_checks import premortem_errors
+from kb.document_format import ROW_LIMITS
 from kb.postmortems import save_document
+from kb.timeline_sources.merge import merged
 from kb.workflow import WorkflowError, check_edit, check_editor, check_new
 
 
@@ -146,6 +148,32 @@ def _save_edit(session, pm, doc, actor, base_version, note, amendment):
         audit.record(session, actor, "amend", pm.ref, text)
         session.flush()
     return pm, changed
+
+
+def add_timeline_entries(session, pm, entries, actor, *, base_version, note, amendment=""):
+    """Add chosen entries (timeline_sources.Entry) to the timeline on top of `base_version`,
+    all or nothing: (pm, rows added, how many were there already). Entries the timeline holds
+    already (same time and text) are left out; the rest go in time order (merge.merged)."""
+    current = _prepare(actor, pm)
+    timeline, added, duplicates = merged(current["timeline"], entries)
+    if not added:
+        return pm, added, duplicates
+    limit = ROW_LIMITS["timeline"]
+    if len(timeline) > limit:
+        raise DocumentError(
+            [
+                FieldError(
+                    "timeline",
+                    f"would hold {len(timeline):,} entries; a timeline holds at most {limit}: "
+                    f"choose at most {limit - (len(timeline) - len(added)):,}",
+                )
+            ]
+        )
+    raw = {**current, "timeline": timeline}
+    pm, _changed = update(
+        session, pm, raw, actor, base_version=base_version, note=note, amendment=amendment
+    )
+    return pm, added, duplicates
 
 
 RESTORE_KEEPS = ("status", "published_at", "visibility", "readers")

@@ -46,6 +46,8 @@ def init_app(app: Flask):
         openapi,
         postmortems,
         themes,
+        timeline_import,
+        timeline_import_api,
     )
     from kb.web import health as health_pages
     from kb.web import reviews as review_pages
@@ -98,8 +100,10 @@ def init_app(app: Flask):
     app.register_blueprint(history.bp)
     app.register_blueprint(imports.bp)
     app.register_blueprint(attachments.bp)
+    app.register_blueprint(timeline_import.bp)
     app.register_blueprint(actions.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(timeline_import_api.bp)
     app.register_blueprint(blameless_api.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(digest.bp)
@@ -189,7 +193,8 @@ def _refuse_nul():
     """No database stores a NUL character: refuse it in any parameter, form field or JSON body."""
     values = [request.path, *(k + v for k, v in request.args.items(multi=True))]
     if request.method not in ("GET", "HEAD", "OPTIONS"):
-        values += [k + v for k, v in request.form.items(multi=True)]
+        # A multipart part may come without a usable name (the key is then None).
+        values += [(k or "") + (v or "") for k, v in request.form.items(multi=True)]
         if request.is_json:
             values.extend(_strings(request.get_json(silent=True)))
     if any("\x00" in value for value in values):

@@ -18,6 +18,7 @@ bp = Blueprint("openapi", __name__)
 # Modules whose OPENAPI_PATHS are merged, in this order.
 API_MODULES = [
     "kb.web.api_openapi",
+    "kb.web.timeline_import_api",
     "kb.web.digest",
     "kb.web.themes_openapi",
     "kb.web.figures",
