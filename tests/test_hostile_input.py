@@ -54,7 +54,7 @@ def _paths(app, ref, number):
             yield method, path
 
 
-NUMBER_ARGS = {"position", "number", "theme_id"}
+NUMBER_ARGS = {"position", "number", "theme_id", "hook_id"}
 
 
 def _server_errors(app, client, ref, token, number, body):
