@@ -19,6 +19,7 @@ from kb.insights.themes import states as _states
 
 MAX_WORDS = 6
 MIN_WORDS = 2
+CUES_SAMPLE = 20_000  # texts read to learn names and state words
 CENTRAL_FACTORS = 15  # the most central factors a label is looked for in
 GENERIC_SPREAD = (0.45, 0.8)  # a term carried evenly by this share of themes is generic...
 GENERIC_SHARE = 0.04  # ...when at least this share of all factors use it
@@ -96,12 +97,16 @@ def generic_terms(token_sets, labels):
     return out
 
 
-def name_like(texts):
+def name_like(texts, segments_seen=None):
     """{term: share of its uses inside sentences written Capitalised}: how far a word is a
-    name (the organisation's, a vendor's, a product's) rather than what happened."""
+    name (the organisation's, a vendor's, a product's) rather than what happened.
+
+    `segments_seen(words)` is told every segment read, for one pass to learn more."""
     capital, seen = Counter(), Counter()
     for text in texts:
         for words in _segments(text):
+            if segments_seen is not None:
+                segments_seen(words)
             capitals = sum(1 for w in words if w[0][:1].isupper())
             if capitals * 2 > len(words):  # Title Case says nothing about names
                 continue
@@ -159,7 +164,11 @@ def best_phrase(texts, weights, avoid=(), states=None, generic=None):
 
 def learned_states(texts):
     """The written words `texts` use to say a state (kb.insights.themes.states)."""
-    return _states.learned_states(words for text in texts for words in _segments(text))
+    counter = _states.StateCounter()
+    for text in texts:
+        for words in _segments(text):
+            counter.add(words)
+    return counter.states()
 
 
 def state_flags(words, states, generic=None):
@@ -237,11 +246,11 @@ def _spans(words, weights, flags):
             score = total / content**0.6 * (STATE_BONUS if state else 1.0)
             # A phrase ending on a verb right after a thing reads as a fragment ("Test
             # replaced"), unless the verb is passive or negated ("Changes were applied").
-            # Without its object next the verb is whole ("the DNS record changed.",
+            # A verb cut from its object ("Test replaced [the provider]", "Without checking
+            # [its row count]"); without one next it is whole ("the DNS record changed.",
             # "the certificate expired because ...").
             if (
                 plain.endswith(("ed", "ing"))
-                and words[end - 1][1] is not None
                 and end + 1 < n
                 and (words[end + 1][1] is not None or words[end + 1][2] in OBJECT_OPENERS)
             ):
@@ -295,8 +304,10 @@ def label_themes(texts, labels, scores, labelable, token_sets, generic):
             members.setdefault(label, []).append(i)
     overall = Counter(term for tokens in token_sets for term in set(tokens))
     readable = [t for t, ok in zip(texts, labelable, strict=True) if ok]
-    names = name_like(readable)
-    states = learned_states(readable)
+    # Names and states learned in one reading, of a sample: enough for word statistics.
+    counter = _states.StateCounter()
+    names = name_like(readable[:: max(1, len(readable) // CUES_SAMPLE)], counter.add)
+    states = counter.states()
     generic = {t: max(generic.get(t, 0), NAME_DISCOUNT * names.get(t, 0)) for t in overall}
     total = len(token_sets)
     out, used = {}, set()

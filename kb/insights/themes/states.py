@@ -43,26 +43,33 @@ def is_participle(plain, stem):
     return len(first) > 4 and first.endswith("ed") and stem is not None and len(stem) < len(first)
 
 
-def learned_states(segments):
-    """{written word}: the words the texts write after a copula or negation often enough.
+class StateCounter:
+    """Learns which written words say a state: told every segment (runs of (token, stem,
+    plain) as naming._segments yields them), then asked for the words written after a
+    copula or negation often enough."""
 
-    `segments` are runs of (token, stem, plain) as naming._segments yields them."""
-    after, seen = Counter(), Counter()
-    for words in segments:
+    def __init__(self):
+        self.after, self.seen = Counter(), Counter()
+
+    def add(self, words):
+        """Count one segment."""
         previous = None
         for _token, stem, plain in words:
             if stem is not None:
-                seen[plain] += 1
+                self.seen[plain] += 1
                 if previous in COPULAS or previous in ("not", "never"):
-                    after[plain] += 1
+                    self.after[plain] += 1
             # An adverb between ("was briefly unavailable") keeps the copula in force.
-            if not (plain.endswith("ly") and previous in COPULAS | NEGATIONS):
+            if not (plain.endswith("ly") and (previous in COPULAS or previous in NEGATIONS)):
                 previous = plain
-    return frozenset(
-        word
-        for word, count in after.items()
-        if count >= LEARNED_MIN and count >= LEARNED_SHARE * seen[word]
-    )
+
+    def states(self):
+        """The written words said after a copula or negation often enough."""
+        return frozenset(
+            word
+            for word, count in self.after.items()
+            if count >= LEARNED_MIN and count >= LEARNED_SHARE * self.seen[word]
+        )
 
 
 def flags(words, learned=frozenset()):
