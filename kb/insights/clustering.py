@@ -10,9 +10,9 @@ The method, and the measurements behind each choice, are in docs/themes.md:
   so factors an author filed together tend to land together, without forcing it;
 - names of the organisation, vendors and products, one writer's house phrases and terms
   every theme uses are learned from the texts and weighed down (kb/insights/boilerplate.py);
-- non-negative matrix factorisation finds the themes (topics) and each factor joins its
-  strongest one; beyond NMF_UP_TO factors, LSA + mini-batch k-means does (NMF's cost grows
-  with n * k^2); a theme's terms are the words its members share most;
+- non-negative matrix factorisation finds the themes (topics) and each factor joins the one
+  explaining most of it; beyond NMF_UP_TO factors, LSA + mini-batch k-means does (NMF's cost
+  grows with n * k^2); a theme's terms are the words its members share most;
 - the number of themes is sqrt(n/2) (the usual rule for n items); with author categories,
   one per category plus sqrt(m/2) for the m factors without one.
 """
@@ -182,9 +182,8 @@ def _term_weights(tfidf, texts, contexts, categories, k, random_state):
 
 
 def discounted_terms(texts, contexts=None, categories=None, *, random_state=0, analyze=None):
-    """{term: weight} of the terms clustering discounts in these texts (names of the
-    organisation, vendors and products, house style, what every theme says), most
-    discounted first; the same as cluster(...).discounts."""
+    """{term: weight} of the terms clustering discounts (names, house style, what every
+    theme says), most discounted first: cluster(...).discounts."""
     return cluster(
         texts, contexts, categories, random_state=random_state, analyze=analyze
     ).discounts
@@ -280,10 +279,9 @@ def _nmf(matrix, k, random_state):
     most of it.
 
     A row's share of a topic is its weight times the topic's norm (NMF leaves the scale
-    between the two factors free, so the weights alone favour topics drawn short). While a
-    fit is cheap (n·k² up to NMF_RESTART_BUDGET), NMF_RESTARTS random starts are tried
-    beside the deterministic one and the fit that reconstructs the matrix best is kept: a
-    choice made without labels, and far steadier across random states.
+    between its two factors free). While a fit is cheap (n·k² up to NMF_RESTART_BUDGET),
+    NMF_RESTARTS random starts are tried too and the best reconstruction is kept: chosen
+    without labels, and far steadier across random states.
     """
     import numpy as np
 
@@ -306,12 +304,10 @@ def _nmf_fit(matrix, k, init, random_state):
 
     model = NMF(n_components=k, init=init, max_iter=400, random_state=random_state)
     with warnings.catch_warnings():
-        # A tolerance not reached within max_iter still gives usable themes (the bench
-        # measures them); the person rebuilding could do nothing about the warning.
+        # A tolerance not reached still gives usable themes (the bench measures them); and
+        # when the fit is exact (few factors, as many topics) rounding makes NMF's stopping
+        # loss the root of a slightly negative number: NaN, harmless to the topics.
         warnings.simplefilter("ignore", ConvergenceWarning)
-        # When the fit is exact (a few factors, as many topics), the loss NMF computes for its
-        # stopping test is the square root of a difference that rounding makes slightly
-        # negative: NaN, so it runs to max_iter; the topics are not affected.
         warnings.filterwarnings("ignore", "invalid value encountered in sqrt", RuntimeWarning)
         weights = model.fit_transform(matrix)
     return model, weights
