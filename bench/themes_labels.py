@@ -6,11 +6,22 @@ factor, as bench/themes_quality.py does; themes are rebuilt in a scratch databas
 theme's label, size and key terms are printed, biggest first, with the terms the rebuild
 found generic (what every write-up says, vendors' and products' names).
 
-    .venv/bin/python bench/themes_labels.py [--data DIR] [--sets icco,k8s_af]
+Then a measure of the labels as a whole (--json prints it alone): the share of themes whose
+label says what went wrong (a predicate or state: an "-ed" participle such as "expired" or
+"pushed", a negation such as "not", "no", "without", or a word after a copula such as "was
+full"), against a bare noun phrase naming a topic ("DNS record"); the share of labels of two
+to six words; the share that fell back on key terms (a comma); the share holding a word the
+rebuild discounted as a name or what every write-up says (ThemeRun.generic); and the number
+of distinct labels. The detector here is deliberately cruder than the labeller's own
+(kb/insights/themes/states.py learns states from the corpus), so a label does not pass
+merely by being judged with the rule that chose it; read the printed labels as well.
+
+    .venv/bin/python bench/themes_labels.py [--data DIR] [--sets icco,k8s_af] [--json]
 """
 
 import argparse
 import json
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -31,11 +42,49 @@ def records(path):
     return out
 
 
+_NEGATIONS = {"not", "no", "never", "without", "cannot"}
+_COPULAS = {"is", "are", "was", "were", "be", "been", "became", "become"}
+
+
+def says_what_went_wrong(label):
+    """Whether a label holds a predicate or state word, by a crude rule (see the docstring)."""
+    words = re.findall(r"[a-z][a-z'-]*", label.lower())
+    for i, word in enumerate(words):
+        head = word.split("-")[0]
+        if word in _NEGATIONS or word.endswith("n't"):
+            return True
+        if len(head) > 4 and head.endswith("ed") and not head.endswith("eed"):
+            return True
+        if i and words[i - 1] in _COPULAS:
+            return True
+    return False
+
+
+def measure(labels, generic):
+    """Shares of labels that say what went wrong, are 2 to 6 words, fell back, hold a
+    discounted word; and how many are distinct."""
+    from kb.insights import features
+
+    n = len(labels) or 1
+    generic = set(generic)
+    return {
+        "themes": len(labels),
+        "says_what_went_wrong": round(sum(map(says_what_went_wrong, labels)) / n, 3),
+        "two_to_six_words": round(sum(2 <= len(x.split()) <= 6 for x in labels) / n, 3),
+        "fell_back_on_terms": round(sum("," in x for x in labels) / n, 3),
+        "holds_discounted_word": round(
+            sum(bool(set(features.tokens(x)) & generic) for x in labels) / n, 3
+        ),
+        "distinct": len(set(labels)),
+    }
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--sets", default="icco,k8s_af")
     parser.add_argument("--quotes", type=int, default=0, help="central factors to print")
+    parser.add_argument("--json", action="store_true", help="print the measure alone, as JSON")
     args = parser.parse_args(argv)
 
     from sqlmodel import Session, select
@@ -64,10 +113,15 @@ def main(argv=None):
             session.commit()
             report = themes.rebuild(session)
             session.commit()
-            print(f"{len(documents)} postmortems, {report.themes} themes ({report.method})")
             run = session.exec(select(ThemeRun)).first()
+            stored = session.exec(select(Theme).order_by(Theme.size.desc(), Theme.id)).all()
+            figures = measure([t.label for t in stored], run.generic)
+            if args.json:
+                print(json.dumps({"sets": args.sets, "method": report.method, **figures}))
+                return
+            print(f"{len(documents)} postmortems, {report.themes} themes ({report.method})")
             print("generic:", ", ".join(run.generic[:60]))
-            for theme in session.exec(select(Theme).order_by(Theme.size.desc(), Theme.id)):
+            for theme in stored:
                 print(f"{theme.size:4}  {theme.label}  [{', '.join(theme.terms)}]")
                 for row in session.exec(
                     select(Factor.text)
@@ -77,6 +131,7 @@ def main(argv=None):
                     .limit(args.quotes)
                 ):
                     print("        -", row[:140])
+            print(json.dumps(figures))
         engine.dispose()
 
 

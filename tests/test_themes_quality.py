@@ -26,8 +26,8 @@ DATA = Path(
 BENCH = ROOT / "bench"
 
 # (set, figure) where Hindsight does not yet beat the strongest baseline by the margin
-# (danluu's worst ARI beats the baseline's worst, 0.025, by 0.0099 instead of 0.01).
-KNOWN_SHORTFALLS = {("danluu", "ari"), ("danluu", "ari_worst"), ("icco", "ami")}
+# (icco's mean AMI, 0.114, beats the baseline's 0.107 by less than the margin).
+KNOWN_SHORTFALLS = {("danluu", "ari"), ("icco", "ami")}
 
 
 def _data():

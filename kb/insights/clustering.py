@@ -10,9 +10,9 @@ The method, and the measurements behind each choice, are in docs/themes.md:
   so factors an author filed together tend to land together, without forcing it;
 - names of the organisation, vendors and products, one writer's house phrases and terms
   every theme uses are learned from the texts and weighed down (kb/insights/boilerplate.py);
-- non-negative matrix factorisation finds the themes (topics) and each factor joins its
-  strongest one; beyond NMF_UP_TO factors, LSA + mini-batch k-means does (NMF's cost grows
-  with n * k^2); a theme's terms are the words its members share most;
+- non-negative matrix factorisation finds the themes (topics) and each factor joins the one
+  explaining most of it; beyond NMF_UP_TO factors, LSA + mini-batch k-means does (NMF's cost
+  grows with n * k^2); a theme's terms are the words its members share most;
 - the number of themes is sqrt(n/2) (the usual rule for n items); with author categories,
   one per category plus sqrt(m/2) for the m factors without one.
 """
@@ -27,6 +27,8 @@ CONTEXT_WEIGHT = 0.5  # the postmortem's title and summary, relative to the fact
 CATEGORY_WEIGHT = 1.0  # an author's category, relative to a factor's whole text vector
 MAX_THEMES = 300
 NMF_UP_TO = 3_000  # factors; beyond, LSA + mini-batch k-means (NMF's cost grows with n*k^2)
+NMF_RESTARTS = 4  # random starts tried beside NMF's deterministic one, while cheap...
+NMF_RESTART_BUDGET = 50_000  # ...up to this n·k²: ~300 factors, a hundredth of NMF_UP_TO's cost
 LSA_DIMENSIONS = 100
 FIT_SAMPLE = 30_000  # rows the LSA and k-means are fitted on (then applied to all)
 TOP_TERMS = 6
@@ -180,9 +182,8 @@ def _term_weights(tfidf, texts, contexts, categories, k, random_state):
 
 
 def discounted_terms(texts, contexts=None, categories=None, *, random_state=0, analyze=None):
-    """{term: weight} of the terms clustering discounts in these texts (names of the
-    organisation, vendors and products, house style, what every theme says), most
-    discounted first; the same as cluster(...).discounts."""
+    """{term: weight} of the terms clustering discounts (names, house style, what every
+    theme says), most discounted first: cluster(...).discounts."""
     return cluster(
         texts, contexts, categories, random_state=random_state, analyze=analyze
     ).discounts
@@ -274,25 +275,42 @@ def cluster(
 
 
 def _nmf(matrix, k, random_state):
-    """Topics by non-negative matrix factorisation; each row joins its strongest topic."""
-    import numpy as np
-    from sklearn.decomposition import NMF
-    from sklearn.exceptions import ConvergenceWarning
+    """Topics by non-negative matrix factorisation; each row joins the topic that explains
+    most of it.
 
-    model = NMF(n_components=k, init="nndsvda", max_iter=400, random_state=random_state)
-    with warnings.catch_warnings():
-        # A tolerance not reached within max_iter still gives usable themes (the bench
-        # measures them); the person rebuilding could do nothing about the warning.
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        # When the fit is exact (a few factors, as many topics), the loss NMF computes for its
-        # stopping test is the square root of a difference that rounding makes slightly
-        # negative: NaN, so it runs to max_iter; the topics are not affected.
-        warnings.filterwarnings("ignore", "invalid value encountered in sqrt", RuntimeWarning)
-        weights = model.fit_transform(matrix)
+    A row's share of a topic is its weight times the topic's norm (NMF leaves the scale
+    between its two factors free). While a fit is cheap (n·k² up to NMF_RESTART_BUDGET),
+    NMF_RESTARTS random starts are tried too and the best reconstruction is kept: chosen
+    without labels, and far steadier across random states.
+    """
+    import numpy as np
+
+    model, weights = _nmf_fit(matrix, k, "nndsvda", random_state)
+    if matrix.shape[0] * k * k <= NMF_RESTART_BUDGET:
+        for restart in range(NMF_RESTARTS):
+            other, found = _nmf_fit(matrix, k, "random", random_state * NMF_RESTARTS + restart)
+            if other.reconstruction_err_ < model.reconstruction_err_:
+                model, weights = other, found
+    weights = weights * np.linalg.norm(model.components_, axis=1)
     total = weights.sum(axis=1)
     raw = np.where(total > 0, weights.argmax(axis=1), -1)
     share = np.where(total > 0, weights.max(axis=1) / np.where(total > 0, total, 1), 0.0)
     return raw, share, "NMF"
+
+
+def _nmf_fit(matrix, k, init, random_state):
+    from sklearn.decomposition import NMF
+    from sklearn.exceptions import ConvergenceWarning
+
+    model = NMF(n_components=k, init=init, max_iter=400, random_state=random_state)
+    with warnings.catch_warnings():
+        # A tolerance not reached still gives usable themes (the bench measures them); and
+        # when the fit is exact (few factors, as many topics) rounding makes NMF's stopping
+        # loss the root of a slightly negative number: NaN, harmless to the topics.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.filterwarnings("ignore", "invalid value encountered in sqrt", RuntimeWarning)
+        weights = model.fit_transform(matrix)
+    return model, weights
 
 
 def _lsa_kmeans(matrix, k, random_state):

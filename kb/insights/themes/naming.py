@@ -15,9 +15,11 @@ import re
 from collections import Counter
 
 from kb.insights import features
+from kb.insights.themes import states as _states
 
 MAX_WORDS = 6
 MIN_WORDS = 2
+CUES_SAMPLE = 20_000  # texts read to learn names and state words
 CENTRAL_FACTORS = 15  # the most central factors a label is looked for in
 GENERIC_SPREAD = (0.45, 0.8)  # a term carried evenly by this share of themes is generic...
 GENERIC_SHARE = 0.04  # ...when at least this share of all factors use it
@@ -43,10 +45,17 @@ JOINERS = frozenset(
         "during",
         "before",
         "into",
+        "or",
     ]
 )
+MAX_SMALL = 3  # small words (joiners, negations, auxiliaries) a phrase may hold
+STATE_BONUS = 2.0  # how much more a phrase saying what went wrong counts than a topic
+# Words that open a verb's object ("replaced *the* provider"): a verb before them is cut off.
+OBJECT_OPENERS = frozenset("the a an its their our all every each any".split())  # noqa: SIM905
+FRAGMENT = 0.5  # what a phrase that reads as a fragment ("Test replaced") keeps
 SHARE_POWER = 2  # how much more a word many members share counts than a rare one
 NAME_DISCOUNT = 0.6  # how much less a word counts when it is always written as a name
+DISCOUNT_SHARE = 0.6  # how much of clustering's discount of a term (1 - weight) labels take
 SHOWN_GENERIC = 0.5  # a term this generic is not shown among a theme's key terms
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’-]*|[^\sA-Za-z0-9]")
 _BREAK = set('.,;:!?()[]{}"“”—–/|')
@@ -88,12 +97,16 @@ def generic_terms(token_sets, labels):
     return out
 
 
-def name_like(texts):
+def name_like(texts, segments_seen=None):
     """{term: share of its uses inside sentences written Capitalised}: how far a word is a
-    name (the organisation's, a vendor's, a product's) rather than what happened."""
+    name (the organisation's, a vendor's, a product's) rather than what happened.
+
+    `segments_seen(words)` is told every segment read, for one pass to learn more."""
     capital, seen = Counter(), Counter()
     for text in texts:
         for words in _segments(text):
+            if segments_seen is not None:
+                segments_seen(words)
             capitals = sum(1 for w in words if w[0][:1].isupper())
             if capitals * 2 > len(words):  # Title Case says nothing about names
                 continue
@@ -124,20 +137,48 @@ def term_weights(member_tokens, rest_counts=None, rest_total=0, generic=None):
     return weights
 
 
-def best_phrase(texts, weights, avoid=()):
+def best_phrase(texts, weights, avoid=(), states=None, generic=None):
     """The best span of two to six words among `texts` (most central first), written as its
-    author wrote it, in sentence case; None when no span of two words scores."""
+    author wrote it, in sentence case; None when no span of two words scores.
+
+    A span that says what went wrong (a state or an event beside what it happened to:
+    kb.insights.themes.states) counts STATE_BONUS times more than one that names a topic.
+    `states` are the words learned to say a state (learned from `texts` when None); a word
+    `generic` counts as SHOWN_GENERIC or more says nothing particular and is no state."""
     best, best_score = None, 0.0
+    segmented = [list(_segments(text)) for text in texts]
+    if states is None:
+        states = learned_states(texts)
     sets = [set(features.tokens(text)) for text in texts]
-    for rank, text in enumerate(texts):
-        for words in _segments(text):
-            for phrase, stems, score in _spans(words, weights):
+    for rank, segments in enumerate(segmented):
+        for words in segments:
+            flags = state_flags(words, states, generic)
+            for phrase, stems, score in _spans(words, weights, flags):
                 # A phrase whose words several factors share names the theme, not one factor.
                 support = sum(1 for found in sets if stems <= found) / len(sets)
                 score *= support**0.5 / (1 + 0.05 * rank)
                 if score > best_score and phrase.lower() not in avoid:
                     best, best_score = phrase, score
     return _sentence_case(best) if best else None
+
+
+def learned_states(texts):
+    """The written words `texts` use to say a state (kb.insights.themes.states)."""
+    counter = _states.StateCounter()
+    for text in texts:
+        for words in _segments(text):
+            counter.add(words)
+    return counter.states()
+
+
+def state_flags(words, states, generic=None):
+    """Per word of a segment: whether it says a state or an event there, and one particular
+    enough to name a failure mode (not "affected", which every write-up says)."""
+    generic = generic or {}
+    return [
+        found and generic.get(word[1], 0.0) < SHOWN_GENERIC
+        for found, word in zip(_states.flags(words, states), words, strict=True)
+    ]
 
 
 def _segments(text):
@@ -157,31 +198,67 @@ def _segments(text):
         yield segment
 
 
-def _spans(words, weights):
-    """(phrase, score) of spans that start and end on a word particular to the theme."""
+def _spans(words, weights, flags):
+    """(phrase, stems, score) of spans that start and end on a word particular to the theme
+    or on a word saying what went wrong, and name at least one thing particular to it."""
     n = len(words)
     for start in range(n):
         first = words[start][1]
-        if first is None or weights.get(first, 0) <= 0:
+        opens = words[start][2] in _states.NEGATIONS and start + 1 < n  # "No backoff"
+        if not opens and (first is None or (weights.get(first, 0) <= 0 and not flags[start])):
             continue
-        total, content, joiners, stems = 0.0, 0, 0, set()
+        # A verb right after its subject ("proxy *retried*", "check *compared*") opens a
+        # phrase that has lost its subject; a participle after "the" is an adjective.
+        headless = flags[start] and start > 0 and words[start - 1][1] is not None
+        total, content, small, stems = 0.0, 0, 0, set()
+        state = opens
+        thing = False  # a content word particular to the theme that is no state word
         for end in range(start, min(n, start + MAX_WORDS)):
             token, stem, plain = words[end]
             if stem is None:
-                if plain not in JOINERS:
+                if plain not in JOINERS and plain not in _states.INNER and end != start:
                     break
-                joiners += 1
+                small += 1
+                # "did not fire", "no backoff", "without jitter": what was not, went wrong.
+                state = state or plain in _states.NEGATIONS or plain.endswith("n't")
                 continue
-            total += weights.get(stem, 0.0)
+            weight = weights.get(stem, 0.0)
+            total += weight
             content += 1
-            stems.add(stem)
-            if weights.get(stem, 0) <= 0 or end - start + 1 < MIN_WORDS or joiners > 2:
+            state = state or flags[end]
+            thing = thing or (weight > 0 and not flags[end])
+            if weight > 0:
+                stems.add(stem)
+            # A span may end on a word of its theme, a state, or the last word of a compound
+            # it has begun ("log *volume*", "circuit *breaker*").
+            compound = words[end - 1][1] is not None and end > start
+            if (
+                (weight <= 0 and not flags[end] and not compound)
+                or plain.endswith("ly")  # "Production database was accidentally"
+                or not thing
+                or end - start + 1 < MIN_WORDS
+                or small > MAX_SMALL
+            ):
                 continue
-            # Mean weight of the content words, a little in favour of longer phrases.
             phrase = " ".join(w[0] for w in words[start : end + 1])
-            # A phrase ending on a participle reads as a fragment ("Test replaced").
-            ending = 0.6 if plain.endswith(("ed", "ing")) and content > 1 else 1.0
-            yield phrase, frozenset(stems), ending * total / content**0.6
+            # Mean weight of the content words, a little in favour of longer phrases; one
+            # that says what went wrong names a failure mode, one that does not, a topic.
+            score = total / content**0.6 * (STATE_BONUS if state else 1.0)
+            # A phrase ending on a verb right after a thing reads as a fragment ("Test
+            # replaced"), unless the verb is passive or negated ("Changes were applied").
+            # A verb cut from its object ("Test replaced [the provider]", "Without checking
+            # [its row count]"); without one next it is whole ("the DNS record changed.",
+            # "the certificate expired because ...").
+            if (
+                plain.endswith(("ed", "ing"))
+                and end + 1 < n
+                and (words[end + 1][1] is not None or words[end + 1][2] in OBJECT_OPENERS)
+            ):
+                score *= FRAGMENT
+            # Cut inside a compound ("Expected log" of "expected log volume") or headless.
+            if headless or (end + 1 < n and words[end + 1][1] is not None and not flags[end + 1]):
+                score *= FRAGMENT
+            yield phrase, frozenset(stems), score
 
 
 def _sentence_case(phrase):
@@ -210,6 +287,15 @@ def specific_terms(terms, generic, keep=3):
     return specific + [t for t in terms if t not in specific][: keep - len(specific)]
 
 
+def with_discounts(generic, discounts):
+    """`generic` ({term: 0 to 1}) joined with what clustering discounted (Clustering.discounts,
+    {term: weight}: names, house style, what every theme says), counted DISCOUNT_SHARE."""
+    out = dict(generic)
+    for term, weight in (discounts or {}).items():
+        out[term] = max(out.get(term, 0.0), round(DISCOUNT_SHARE * (1.0 - weight), 3))
+    return out
+
+
 def label_themes(texts, labels, scores, labelable, token_sets, generic):
     """{theme: label or None} for every theme in `labels`, from its labelable factors."""
     members = {}
@@ -217,7 +303,11 @@ def label_themes(texts, labels, scores, labelable, token_sets, generic):
         if label >= 0:
             members.setdefault(label, []).append(i)
     overall = Counter(term for tokens in token_sets for term in set(tokens))
-    names = name_like([t for t, ok in zip(texts, labelable, strict=True) if ok])
+    readable = [t for t, ok in zip(texts, labelable, strict=True) if ok]
+    # Names and states learned in one reading, of a sample: enough for word statistics.
+    counter = _states.StateCounter()
+    names = name_like(readable[:: max(1, len(readable) // CUES_SAMPLE)], counter.add)
+    states = counter.states()
     generic = {t: max(generic.get(t, 0), NAME_DISCOUNT * names.get(t, 0)) for t in overall}
     total = len(token_sets)
     out, used = {}, set()
@@ -229,7 +319,9 @@ def label_themes(texts, labels, scores, labelable, token_sets, generic):
         central = sorted((i for i in chosen if labelable[i]), key=lambda i: (-scores[i], i))[
             :CENTRAL_FACTORS
         ]
-        phrase = best_phrase([texts[i] for i in central], weights, avoid=used)
+        phrase = best_phrase(
+            [texts[i] for i in central], weights, avoid=used, states=states, generic=generic
+        )
         out[label] = phrase
         if phrase:
             used.add(phrase.lower())
@@ -240,9 +332,9 @@ def label_from_visible(texts, generic, fallback_terms=(), category=None):
     """A label from the factors one reader may see (most central first)."""
     token_sets = [features.tokens(t) for t in texts]
     weights = term_weights(token_sets, generic=dict.fromkeys(generic, 1.0))
-    return best_phrase(texts[:CENTRAL_FACTORS], weights) or label_for_theme(
-        list(fallback_terms), category
-    )
+    return best_phrase(
+        texts[:CENTRAL_FACTORS], weights, generic=dict.fromkeys(generic, 1.0)
+    ) or label_for_theme(list(fallback_terms), category)
 
 
 def label_for_theme(terms, category):

@@ -25,7 +25,7 @@ from kb.models import (
     utcnow,
 )
 
-METHOD_VERSION = "themes-3"  # change when the method changes, so the next rebuild reruns
+METHOD_VERSION = "themes-4"  # change when the method changes, so the next rebuild reruns
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,10 @@ def rebuild(session, *, force=False, progress=None, random_state=0) -> RebuildRe
     step(3, 5, f"labelling and storing {result.k} themes")
     texts = [r[2] for r in factor_rows]
     token_sets = [features.tokens(text) for text in texts]
-    generic = naming.generic_terms(token_sets, result.labels)
+    # Generic: spread evenly over the new themes, or discounted by the clustering itself.
+    generic = naming.with_discounts(
+        naming.generic_terms(token_sets, result.labels), result.discounts
+    )
     phrases = naming.label_themes(
         texts,
         result.labels,
