@@ -27,7 +27,7 @@ from kb import changelog
 from kb.models import Change
 from kb.search import schema
 from kb.search.documents import iter_all_documents, load_documents
-from kb.search.index import IndexUnavailable, read_state, state_fields
+from kb.search.index import IndexUnavailable, bulk_writer, read_state, state_fields
 from kb.search.index import writer as new_writer
 
 log = logging.getLogger(__name__)
@@ -181,10 +181,7 @@ def _rebuild_locked(session, idx, ix, progress, procs):
     # This version's schema objects, whatever the old index was written with (its field
     # types index faster; what they write is the same).
     ix = idx.create_empty() if ix is None else idx.open_for_rebuild()
-    options = {"limitmb": 256}
-    if procs > 1:
-        options.update(procs=procs, multisegment=True)
-    writer = new_writer(ix, **options)
+    writer = bulk_writer(ix)
     count = 0
     try:
         for fields in iter_all_documents(session):
