@@ -6,13 +6,16 @@ follower applies them) exactly as one Whoosh wrote does. Real Whoosh indexes on 
 
 import tempfile
 
+import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from sqlmodel import Session
 from whoosh import query as wq
 from whoosh import writing
 
-from kb.search import schema, whoosh_internals
-from kb.search.index import SearchIndex, bulk_writer, state_fields, writer
+from kb.search import applying, bulk, schema, whoosh_internals
+from kb.search import query as search_query
+from kb.search.index import SearchIndex, bulk_writer, for_app, state_fields, writer
 
 PROPERTY = settings(
     max_examples=25,
@@ -227,3 +230,96 @@ def test_long_posting_lists_span_blocks_alike(tmp_path):
     assert _results(ours) == _results(stock)
     ours.close()
     stock.close()
+
+
+# --- a rebuild in several processes -----------------------------------------------------------
+
+
+def _by_pid(app):
+    """The live documents' postings, lengths and stored fields by pid, the pids in document
+    order, and what a few searches answer (refs, totals, facet counts)."""
+    idx = for_app(app)
+    with app.app_context(), idx.searcher() as searcher:
+        reader = searcher.reader()
+        pid_of = {n: fields["pid"] for n, fields in reader.iter_docs()}
+        postings = {}
+        for field_name, text in reader.all_terms():
+            matcher = reader.postings(field_name, text)
+            rows = []
+            while matcher.is_active():
+                rows.append((pid_of[matcher.id()], matcher.weight(), matcher.value()))
+                matcher.next()
+            postings[(field_name, text)] = sorted(rows)
+        # The state document alone in a segment has no length column (0, not None).
+        lengths = {
+            (pid, name): reader.doc_field_length(n, name) or 0
+            for n, pid in pid_of.items()
+            for name in schema.TEXT_FIELDS
+        }
+        stored = {pid: fields for _n, fields in reader.iter_docs() for pid in [fields["pid"]]}
+        stored.pop(schema.STATE_ID)
+        order = [pid_of[n] for n in sorted(pid_of)]
+    answers = []
+    with app.app_context():
+        for text in ("disk", "cache timeout", "title:queue", "team:sre", '"disk queue"'):
+            result = search_query.search(idx, None, text)
+            answers.append(([h.ref for h in result.hits], result.total, result.facets))
+    return postings, lengths, stored, order, answers
+
+
+def _rebuild(app, procs):
+    with app.app_context(), Session(app.extensions["kb_engine"]) as session:
+        return applying.rebuild(session, for_app(app), procs=procs)
+
+
+def test_a_rebuild_in_several_processes_equals_one_in_one(app, make_postmortem):
+    for n in range(1, 24):
+        make_postmortem(
+            ref=f"INC-2026-{n:03d}",
+            title=" ".join(WORDS[n % 5 : n % 5 + 3]),
+            summary=" ".join(WORDS[: 1 + n % len(WORDS)] * (1 + n % 3)),
+            teams=[TEAMS[n % 3]],
+            tags=[f"tag-{n % 4}"],
+        )
+    assert _rebuild(app, 1) == 23
+    one = _by_pid(app)
+    assert _rebuild(app, 3) == 23
+    with app.app_context():
+        assert len(whoosh_internals.read_toc(for_app(app).open()).segments) == 4
+    assert _by_pid(app) == one  # documents numbered alike: ties rank alike
+    # The follower then applies a change with Whoosh's normal writer.
+    make_postmortem(ref="INC-2026-004", title="disk disk cache", teams=["sre"])
+    make_postmortem(ref="INC-2026-099", title="queue timeout", teams=["data"])
+    with app.app_context(), Session(app.extensions["kb_engine"]) as session:
+        assert applying.apply_pending(session, for_app(app)).applied == 2
+    followed = _by_pid(app)
+    _rebuild(app, 1)
+    rebuilt = _by_pid(app)
+    # The same index but for document order (a changed postmortem is numbered last).
+    assert followed[:3] == rebuilt[:3]
+    assert sorted(followed[3]) == sorted(rebuilt[3])
+    for (refs, total, facets), (refs_rebuilt, total_rebuilt, facets_rebuilt) in zip(
+        followed[4], rebuilt[4], strict=True
+    ):
+        assert (sorted(refs), total, facets) == (
+            sorted(refs_rebuilt),
+            total_rebuilt,
+            facets_rebuilt,
+        )
+
+
+def test_a_failing_indexing_process_fails_the_rebuild_and_keeps_the_old_index(tmp_path):
+    idx = _write(tmp_path / "index", [{"title": "disk"}], bulk=True)
+    before = _contents(idx)
+    good = [_fields(pid, {"title": "cache"}) for pid in range(1, 200)]
+    bad = [_fields(200, {"title": "queue"}), {"no such field": "x"}]
+    with pytest.raises(bulk.HelperFailed, match="no such field"):
+        bulk.write_in_parallel(idx.open(), [good, bad])
+    idx.close()
+    assert _contents(idx) == before
+    # The lock was freed: the next rebuild goes through.
+    assert bulk.write_in_parallel(idx.open(), [good, bad[:1]]) == 200
+    idx.close()
+    with idx.searcher() as searcher:
+        assert searcher.doc_count() == 200
+    idx.close()

@@ -6,7 +6,7 @@ one per postmortem, and turned into index fields by kb.search.schema.fields_for.
 
 from collections import defaultdict
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from kb.document_format import CHOICES
 from kb.models import SECTIONS, ActionItem, Factor, Label, Postmortem
@@ -38,18 +38,39 @@ def load_documents(session, ids):
     return _fields_for_rows(session, rows)
 
 
-def iter_all_documents(session, batch=READ_BATCH):
-    """Every postmortem as index fields, in id order, `batch` at a time."""
+def iter_all_documents(session, batch=READ_BATCH, *, after=0, upto=None):
+    """Every postmortem (with `after` < id <= `upto`, when given) as index fields, in id
+    order, `batch` at a time."""
     pm = Postmortem.__table__
     columns = [pm.c[name] for name in dict.fromkeys(_SCALARS)]
-    last = 0
+    last = after
     while True:
         query = select(*columns).where(pm.c.id > last).order_by(pm.c.id).limit(batch)
+        if upto is not None:
+            query = query.where(pm.c.id <= upto)
         rows = session.execute(query).mappings().all()
         if not rows:
             return
         yield from _fields_for_rows(session, rows).values()
         last = rows[-1]["id"]
+
+
+def id_ranges(session, parts):
+    """(after, upto) id bounds splitting the postmortems into `parts` ranges of about equal
+    size, in id order; the last one is open-ended (upto None)."""
+    pm = Postmortem.__table__
+    total = session.execute(select(func.count()).select_from(pm)).scalar_one()
+    bounds = [0]
+    for k in range(1, parts):
+        offset = total * k // parts
+        if offset == 0:
+            continue
+        found = session.execute(
+            select(pm.c.id).order_by(pm.c.id).offset(offset - 1).limit(1)
+        ).scalar()
+        if found is not None and found > bounds[-1]:
+            bounds.append(found)
+    return [(a, b) for a, b in zip(bounds, bounds[1:], strict=False)] + [(bounds[-1], None)]
 
 
 def _fields_for_rows(session, rows):

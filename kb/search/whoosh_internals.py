@@ -147,6 +147,7 @@ class BulkWriter(SegmentWriter):
         for name, field in self.schema.items():
             if field.vector or field.separate_spelling():
                 raise ValueError(f"BulkWriter cannot write the vectors or spelling of {name}")
+        self._parts = []  # segments written by other BulkWriters, to commit before this one's
         self._terms = {}  # field name -> {term bytes: (docnums, weights, values)}
         self._lengths = {}  # field name -> {docnum: length}, scorable fields only
         self._indexed = {}  # (field name, value) -> postings, for fields other than Text
@@ -215,6 +216,33 @@ class BulkWriter(SegmentWriter):
                 self._indexed.clear()
             items = self._indexed[key] = tuple(field.index(value))
         return items
+
+    def finish_part(self):
+        """Write this writer's segment without committing it, for another BulkWriter of the
+        same index to commit (see add_parts); returns the segment, or None when no document
+        was added. For a writer made with _lk=False in another process: the temporary folder
+        is shared with the committing writer, which removes it."""
+        self._check_state()
+        segment = self._finalize_segment() if self._added else None
+        if segment is None:
+            self._close_segment()
+        self.is_closed = True
+        return segment
+
+    def add_parts(self, segments):
+        """Commit these segments (from finish_part, in this order) before this writer's own."""
+        self._parts.extend(segment for segment in segments if segment is not None)
+
+    def commit(self, mergetype=None, optimize=None, merge=None):
+        """As SegmentWriter.commit, with the added parts before this writer's segment."""
+        self._check_state()
+        segments = self._merge_segments(mergetype, optimize, merge) + self._parts
+        if self._added:
+            segments.append(self._finalize_segment())
+        else:
+            self._close_segment()
+        self._commit_toc(segments)
+        self._finish()
 
     def add_reader(self, reader):
         # SegmentWriter merges other segments through its posting pool, which this writer
