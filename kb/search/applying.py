@@ -26,7 +26,13 @@ from whoosh import writing
 from kb import changelog
 from kb.models import Change
 from kb.search import bulk, schema
-from kb.search.documents import id_ranges, iter_all_documents, load_documents
+from kb.search.documents import (
+    fields_of,
+    id_ranges,
+    iter_all_documents,
+    iter_all_sources,
+    load_documents,
+)
 from kb.search.index import IndexUnavailable, bulk_writer, read_state, state_fields
 from kb.search.index import writer as new_writer
 
@@ -202,10 +208,12 @@ def _rebuild_locked(session, idx, ix, progress, procs):
     state = state_fields({"schema": schema.SCHEMA_VERSION, **cursor.state()})
     if procs > 1:
         ranges = [
-            iter_all_documents(session, after=after, upto=upto)
+            iter_all_sources(session, after=after, upto=upto)
             for after, upto in id_ranges(session, procs)
         ]
-        count = bulk.write_in_parallel(ix, ranges, extra=[state], progress=progress)
+        count = bulk.write_in_parallel(
+            ix, ranges, convert=fields_of, extra=[state], progress=progress
+        )
     else:
         count = _write_all(ix, iter_all_documents(session), state, progress)
     session.rollback()

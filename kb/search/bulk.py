@@ -1,11 +1,11 @@
 """A full rebuild's writing, spread over several processes.
 
-The rebuild's process reads the postmortems and makes their index fields; each helper process
-(forked, so it starts at once and shares nothing it writes) indexes one contiguous range of
-postmortem ids into a segment of its own. The ranges are read side by side, a batch from each
-in turn, so every helper has work from the start. The rebuild's writer then commits the
-helpers' segments in id order, its own segment (the sync state document) last: documents
-are numbered as a one-process rebuild numbers them, so searches rank ties alike.
+The rebuild's process reads the postmortems; each helper process (forked, so it starts at
+once and shares nothing it writes) makes the index fields of one contiguous range of
+postmortem ids and indexes them into a segment of its own. The ranges are read side by side,
+a batch from each in turn, so every helper has work from the start. The rebuild's writer then
+commits the helpers' segments in id order, its own segment (the sync state document) last:
+documents are numbered as a one-process rebuild numbers them, so searches rank ties alike.
 """
 
 import contextlib
@@ -25,10 +25,11 @@ class HelperFailed(Exception):
     """A helper process could not write its part of the index."""
 
 
-def write_in_parallel(ix, ranges, *, extra=(), progress=None):
-    """Index every document of `ranges` (one iterable of index fields per helper process, in
-    document order) and then `extra` (in this process), and commit them all in one commit
-    that replaces every segment of `ix`. Returns the number of documents from `ranges`."""
+def write_in_parallel(ix, ranges, *, convert=None, extra=(), progress=None):
+    """Index every document of `ranges` (one iterable per helper process, in document order,
+    of index fields, or of what `convert` turns into index fields in the helper) and then
+    `extra` (index fields, in this process), and commit them all in one commit that replaces
+    every segment of `ix`. Returns the number of documents from `ranges`."""
     context = multiprocessing.get_context("fork")
     writer = bulk_writer(ix)
     helpers = []
@@ -36,7 +37,9 @@ def write_in_parallel(ix, ranges, *, extra=(), progress=None):
         for _ in ranges:
             jobs = context.Queue(QUEUED)
             results = context.Queue(1)
-            process = context.Process(target=_helper, args=(ix, jobs, results), daemon=True)
+            process = context.Process(
+                target=_helper, args=(ix, convert, jobs, results), daemon=True
+            )
             process.start()
             helpers.append((process, jobs, results))
         count = _feed(ranges, helpers, progress)
@@ -112,13 +115,13 @@ def _result(process, results):
         return value
 
 
-def _helper(ix, jobs, results):
+def _helper(ix, convert, jobs, results):
     """In a forked process: write the documents sent until None, return the segment."""
     try:
         writer = bulk_writer(ix, _lk=False)
         for batch in iter(jobs.get, None):
-            for fields in batch:
-                writer.add_document(**fields)
+            for item in batch:
+                writer.add_document(**(item if convert is None else convert(item)))
         results.put(("segment", writer.finish_part()))
     except BaseException:  # noqa: BLE001 (reported to the rebuild, which fails with it)
         results.put(("error", traceback.format_exc()))

@@ -9,6 +9,7 @@ import json
 import pickle
 import re
 import zlib
+from array import array
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -214,6 +215,36 @@ class Text(fields.TEXT):
             else:
                 encoded = _encode_deltas(deltas)
             yield text.encode("utf-8"), count, weight * field_boost, encoded
+
+    def add_bulk_postings(self, value, docnum, boost, terms):
+        """What index(value) yields, with each weight times `boost`, appended for document
+        `docnum` to `terms` ({term text: (docnums array "I", weights array "d", encoded
+        positions list)}; kb.search.whoosh_internals.BulkWriter's layout, keyed by str here).
+        Returns the field length (the sum of the frequencies), or None when index() must be
+        used instead. One loop instead of a generator, a tuple and a bytes key per posting."""
+        if not (
+            isinstance(value, str)
+            and self.analyzer == ANALYZER
+            and type(self.format) is formats.Positions
+        ):
+            return None
+        field_boost = self.format.field_boost
+        single = _ONE_POSITION
+        known = terms.get
+        length = 0
+        for text, (deltas, weight, _last) in _postings(value).items():
+            count = len(deltas)
+            length += count
+            entry = known(text)
+            if entry is None:
+                entry = terms[text] = (array("I"), array("d"), [])
+            entry[0].append(docnum)
+            entry[1].append(weight * field_boost * boost)
+            if count == 1 and deltas[0] < 4096:
+                entry[2].append(single[deltas[0]])
+            else:
+                entry[2].append(_encode_deltas(deltas))
+        return length
 
 
 def count_matches(text, stems):

@@ -188,20 +188,29 @@ class BulkWriter(SegmentWriter):
         terms = self._terms.get(name)
         if terms is None:
             terms = self._terms[name] = {}
-        items = self._index(name, field, value)
-        length = 0
-        for btext, freq, weight, encoded in items:
-            length += freq
-            entry = terms.get(btext)
-            if entry is None:
-                entry = terms[btext] = (array("I"), array("d"), [])
-            entry[0].append(docnum)
-            entry[1].append(weight * boost)
-            entry[2].append(encoded)
+        bulk = getattr(field, "add_bulk_postings", None)  # kb.search.schema.Text
+        length = None if bulk is None else bulk(value, docnum, boost, terms)
+        if length is None:
+            as_str = bulk is not None  # the field's terms are keyed by str
+            length = self._add_indexed(name, field, value, docnum, boost, terms, as_str)
         if not field.scorable:
             return 0
         if length:
             self._lengths.setdefault(name, {})[docnum] = length
+        return length
+
+    def _add_indexed(self, name, field, value, docnum, boost, terms, as_str):
+        items = self._index(name, field, value)
+        length = 0
+        for term, freq, weight, encoded in items:
+            key = term.decode("utf-8") if as_str else term
+            length += freq
+            entry = terms.get(key)
+            if entry is None:
+                entry = terms[key] = (array("I"), array("d"), [])
+            entry[0].append(docnum)
+            entry[1].append(weight * boost)
+            entry[2].append(encoded)
         return length
 
     def _index(self, name, field, value):
@@ -262,9 +271,11 @@ class BulkWriter(SegmentWriter):
             }
             fieldwriter.start_field(name, self.schema[name])
             postwriter = fieldwriter._postwriter
-            for btext in sorted(terms):
+            # Terms are bytes, or str from a field's add_bulk_postings: UTF-8 keeps the order.
+            for term in sorted(terms):
+                btext = term.encode("utf-8") if isinstance(term, str) else term
                 fieldwriter.start_term(btext)
-                _write_blocks(postwriter, *terms[btext], lengths)
+                _write_blocks(postwriter, *terms[term], lengths)
                 fieldwriter.finish_term()
             fieldwriter.finish_field()
         self._terms.clear()
