@@ -1,12 +1,16 @@
-"""Every private part of Whoosh-Reloaded the search engine reads, one small function each.
+"""Every private part of Whoosh-Reloaded the search package uses: what the engine reads, one
+small function each, and the writer classes built on Whoosh's codec and segment writer.
 
 Checked against whoosh-reloaded 2.7.5 (CHECKED_VERSION; pyproject.toml pins >=2.7.5,<2.8).
 The engine (kb.search.docsets) reads postings block by block straight from the segment's
 term file, and the index (kb.search.index) opens segment readers from the table of contents
-itself; Whoosh offers no public way to do either. A new Whoosh version may rename or reshape
-any of these: before raising the pin, run tests/test_search_engine_contract.py, which builds
-random indexes and compares the engine's matches, scores and facet counts with Whoosh's own,
-and check each function below against the new source.
+itself; Whoosh offers no public way to do either. A rebuild writes its segments with
+BulkWriter, which sets the block buffers of Whoosh's postings writer itself. A new Whoosh
+version may rename or reshape any of these: before raising the pin, run
+tests/test_search_engine_contract.py, which builds random indexes and compares the engine's
+matches, scores and facet counts with Whoosh's own, and tests/test_search_bulk_writer.py,
+which compares BulkWriter's segments with SegmentWriter's byte for byte, and check each
+function and class below against the new source.
 """
 
 import secrets
