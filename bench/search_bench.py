@@ -62,8 +62,8 @@ def load_database(url, docs):
     from sqlalchemy import create_engine, insert
 
     from kb.document import parse_datetime
+    from kb.document_format import LABEL_FIELDS
     from kb.models import (
-        LABEL_FIELDS,
         SECTIONS,
         ActionItem,
         Change,
@@ -86,7 +86,7 @@ def load_database(url, docs):
                     row[key] = parse_datetime(doc[key])
                 row["published_at"] = parse_datetime(doc["published_at"])
                 for key in SECTIONS:
-                    row[key] = doc[key]
+                    row[key] = doc.get(key) or ""
                 row.update(
                     timeline=doc["timeline"], links=[], version=1, created_at=now, updated_at=now
                 )

@@ -25,9 +25,15 @@ from whoosh import writing
 
 from kb import changelog
 from kb.models import Change
-from kb.search import schema
-from kb.search.documents import iter_all_documents, load_documents
-from kb.search.index import IndexUnavailable, read_state, state_fields
+from kb.search import bulk, schema
+from kb.search.documents import (
+    fields_of,
+    id_ranges,
+    iter_all_documents,
+    iter_all_sources,
+    load_documents,
+)
+from kb.search.index import IndexUnavailable, bulk_writer, read_state, state_fields
 from kb.search.index import writer as new_writer
 
 log = logging.getLogger(__name__)
@@ -175,30 +181,41 @@ def rebuild(session, idx, *, progress=None, procs=1, wait=30.0):
     return count
 
 
+def _write_all(ix, documents, state, progress):
+    writer = bulk_writer(ix)
+    count = 0
+    try:
+        for fields in documents:
+            writer.add_document(**fields)
+            count += 1
+            if progress:
+                progress(1)
+        writer.add_document(**state)
+        # CLEAR: the new segment replaces every old one in one commit (readers switch at once).
+        writer.commit(mergetype=writing.CLEAR)
+    except BaseException:
+        _abandon(writer)
+        raise
+    return count
+
+
 def _rebuild_locked(session, idx, ix, progress, procs):
     # The watermark is read BEFORE the documents: whatever changes after it is applied later.
     cursor = changelog.Cursor.at_top(session)
     # This version's schema objects, whatever the old index was written with (its field
     # types index faster; what they write is the same).
     ix = idx.create_empty() if ix is None else idx.open_for_rebuild()
-    options = {"limitmb": 256}
+    state = state_fields({"schema": schema.SCHEMA_VERSION, **cursor.state()})
     if procs > 1:
-        options.update(procs=procs, multisegment=True)
-    writer = new_writer(ix, **options)
-    count = 0
-    try:
-        for fields in iter_all_documents(session):
-            writer.add_document(**fields)
-            count += 1
-            if progress:
-                progress(1)
-        state = {"schema": schema.SCHEMA_VERSION, **cursor.state()}
-        writer.add_document(**state_fields(state))
-        # CLEAR: the new segments replace every old one in one commit (readers switch at once).
-        writer.commit(mergetype=writing.CLEAR)
-    except BaseException:
-        _abandon(writer)
-        raise
+        ranges = [
+            iter_all_sources(session, after=after, upto=upto)
+            for after, upto in id_ranges(session, procs)
+        ]
+        count = bulk.write_in_parallel(
+            ix, ranges, convert=fields_of, extra=[state], progress=progress
+        )
+    else:
+        count = _write_all(ix, iter_all_documents(session), state, progress)
     session.rollback()
     idx.close()
     return count

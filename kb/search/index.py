@@ -12,7 +12,6 @@ import io
 import json
 import logging
 import os
-import secrets
 import shutil
 import threading
 import time
@@ -20,12 +19,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from whoosh import index as whoosh_index
-from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3Codec, W3PerDocReader, W3Segment, _lenfield
 from whoosh.filedb.filestore import FileStorage
 from whoosh.filedb.structfile import StructFile
 from whoosh.reading import EmptyReader, MultiReader, SegmentReader
 from whoosh.searching import Searcher
-from whoosh.util.numeric import byte_to_length
 
 from kb.search import schema
 from kb.search import whoosh_internals as internals
@@ -314,52 +311,16 @@ def state_fields(state):
     return {"pid": schema.STATE_ID, "state": json.dumps(state, separators=(",", ":"))}
 
 
-class _WritingCodec(W3Codec):
-    """Whoosh's default codec as a writer uses it, with two changes that leave the files it
-    writes exactly as Whoosh writes them:
-
-    - each new segment is named from the operating system's random source. Whoosh names
-      segments with the global `random` module: anything that seeds it (a test framework, a
-      script calling random.seed) would make two commits pick the same name, and the second
-      commit fail. The segment keeps a plain W3Codec, so readers never meet this class;
-    - while the postings are written, each field's lengths are read once into memory (Whoosh
-      reads one from the file for every posting: a sixth of a full reindex).
-    """
-
-    def new_segment(self, storage, indexname):
-        segment_id = "".join(secrets.choice(_SEGMENT_ID_CHARS) for _ in range(16))
-        return W3Segment(W3Codec(), indexname, segid=segment_id)
-
-    def per_document_reader(self, storage, segment):
-        return _LengthsInMemory(storage, segment)
-
-
-_SEGMENT_ID_CHARS = "0123456789abcdefghijklmnopqrstuvwxyz"  # as Whoosh's own names
-
-
-class _LengthsInMemory(W3PerDocReader):
-    """W3PerDocReader answering doc_field_length from a list read once per field."""
-
-    def __init__(self, storage, segment):
-        super().__init__(storage, segment)
-        self._lengths = {}
-
-    def doc_field_length(self, docnum, fieldname, default=0):
-        lengths = self._lengths.get(fieldname)
-        if lengths is None:
-            if not self.has_column(_lenfield(fieldname)):
-                return default
-            column = self.column_reader(_lenfield(fieldname), LENGTHS_COLUMN)
-            lengths = [byte_to_length(b) if b else None for b in column]
-            self._lengths[fieldname] = lengths
-        if docnum >= len(lengths):
-            return super().doc_field_length(docnum, fieldname, default)
-        return lengths[docnum]
-
-
 def writer(ix, **options):
     """A Whoosh writer of `ix` (the caller holds the write lock); `options` as ix.writer's."""
-    return ix.writer(codec=_WritingCodec(), **options)
+    return ix.writer(codec=internals.WritingCodec(), **options)
+
+
+def bulk_writer(ix, **options):
+    """A writer for a full rebuild of `ix` (the caller holds the write lock): the same segment
+    as writer()'s, written faster; commit it with mergetype=CLEAR. `options` as writer()'s,
+    without procs."""
+    return internals.BulkWriter(ix, **options)
 
 
 def for_app(app):

@@ -9,6 +9,7 @@ import json
 import pickle
 import re
 import zlib
+from array import array
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -157,7 +158,8 @@ def _indexed_as(word):
 
 
 def _postings(value):
-    """{stem: [positions, weight]} of a text as ANALYZER tokenizes it for indexing."""
+    """{stem: [position deltas, weight, last position]} of a text as ANALYZER tokenizes it for
+    indexing (the deltas are what Whoosh's Positions format encodes)."""
     found = {}
     pos = 0
     boosted = PART in value
@@ -173,22 +175,21 @@ def _postings(value):
                 continue
             entry = found.get(text)
             if entry is None:
-                found[text] = [[pos], boost]
+                found[text] = [[pos], boost, pos]
             else:
-                entry[0].append(pos)
+                entry[0].append(pos - entry[2])
                 entry[1] += boost
+                entry[2] = pos
             pos += 1
     return found
 
 
-def _encode_positions(positions):
-    """Whoosh's Positions.encode, for one list of positions."""
-    deltas = [positions[0]]
-    deltas.extend(b - a for a, b in zip(positions, positions[1:], strict=False))
+def _encode_deltas(deltas):
+    """Whoosh's Positions.encode, for the deltas of one list of positions."""
     return pack_uint(len(deltas)) + pickle.dumps(deltas, 2)
 
 
-_ONE_POSITION = [_encode_positions([p]) for p in range(4096)]  # most words occur once
+_ONE_POSITION = [_encode_deltas([p]) for p in range(4096)]  # most words occur once
 
 
 class Text(fields.TEXT):
@@ -207,12 +208,43 @@ class Text(fields.TEXT):
             return
         field_boost = self.format.field_boost
         single = _ONE_POSITION
-        for text, (positions, weight) in _postings(value).items():
-            if len(positions) == 1 and positions[0] < 4096:
-                encoded = single[positions[0]]
+        for text, (deltas, weight, _last) in _postings(value).items():
+            count = len(deltas)
+            if count == 1 and deltas[0] < 4096:
+                encoded = single[deltas[0]]
             else:
-                encoded = _encode_positions(positions)
-            yield text.encode("utf-8"), len(positions), weight * field_boost, encoded
+                encoded = _encode_deltas(deltas)
+            yield text.encode("utf-8"), count, weight * field_boost, encoded
+
+    def add_bulk_postings(self, value, docnum, boost, terms):
+        """What index(value) yields, with each weight times `boost`, appended for document
+        `docnum` to `terms` ({term text: (docnums array "I", weights array "d", encoded
+        positions list)}; kb.search.whoosh_internals.BulkWriter's layout, keyed by str here).
+        Returns the field length (the sum of the frequencies), or None when index() must be
+        used instead. One loop instead of a generator, a tuple and a bytes key per posting."""
+        if not (
+            isinstance(value, str)
+            and self.analyzer == ANALYZER
+            and type(self.format) is formats.Positions
+        ):
+            return None
+        field_boost = self.format.field_boost
+        single = _ONE_POSITION
+        known = terms.get
+        length = 0
+        for text, (deltas, weight, _last) in _postings(value).items():
+            count = len(deltas)
+            length += count
+            entry = known(text)
+            if entry is None:
+                entry = terms[text] = (array("I"), array("d"), [])
+            entry[0].append(docnum)
+            entry[1].append(weight * field_boost * boost)
+            if count == 1 and deltas[0] < 4096:
+                entry[2].append(single[deltas[0]])
+            else:
+                entry[2].append(_encode_deltas(deltas))
+        return length
 
 
 def count_matches(text, stems):
