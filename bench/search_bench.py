@@ -245,6 +245,10 @@ def fts_search(db, q):
         "(m.visibility = 'internal' OR EXISTS (SELECT 1 FROM facet a WHERE a.id = m.id AND "
         "a.field = 'acl' AND a.value IN ('team:payments', 'team:sre', "
         "'person:bench-reader@x.example')))"
+        # A draft or one in review only when one of its teams is the reader's
+        # (KB_UNPUBLISHED_READERS=involved, the default).
+        " AND (m.status = 'published' OR EXISTS (SELECT 1 FROM facet t WHERE t.id = m.id AND "
+        "t.field = 'teams' AND t.value IN ('payments', 'sre')))"
     )
     db.execute("DROP TABLE IF EXISTS temp.hits")
     db.execute(
