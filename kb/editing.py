@@ -8,7 +8,7 @@ Every function takes the session first, flushes and never commits; the caller co
 import copy
 import re
 
-from kb import audit, owners, revisions
+from kb import audit, owners, premortems, revisions
 from kb.document import DocumentError, to_document, validate
 from kb.document_checks import premortem_errors
 from kb.postmortems import save_document
@@ -33,7 +33,7 @@ def create(session, raw, actor, *, note="created"):
     errors = premortem_errors(session, doc, actor)
     if errors:
         raise DocumentError(errors)
-    return save_document(session, doc, actor, note=note)
+    return save_document(session, premortems.with_mitigation_actions(doc), actor, note=note)
 
 
 def update(session, pm, raw, actor, *, base_version, note="", amendment=""):
@@ -136,7 +136,7 @@ def _with_kept(raw, pm, current):
 
 
 def _save_edit(session, pm, doc, actor, base_version, note, amendment):
-    doc = owners.normalise_document(session, doc)
+    doc = owners.normalise_document(session, premortems.with_mitigation_actions(doc))
     text = check_edit(pm, doc, actor, note=note, amendment=amendment)
     if text:
         note = f"amended: {text}" if note in ("", "edited") else f"{note}; amended: {text}"

@@ -254,3 +254,223 @@ def test_migration_0020_gives_existing_rows_the_new_columns(tmp_path):
     with engine.connect() as db:
         assert db.execute(text("SELECT title FROM postmortem")).scalar_one() == "Cache stampede"
     engine.dispose()
+
+
+# --- the editor and the pages -------------------------------------------------------------
+
+
+@pytest.fixture
+def author(make_user, login):
+    user = make_user("author@brightcart.example", role="author", teams=["payments"])
+    login(user)
+    return user
+
+
+def _edit(client, ref, **changes):
+    from tests.test_editor import form_of
+
+    data = form_of(client, ref)
+    data.update(changes)
+    return client.post(f"/postmortems/{ref}/edit", data=data)
+
+
+def _stored(session, ref):
+    from kb import postmortems
+
+    session.expire_all()
+    return postmortems.get(session, ref, None)
+
+
+def test_the_pre_mortem_editor_shows_its_own_fields(client, author, session):
+    _save(session, premortem(status="draft", published_at=None, decision=None))
+    page = client.get("/postmortems/PM-2026-001/edit").get_data(as_text=True)
+    for words in (
+        "Imagine it failed: how?",
+        'name="risk-0-text"',
+        'name="risk-1-likelihood"',
+        'name="decision"',
+        'name="planned_at"',
+        "Kind of change",
+        "The planned change",
+        "Rollback plan",
+        'id="radar" data-radar-ref="PM-2026-001"',
+        'name="action-0-risk"',
+        "premortem.js",
+    ):
+        assert words in page, words
+    for words in (
+        'name="severity"',
+        'name="started_at"',
+        'name="timeline-0-text"',
+        'name="impact"',
+    ):
+        assert words not in page, words
+    assert 'name="premortem"' not in page  # a pre-mortem is not covered by another one
+
+
+def test_a_mitigation_becomes_one_action_item(client, author, session):
+    _save(session, premortem(status="draft", published_at=None, action_items=[]))
+    response = _edit(
+        client,
+        "PM-2026-001",
+        **{
+            "risk-2-text": "The cache goes cold",
+            "risk-2-mitigation": "Warm the cache before the switch",
+            "risk-2-owner": "platform",
+        },
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    pm = _stored(session, "PM-2026-001")
+    assert [(a.title, a.owner, a.risk) for a in pm.action_items] == [
+        ("Cap the pool at 40 per pod and alert at 80% of max_connections", "platform", 1),
+        ("Warm the cache before the switch", "platform", 3),
+    ]
+    version = pm.version
+    response = _edit(client, "PM-2026-001", **{"risk-2-mitigation": "Warm the cache twice"})
+    assert response.status_code == 302
+    pm = _stored(session, "PM-2026-001")
+    assert [a.risk for a in pm.action_items] == [1, 3]  # linked already: not added again
+    assert pm.version == version + 1
+    page = client.get("/postmortems/PM-2026-001").get_data(as_text=True)
+    assert "mitigates risk 3" in page
+
+
+def test_add_as_risk_without_javascript(client, author, session):
+    _save(session, premortem(status="draft", published_at=None))
+    response = _edit(
+        client,
+        "PM-2026-001",
+        add_risk="Theme: Expired certificates\tAn intermediate certificate expires mid-rollout",
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    pm = _stored(session, "PM-2026-001")
+    assert pm.risks[-1]["text"] == "An intermediate certificate expires mid-rollout"
+    assert pm.risks[-1]["source"] == "Theme: Expired certificates"
+    assert len(pm.risks) == 3
+
+
+def test_fields_of_another_kind_survive_an_edit(client, author, session):
+    _save(session, premortem(status="draft", published_at=None, summary="Kept as it was"))
+    assert _edit(client, "PM-2026-001", title="Move checkout to PgBouncer").status_code == 302
+    pm = _stored(session, "PM-2026-001")
+    assert (pm.title, pm.summary) == ("Move checkout to PgBouncer", "Kept as it was")
+
+
+def test_an_incident_names_its_pre_mortem_and_says_what_happened(client, author, session):
+    _save(session, premortem())
+    _save(
+        session,
+        premortem(
+            ref="PM-2026-002", title="Secret migration", visibility="restricted", teams=["security"]
+        ),
+    )
+    _save(session, document(ref="INC-2026-060", status="draft", published_at=None))
+    page = client.get("/postmortems/INC-2026-060/edit").get_data(as_text=True)
+    assert '<option value="PM-2026-001">' in page
+    assert "PM-2026-002" not in page and "Secret migration" not in page
+    assert 'name="risks' not in page and 'name="decision"' not in page
+
+    response = _edit(client, "INC-2026-060", premortem="pm-2026-001")
+    assert response.status_code == 302, response.get_data(as_text=True)
+    page = client.get("/postmortems/INC-2026-060/edit").get_data(as_text=True)
+    assert 'name="foreseen-0-materialised"' in page and RISKS[1]["text"] in page
+    response = _edit(
+        client,
+        "INC-2026-060",
+        **{"foreseen-0-materialised": "yes", "foreseen-0-note": "max_connections hit at 09:02"},
+    )
+    assert response.status_code == 302
+    pm = _stored(session, "INC-2026-060")
+    assert pm.premortem == "PM-2026-001"
+    assert pm.foreseen == [
+        {"risk": 1, "materialised": "yes", "note": "max_connections hit at 09:02"}
+    ]
+
+    page = client.get("/postmortems/INC-2026-060").get_data(as_text=True)
+    assert "Covered by pre-mortem" in page and "max_connections hit at 09:02" in page
+    page = client.get("/postmortems/PM-2026-001").get_data(as_text=True)
+    assert "What happened after" in page and "INC-2026-060" in page
+    assert RISKS[0]["signals"] in page and "medium × high" in page
+
+    refused = _edit(client, "INC-2026-060", premortem="PM-2026-002")
+    assert refused.status_code == 200
+    assert "names no pre-mortem you may read" in refused.get_data(as_text=True)
+    assert _stored(session, "INC-2026-060").premortem == "PM-2026-001"
+
+
+def test_what_a_reader_may_not_read_never_shows(client, make_user, login, session):
+    """A restricted pre-mortem: not in suggestions, no "covered by" line; a restricted
+    incident: not under "What happened after"."""
+    _save(
+        session,
+        premortem(
+            ref="PM-2026-010",
+            title="Rotate the HSM keys",
+            visibility="restricted",
+            teams=["security"],
+        ),
+    )
+    _save(session, premortem(ref="PM-2026-011", title="Open pooler migration"))
+    _save(
+        session,
+        document(
+            ref="INC-2026-070",
+            title="Open incident",
+            premortem="PM-2026-010",
+            foreseen=[{"risk": 1}],
+        ),
+    )
+    _save(
+        session,
+        document(
+            ref="INC-2026-071",
+            title="Hidden incident",
+            visibility="restricted",
+            teams=["security"],
+            premortem="PM-2026-011",
+            foreseen=[{"risk": 2, "materialised": "no"}],
+        ),
+    )
+    _save(
+        session,
+        document(
+            ref="INC-2026-072",
+            title="Visible incident",
+            premortem="PM-2026-011",
+            foreseen=[{"risk": 2, "materialised": "no"}],
+        ),
+    )
+    login(make_user("reader@brightcart.example", role="author", teams=["payments"]))
+
+    incident = client.get("/postmortems/INC-2026-070").get_data(as_text=True)
+    assert "PM-2026-010" not in incident and "Rotate the HSM keys" not in incident
+    assert "Covered by pre-mortem" not in incident
+    editor = client.get("/postmortems/INC-2026-072/edit").get_data(as_text=True)
+    assert "PM-2026-010" not in editor and "Rotate the HSM keys" not in editor
+    hidden = client.get("/postmortems/INC-2026-070/edit").get_data(as_text=True)
+    assert "PM-2026-010" not in hidden and "may not read" in hidden
+    after = client.get("/postmortems/PM-2026-011").get_data(as_text=True)
+    assert "INC-2026-072" in after and "Visible incident" in after
+    assert "INC-2026-071" not in after and "Hidden incident" not in after
+    assert "this was not foreseen" in after
+
+    # Saving the incident whose pre-mortem the writer may not read keeps the link.
+    response = _edit(client, "INC-2026-070", title="Open incident, renamed", note="renamed")
+    assert response.status_code == 302, response.get_data(as_text=True)
+    pm = _stored(session, "INC-2026-070")
+    assert (pm.title, pm.premortem, len(pm.foreseen)) == (
+        "Open incident, renamed",
+        "PM-2026-010",
+        1,
+    )
+
+
+def test_a_new_pre_mortem_gets_a_pm_ref(client, author, session):
+    from tests.test_editor import _token
+
+    response = client.post(
+        "/postmortems/new",
+        data={"title": "Upgrade Kafka to 3.7", "kind": "pre-mortem", "csrf_token": _token(client)},
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/postmortems/PM-")

@@ -7,7 +7,7 @@ from kb import attachments, audit, owners, postmortems, reviews, revisions, temp
 from kb.db import get_session
 from kb.insights import kpis
 from kb.models import KINDS, SEVERITIES, STATUSES
-from kb.web import editor, params
+from kb.web import editor, params, premortem_view
 
 bp = Blueprint("postmortems", __name__)
 PAGE_SIZE = 25
@@ -50,7 +50,8 @@ def show(ref):
     return render_template(
         "postmortems/show.html",
         pm=pm,
-        sections=template.sections(),
+        sections=template.sections(pm.kind),
+        premortem=premortem_view.page_context(db, pm, current_user),
         section_html=postmortems.section_html(pm),
         heading=template.heading,
         severities=SEVERITIES,
