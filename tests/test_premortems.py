@@ -474,3 +474,107 @@ def test_a_new_pre_mortem_gets_a_pm_ref(client, author, session):
     )
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/postmortems/PM-")
+
+
+# --- import and export ----------------------------------------------------------------------
+
+
+def test_markdown_and_json_exports_read_back_to_the_same_pre_mortem(runner, session, tmp_path):
+    from kb.export_markdown import to_markdown
+    from kb.importers.markdown import read_markdown
+    from kb.models import Postmortem
+
+    tricky = {**RISKS[0], "text": "Pipes | and *stars* in a risk\nover two lines"}
+    pm = _save(session, premortem(risks=[tricky, RISKS[1]], summary="A summary, kept."))
+    incident = _save(
+        session,
+        document(
+            ref="INC-2026-080",
+            premortem="PM-2026-001",
+            foreseen=[{"risk": 2, "materialised": "no", "note": "rolled back | in time"}],
+        ),
+    )
+    for stored in (pm, incident):
+        text = to_markdown(stored)
+        found = read_markdown(text, name=f"{stored.ref}.md")
+        assert found.problems == [], found.problems
+        assert validate(found.document) == validate(to_document(stored)), text
+    md = to_markdown(pm)
+    assert "## Imagine it failed: how?" in md and "| Mitigates risk |" in md
+    assert "decision: go-with-conditions" in md and "planned_at:" in md
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert runner.invoke(args=["export", str(first)]).exit_code == 0
+    for table in ("revision", "actionitem", "factor", "label", "change", "auditevent"):
+        session.exec(Postmortem.metadata.tables[table].delete())
+    session.exec(Postmortem.__table__.delete())
+    session.commit()
+    imported = runner.invoke(args=["import", str(first)])
+    assert imported.exit_code == 0, imported.output
+    assert runner.invoke(args=["export", str(second)]).exit_code == 0
+    names = sorted(p.name for p in first.iterdir())
+    assert names == ["INC-2026-080.json", "PM-2026-001.json"]
+    for name in names:
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+
+
+def test_an_incident_s_risks_heading_stays_prose():
+    from kb.importers.markdown import read_markdown
+
+    found = read_markdown(
+        "# Disk full on the log host\n\n## Summary\n\nThe disk filled.\n\n"
+        "## Risks\n\n- It could happen again on the other hosts.\n"
+    )
+    doc = validate(found.document)
+    assert doc["risks"] == [] and "other hosts" in (doc["notes"] + doc["summary"])
+
+
+# --- search and the API ---------------------------------------------------------------------
+
+
+def test_search_finds_a_pre_mortem_by_its_risks_and_its_kind(app, session):
+    from kb.search.service import service_for
+
+    _save(session, premortem(change="Replace the in-process pool with PgBouncer."))
+    _save(session, document(ref="INC-2026-090", title="Connection storms on the primary"))
+    with app.app_context():
+        service = service_for(app)
+        found = service.search(None, "max_connections")
+        assert [h.ref for h in found.hits] == ["PM-2026-001"]
+        assert found.hits[0].passage.section == "risks"
+        assert [h.ref for h in service.search(None, "pgbouncer").hits] == ["PM-2026-001"]
+        kinds = service.search(None, "kind:pre-mortem")
+        assert [h.ref for h in kinds.hits] == ["PM-2026-001"]
+        facet = next(f for f in service.search(None, "").facets if f.field == "kind")
+        assert ("pre-mortem", 1) in [(v.value, v.count) for v in facet.values]
+
+
+def test_the_api_lists_pre_mortems_and_describes_their_fields(client, session, make_user):
+    from kb import accounts
+
+    make_user("reader@brightcart.example", role="reader")
+    _row, token = accounts.create_token(session, "reader@brightcart.example", "test")
+    session.commit()
+    headers = {"Authorization": f"Bearer {token}"}
+    _save(session, premortem())
+    _save(session, document(ref="INC-2026-091"))
+    listed = client.get("/api/v1/postmortems?kind=pre-mortem", headers=headers)
+    assert listed.status_code == 200, listed.json
+    assert [p["ref"] for p in listed.json["items"]] == ["PM-2026-001"]
+    one = client.get("/api/v1/postmortems/PM-2026-001", headers=headers).json
+    assert one["risks"][0]["likelihood"] == "medium" and one["decision"] == "go-with-conditions"
+    spec = client.get("/api/v1/openapi.json").json
+    schema = spec["components"]["schemas"]["Document"]["properties"]
+    assert schema["kind"]["enum"][-1] == "pre-mortem"
+    assert schema["decision"]["enum"][:3] == ["go", "go-with-conditions", "no-go"]
+    assert set(schema["risks"]["items"]["properties"]) == {
+        "text",
+        "likelihood",
+        "impact",
+        "mitigation",
+        "owner",
+        "signals",
+        "source",
+    }
+    assert schema["foreseen"]["items"]["properties"]["materialised"]["enum"] == ["yes", "no"]
+    assert {"premortem", "planned_at"} <= set(schema)

@@ -285,7 +285,7 @@ def _render_editor(
         errors=errors or {},
         hints=hints,
         tz=tz,
-        sections=template.sections(doc.get("kind") or "incident"),
+        sections=postmortem_form.sections_shown(doc),
         lists=template.load()["lists"],
         shown=postmortem_form.shown(doc.get("kind") or "incident"),
         premortem=premortem_view.editor_context(db, pm, doc, current_user),

@@ -157,7 +157,7 @@ def read(form, stored=None):
     """
     raw = _read_all(form)
     kind = raw.get("kind") if raw.get("kind") in KINDS else "incident"
-    keep = shown(kind)
+    keep = shown(kind) | {key for key in SECTIONS if key in form}  # see sections_shown
     out = {key: value for key, value in raw.items() if key in keep}
     foreign = ("premortem", "foreseen") if kind == "pre-mortem" else PREMORTEM_ONLY
     for key in raw:
@@ -167,6 +167,14 @@ def read(form, stored=None):
         # The editor leaves out a link to a pre-mortem the writer may not read: it stays.
         out["premortem"], out["foreseen"] = stored.get("premortem"), stored.get("foreseen")
     return out
+
+
+def sections_shown(doc):
+    """The template's sections the editor shows for `doc`: those of its kind, and any other
+    that holds text (an imported pre-mortem's summary is not hidden away)."""
+    kind = doc.get("kind") if doc.get("kind") in KINDS else "incident"
+    own = {s["field"] for s in template.sections(kind)}
+    return [s for s in template.sections() if s["field"] in own or doc.get(s["field"])]
 
 
 def _read_all(form):

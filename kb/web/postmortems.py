@@ -50,7 +50,7 @@ def show(ref):
     return render_template(
         "postmortems/show.html",
         pm=pm,
-        sections=template.sections(pm.kind),
+        sections=template.sections(),  # those with text: of its kind, or kept from another
         premortem=premortem_view.page_context(db, pm, current_user),
         section_html=postmortems.section_html(pm),
         heading=template.heading,
