@@ -12,6 +12,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from kb import accounts
+from kb.document_format import ROW_LIMITS
 from kb.models import INCIDENT_KINDS, Postmortem
 
 SUGGESTIONS = 200  # the most pre-mortems offered in the editor's suggestion list
@@ -29,11 +30,14 @@ def with_mitigation_actions(doc):
     if doc.get("kind") != "pre-mortem" or not doc.get("risks"):
         return doc
     linked = {a.get("risk") for a in doc.get("action_items") or []}
+    room = ROW_LIMITS["action_items"] - len(doc.get("action_items") or [])
     added = []
     for number, risk in enumerate(doc["risks"], start=1):
         title = ((risk.get("mitigation") or "").strip().splitlines() or [""])[0].strip()
         if number in linked or len(title) < 3:
             continue
+        if len(added) >= room:  # the format's limit: the rest wait for a free row
+            break
         if len(title) > TITLE_MAX:
             title = title[: TITLE_MAX - 1].rstrip() + "…"
         added.append(

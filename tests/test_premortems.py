@@ -578,3 +578,34 @@ def test_the_api_lists_pre_mortems_and_describes_their_fields(client, session, m
     }
     assert schema["foreseen"]["items"]["properties"]["materialised"]["enum"] == ["yes", "no"]
     assert {"premortem", "planned_at"} <= set(schema)
+
+
+def test_mitigations_never_push_action_items_past_the_format_s_limit():
+    from kb.premortems import with_mitigation_actions
+
+    doc = validate(
+        premortem(
+            status="draft",
+            published_at=None,
+            risks=[{"text": f"Risk {n}", "mitigation": f"Mitigate {n}"} for n in range(1, 51)],
+            action_items=[{"title": f"Item {n}"} for n in range(97)],
+        )
+    )
+    done = with_mitigation_actions(doc)
+    assert [a["risk"] for a in done["action_items"][97:]] == [1, 2, 3]
+    from kb.document import canonical
+
+    assert canonical(validate(canonical(done))) == canonical(done)  # within the format
+    assert with_mitigation_actions(done) == done
+
+
+def test_the_history_compares_risks(client, author, session):
+    pm = _save(session, premortem(status="draft", published_at=None))
+    response = _edit(client, "PM-2026-001", **{"risk-1-likelihood": "high"})
+    assert response.status_code == 302
+    page = client.get(
+        f"/postmortems/PM-2026-001/revisions/compare?a={pm.version}&b={pm.version + 1}"
+    )
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "Imagine it failed: how?" in text and "likelihood" in text
