@@ -45,6 +45,8 @@ def update(session, pm, raw, actor, *, base_version, note="", amendment=""):
     """
     current = _prepare(actor, pm)
     doc = validate(_with_kept(raw, pm, current))
+    if doc["kind"] != "pre-mortem":
+        doc = premortems.keep_hidden_link(session, doc, current, actor)
     errors = premortem_errors(session, doc, actor, current)
     if errors:
         raise DocumentError(errors)

@@ -123,3 +123,24 @@ def after(session, premortem, user, limit=AFTER):
         .limit(limit)
     ).all()
     return [(incident, outcomes(premortem, incident.foreseen)) for incident in found]
+
+
+def hidden_link(session, doc, user):
+    """Whether `doc` names a pre-mortem `user` may not read (or that does not exist)."""
+    return bool(doc.get("premortem")) and covering(session, doc["premortem"], user) is None
+
+
+def redacted(session, doc, user):
+    """`doc` as `user` may see it: without the ref (and the foreseen risks) of a pre-mortem
+    they may not read. The API and the history show documents through it."""
+    if not hidden_link(session, doc, user):
+        return doc
+    return {**doc, "premortem": None, "foreseen": []}
+
+
+def keep_hidden_link(session, doc, current, user):
+    """`doc` with the stored link to a pre-mortem `user` may not read, when `doc` leaves it
+    out (as `redacted` showed it to them): their saves neither see nor drop it."""
+    if doc.get("premortem") or doc.get("foreseen") or not hidden_link(session, current, user):
+        return doc
+    return {**doc, "premortem": current["premortem"], "foreseen": current["foreseen"]}

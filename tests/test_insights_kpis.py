@@ -135,7 +135,7 @@ def test_dashboard_by_hand(month_of_incidents, session, reader):
     )
     march, april = board.months
     assert march.by_severity == {"SEV1": 1, "SEV2": 1, "SEV3": 0, "SEV4": 0}
-    assert march.by_kind == {"incident": 2, "near-miss": 1, "game-day": 0}
+    assert march.by_kind == {"incident": 2, "near-miss": 1, "game-day": 0, "pre-mortem": 0}
     assert (march.ttd_median, march.ttd_p90) == (20, pytest.approx(28))  # 10 + 0.9 * 20
     assert (march.ttr_median, march.ttr_p90) == (180, pytest.approx(228))
     assert march.publish_median_days == 5  # 3, 5 and 5 days
