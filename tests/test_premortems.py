@@ -647,3 +647,24 @@ def test_the_api_and_the_history_never_name_a_pre_mortem_the_caller_may_not_read
     login(make_user("colleague@brightcart.example", role="author", teams=["payments"]))
     page = client.get("/postmortems/INC-2026-095/revisions/compare?a=1&b=2")
     assert page.status_code == 200 and "PM-2026-020" not in page.get_data(as_text=True)
+
+
+def test_naming_another_pre_mortem_or_none_drops_the_old_answers(client, author, session):
+    _save(session, premortem())
+    _save(session, premortem(ref="PM-2026-003", risks=[{"text": "Only one risk here"}]))
+    _save(
+        session,
+        document(
+            ref="INC-2026-096",
+            status="draft",
+            published_at=None,
+            premortem="PM-2026-001",
+            foreseen=[{"risk": 2, "materialised": "yes"}],
+        ),
+    )
+    assert _edit(client, "INC-2026-096", premortem="PM-2026-003").status_code == 302
+    pm = _stored(session, "INC-2026-096")
+    assert (pm.premortem, pm.foreseen) == ("PM-2026-003", [])
+    assert _edit(client, "INC-2026-096", premortem="").status_code == 302
+    pm = _stored(session, "INC-2026-096")
+    assert (pm.premortem, pm.foreseen) == (None, [])

@@ -220,6 +220,10 @@ def _read_all(form):
         for r in _rows(form, "foreseen", ("materialised", "note"), ("risk",))
         if r["materialised"]  # "not said": no row
     ]
+    # Answers about the risks of the pre-mortem the form listed, not of one named since.
+    listed = (form.get("foreseen-for") or "").lower()
+    if not raw.get("premortem") or raw["premortem"].lower() != listed:
+        raw["foreseen"] = []
     raw["links"] = [
         {"title": r["title"] or None, "url": r["url"]}
         for r in _rows(form, "link", LIST_FIELDS["links"])
