@@ -234,7 +234,8 @@ def premortem_errors(session, doc, user, current=None):
             )
         ).first()
     if covering is None:
-        return [FieldError("premortem", f"{show(ref)} names no pre-mortem you may read")]
+        # Not echoed: the ref may come from an old revision rather than from the writer.
+        return [FieldError("premortem", "names no pre-mortem you may read")]
     count = len(covering.risks)
     return [
         FieldError(

@@ -8,7 +8,7 @@ Every function takes the session first, flushes and never commits; the caller co
 import copy
 import re
 
-from kb import audit, owners, revisions
+from kb import audit, owners, premortems, revisions
 from kb.document import DocumentError, FieldError, to_document, validate
 from kb.document_checks import premortem_errors
 from kb.document_format import ROW_LIMITS
@@ -35,7 +35,7 @@ def create(session, raw, actor, *, note="created"):
     errors = premortem_errors(session, doc, actor)
     if errors:
         raise DocumentError(errors)
-    return save_document(session, doc, actor, note=note)
+    return save_document(session, premortems.with_mitigation_actions(doc), actor, note=note)
 
 
 def update(session, pm, raw, actor, *, base_version, note="", amendment=""):
@@ -47,6 +47,8 @@ def update(session, pm, raw, actor, *, base_version, note="", amendment=""):
     """
     current = _prepare(actor, pm)
     doc = validate(_with_kept(raw, pm, current))
+    if doc["kind"] != "pre-mortem":
+        doc = premortems.keep_hidden_link(session, doc, current, actor)
     errors = premortem_errors(session, doc, actor, current)
     if errors:
         raise DocumentError(errors)
@@ -138,7 +140,7 @@ def _with_kept(raw, pm, current):
 
 
 def _save_edit(session, pm, doc, actor, base_version, note, amendment):
-    doc = owners.normalise_document(session, doc)
+    doc = owners.normalise_document(session, premortems.with_mitigation_actions(doc))
     text = check_edit(pm, doc, actor, note=note, amendment=amendment)
     if text:
         note = f"amended: {text}" if note in ("", "edited") else f"{note}; amended: {text}"

@@ -11,9 +11,10 @@ from kb.document import to_document
 
 FRONT = (
     "format", "ref", "title", "kind", "status", "severity", "visibility", "trigger",
-    "readers", "authors", "teams", "services", "tags",
-    "started_at", "detected_at", "mitigated_at", "resolved_at", "published_at",
+    "decision", "premortem", "readers", "authors", "teams", "services", "tags",
+    "planned_at", "started_at", "detected_at", "mitigated_at", "resolved_at", "published_at",
 )  # fmt: skip
+RISK_HEADINGS = "| # | Risk | Likelihood | Impact | Mitigation | Owner | Signals | Source |"
 # Characters that mean something in a Markdown line; escaped in table cells and titles.
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|#!~&])")
 
@@ -34,6 +35,25 @@ def to_markdown(pm):
         text = doc.get(section["field"])
         if text:
             out += ["", f"## {section['heading']}", "", text.strip()]
+    if doc["risks"]:
+        out += ["", f"## {template.heading('risks')}", ""]
+        out += [RISK_HEADINGS, "| --- " * 8 + "|"]
+        out += [
+            f"| {i} | "
+            + " | ".join(
+                cell(r.get(key))
+                for key in ("text", "likelihood", "impact", "mitigation", "owner", "signals")
+            )
+            + f" | {cell(r.get('source'))} |"
+            for i, r in enumerate(doc["risks"], start=1)
+        ]
+    if doc["foreseen"]:
+        out += ["", f"## {template.heading('foreseen')}", ""]
+        out += ["| Risk # | Materialised | Note |", "| --- | --- | --- |"]
+        out += [
+            f"| {row['risk']} | {row['materialised']} | {cell(row.get('note'))} |"
+            for row in doc["foreseen"]
+        ]
     if doc["timeline"]:
         out += ["", f"## {template.heading('timeline')}", ""]
         out += ["| Time (UTC) | Event | Source |", "| --- | --- | --- |"]
@@ -50,15 +70,19 @@ def to_markdown(pm):
         ]
     if doc["action_items"]:
         out += ["", f"## {template.heading('action_items')}", ""]
+        # The risk column only where an item mitigates a risk (a pre-mortem's).
+        risky = any(a.get("risk") for a in doc["action_items"])
         out += [
-            "| Action | Owner | Due | Status | Link | Factor |",
-            "| --- | --- | --- | --- | --- | --- |",
+            "| Action | Owner | Due | Status | Link | Factor |"
+            + (" Mitigates risk |" if risky else ""),
+            "| --- | --- | --- | --- | --- | --- |" + (" --- |" if risky else ""),
         ]
         for a in doc["action_items"]:
             factor = "" if a.get("factor") is None else a["factor"] + 1
+            risk = f" {a.get('risk') or ''} |" if risky else ""
             out.append(
                 f"| {cell(a['title'])} | {cell(a.get('owner'))} | {a.get('due') or ''} "
-                f"| {a['status']} | {a.get('url') or ''} | {factor} |"
+                f"| {a['status']} | {a.get('url') or ''} | {factor} |{risk}"
             )
     if doc["links"]:
         out += ["", f"## {template.heading('links')}", ""]

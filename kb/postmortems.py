@@ -116,9 +116,9 @@ def count(session, user, *, status=None):
     return session.exec(query).one()
 
 
-def next_ref(session, year):
-    """The next free INC-<year>-NNN reference."""
-    prefix = f"INC-{year}-"
+def next_ref(session, year, kind="incident"):
+    """The next free INC-<year>-NNN reference (PM-<year>-NNN for a pre-mortem)."""
+    prefix = f"{'PM' if kind == 'pre-mortem' else 'INC'}-{year}-"
     refs = session.exec(select(Postmortem.ref).where(Postmortem.ref.startswith(prefix))).all()
     numbers = [int(r[len(prefix) :]) for r in refs if r[len(prefix) :].isdigit()]
     return f"{prefix}{max(numbers, default=0) + 1:03d}"
@@ -233,8 +233,8 @@ def _create(session, doc, actor, note):
     for _attempt in range(MAX_REF_ATTEMPTS):
         ref = doc.get("ref")
         if not ref:
-            started = doc.get("started_at")
-            ref = next_ref(session, (started or date.today()).year)
+            started = doc.get("started_at") or doc.get("planned_at")
+            ref = next_ref(session, (started or date.today()).year, doc.get("kind"))
         pm = Postmortem(ref=ref, title=doc["title"])
         _apply(pm, doc)
         try:

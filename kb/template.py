@@ -1,10 +1,11 @@
-"""The postmortem template (kb/template.toml): section order, headings, prompts and help."""
+"""The postmortem template (kb/template.toml): section order, headings, prompts and help, and
+which kinds of document have each section and list."""
 
 import tomllib
 from functools import cache
 from pathlib import Path
 
-from kb.models import SECTIONS
+from kb.models import INCIDENT_KINDS, KINDS, SECTIONS
 
 TEMPLATE_PATH = Path(__file__).with_name("template.toml")
 
@@ -17,12 +18,26 @@ def load(path=TEMPLATE_PATH):
     unknown = [s["field"] for s in template["sections"] if s["field"] not in SECTIONS]
     if unknown:
         raise ValueError(f"{path}: unknown section fields {', '.join(unknown)}")
+    parts = [*template["sections"], *template["lists"].values()]
+    strange = {k for part in parts for k in part.get("kinds", ()) if k not in KINDS}
+    if strange:
+        raise ValueError(f"{path}: unknown kinds {', '.join(sorted(strange))}")
     return template
 
 
-def sections():
-    """The sections in template order, each a dict with field, heading, prompt and help."""
-    return load()["sections"]
+def _has(part, kind):
+    return kind is None or kind in part.get("kinds", INCIDENT_KINDS)
+
+
+def sections(kind=None):
+    """The sections in template order (those of `kind` when given), each a dict with field,
+    heading, prompt and help."""
+    return [s for s in load()["sections"] if _has(s, kind)]
+
+
+def lists(kind=None):
+    """{list field: its heading, help...} (those of `kind` when given)."""
+    return {name: part for name, part in load()["lists"].items() if _has(part, kind)}
 
 
 def heading(field):

@@ -99,7 +99,7 @@ def test_round_trip_over_the_whole_seed_is_identical(app, runner, session, tmp_p
 
 def test_kb_seed_loads_once_and_says_how_to_sign_in(runner):
     first = runner.invoke(args=["seed", "--if-empty", "--no-hint"])
-    assert first.exit_code == 0 and "34 postmortems created" in first.output
+    assert first.exit_code == 0 and "40 postmortems created" in first.output
     assert "Sign in" not in first.output
     again = runner.invoke(args=["seed", "--if-empty"])
     assert "demo data not loaded" in again.output and "Sign in at" in again.output

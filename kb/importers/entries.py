@@ -24,7 +24,35 @@ COLUMNS = {
     "url": ("link", "url", "ticket", "issue", "tracker", "jira"),
     "factor": ("factor", "addresses", "for factor"),
     "number": ("", "no", "number", "n", "id"),
+    "risk": ("mitigates risk", "for risk"),
 }
+# A pre-mortem's risks table, and an incident's table of the risks it says happened.
+RISK_COLUMNS = {
+    "what": (
+        "risk",
+        "risks",
+        "how it fails",
+        "how it could fail",
+        "failure",
+        "what could go wrong",
+    ),
+    "likelihood": ("likelihood", "probability", "chance"),
+    "impact": ("impact", "consequence"),
+    "mitigation": ("mitigation", "mitigations", "mitigation plan", "prevention"),
+    "owner": COLUMNS["owner"],
+    "signals": ("signals", "signal", "warning signs", "early signals", "how we would know"),
+    "source": ("source", "from", "seen in"),
+    "number": COLUMNS["number"],
+}
+FORESEEN_COLUMNS = {
+    "risk": ("risk", "risk no", "risk number"),
+    "materialised": ("materialised", "materialized", "happened", "did it happen"),
+    "note": ("note", "notes", "comment"),
+}
+LEVELS = {"low": "low", "l": "low", "medium": "medium", "med": "medium", "m": "medium",
+          "high": "high", "h": "high"}  # fmt: skip
+YES_NO = {"yes": "yes", "y": "yes", "true": "yes", "no": "no", "n": "no", "false": "no"}
+RISKS_MAX, FORESEEN_MAX, SIGNAL_MAX, RISK_SOURCE_MAX = 50, 50, 2000, 300
 STATUSES = {
     "done": "done", "complete": "done", "completed": "done", "closed": "done",
     "fixed": "done", "resolved": "done", "yes": "done", "x": "done", "✅": "done",
@@ -35,9 +63,10 @@ STATUSES = {
 }  # fmt: skip
 
 
-def pieces(segments, by_line=False):
+def pieces(segments, by_line=False, columns=None):
     """Each entry of the segments: one per list item, table row or paragraph (one per line
-    when `by_line`, as in a timeline written line by line), with the lines that continue it."""
+    when `by_line`, as in a timeline written line by line), with the lines that continue it.
+    A table's column headings are named by `columns` (COLUMNS unless given)."""
     found = []
     for segment in segments:
         current, key = None, None
@@ -45,7 +74,7 @@ def pieces(segments, by_line=False):
         for unit in segment.units:
             if unit.kind == "row":
                 if unit.header:
-                    header = [_role(c) for c in unit.cells]
+                    header = [_role(c, columns or COLUMNS) for c in unit.cells]
                 elif any(unit.cells):
                     found.append(([unit], header))
                 current, key = None, None
@@ -69,10 +98,10 @@ def pieces(segments, by_line=False):
     return found
 
 
-def _role(cell):
+def _role(cell, columns=COLUMNS):
     name = headings.normalise(cell)
     name = re.sub(r"\s*\(.*?\)\s*", " ", name).strip() if "(" in cell else name
-    return next((role for role, names in COLUMNS.items() if name in names), None)
+    return next((role for role, names in columns.items() if name in names), None)
 
 
 def _columns(unit, header):
@@ -188,6 +217,9 @@ def actions(segments, notes):
             factor = columns.get("factor", "").strip()
             if factor.isdigit() and int(factor) >= 1:
                 item["factor"] = int(factor) - 1
+            risk = columns.get("risk", "").strip()
+            if risk.isdigit() and int(risk) >= 1:
+                item["risk"] = int(risk)
         else:
             if sub_label(piece, notes):
                 continue
@@ -211,3 +243,61 @@ def links(segments, notes):
         elif text:
             notes.append(text)
     return found
+
+
+def risks(segments, notes):
+    """A pre-mortem's risks: table rows by their headings (RISK_COLUMNS), or one per item or
+    paragraph (its text alone)."""
+    found = []
+    for piece, header in pieces(segments, columns=RISK_COLUMNS):
+        risk = {}
+        if piece[0].kind == "row":
+            columns = _columns(piece[0], header)
+            text = columns.get("what") or columns["text"]
+            for key in ("likelihood", "impact"):
+                level = LEVELS.get(columns.get(key, "").strip().lower())
+                if level:
+                    risk[key] = level
+                elif columns.get(key, "").strip():
+                    notes.append(f"{text}: {key} {columns[key]}")
+            for key, limit in (
+                ("mitigation", TEXT_MAX),
+                ("owner", OWNER_MAX),
+                ("signals", SIGNAL_MAX),
+                ("source", RISK_SOURCE_MAX),
+            ):
+                if columns.get(key, "").strip():
+                    risk[key] = _fit(columns[key].strip(), limit, notes)
+        else:
+            if sub_label(piece, notes):
+                continue
+            text = " ".join(u.text for u in piece).strip()
+        if text:
+            found.append({"text": _fit(text, TEXT_MAX, notes), **risk})
+    notes.extend(r["text"] for r in found[RISKS_MAX:])
+    return found[:RISKS_MAX]
+
+
+def foreseen(segments, notes):
+    """An incident's verdict on the risks of its pre-mortem: rows of risk number,
+    materialised (yes or no) and a note. Anything else goes to the notes."""
+    found, seen = [], set()
+    for piece, header in pieces(segments, columns=FORESEEN_COLUMNS):
+        if piece[0].kind != "row":
+            text = " ".join(u.text for u in piece).strip()
+            if text:
+                notes.append(text)
+            continue
+        columns = _columns(piece[0], header)
+        number = columns.get("risk", "").strip()
+        happened = YES_NO.get(columns.get("materialised", "").strip().lower())
+        if not number.isdigit() or int(number) < 1 or int(number) in seen or not happened:
+            notes.append(" | ".join(piece[0].cells))
+            continue
+        seen.add(int(number))
+        row = {"risk": int(number), "materialised": happened}
+        note = (columns.get("note") or columns.get("text") or "").strip()
+        if note:
+            row["note"] = note[:500]
+        found.append(row)
+    return found[:FORESEEN_MAX]

@@ -6,8 +6,8 @@ import re
 from datetime import UTC, date, datetime
 
 from kb.document import FORMAT, format_datetime
-from kb.document_format import AUTHOR_RE
-from kb.models import KINDS, SEVERITIES, STATUSES, TIMESTAMPS, TRIGGERS, VISIBILITIES
+from kb.document_format import AUTHOR_RE, REF_RE
+from kb.models import DECISIONS, KINDS, SEVERITIES, STATUSES, TIMESTAMPS, TRIGGERS, VISIBILITIES
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CHOICES = {
@@ -15,6 +15,7 @@ _CHOICES = {
     "status": STATUSES,
     "visibility": VISIBILITIES,
     "trigger": TRIGGERS,
+    "decision": DECISIONS,
 }
 
 
@@ -25,6 +26,11 @@ def fields(front, found):
         found.problems.append(f"front matter format {front['format']!r} is not {FORMAT}")
     if isinstance(front.get("ref"), str | int):
         doc["ref"] = str(front["ref"])
+    premortem = front.get("premortem")
+    if isinstance(premortem, str | int) and REF_RE.match(str(premortem).strip()):
+        doc["premortem"] = str(premortem).strip()
+    elif premortem is not None:
+        found.problems.append(f"premortem {premortem!r} is not the ref of a pre-mortem")
     for key, allowed in _CHOICES.items():
         value = front.get(key)
         if value in allowed:

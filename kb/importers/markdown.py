@@ -15,8 +15,9 @@ from kb.importers import blocks, entries, frontmatter, headings
 from kb.importers.times import Clock, find_date
 from kb.models import SECTIONS
 
-LISTS = ("timeline", "contributing_factors", "action_items", "links")
+LISTS = ("timeline", "contributing_factors", "risks", "foreseen", "action_items", "links")
 NOTES = "notes"
+PREMORTEM_PARTS = ("risks", "change", "rollback")  # a pre-mortem's; another kind's go to notes
 LABEL_LEVEL = 7  # label lines rank below every heading
 TITLE_MAX = 200
 _GENERIC = re.compile(
@@ -86,6 +87,8 @@ def read_markdown(text, *, name=""):
         prose["summary" if not _has(segments, "summary") else NOTES].append(intro)
     for segment in segments[lead_count:]:
         target = segment.field or NOTES
+        if target in PREMORTEM_PARTS and doc.get("kind") != "pre-mortem":
+            target = NOTES  # an incident's "Risks" heading: prose, not a pre-mortem's risks
         found.mapping.append((segment.label, target))
         if target in LISTS:
             lists[target].append(segment)
@@ -103,6 +106,11 @@ def read_markdown(text, *, name=""):
     clock = Clock(day, meta.get("offset"))
     doc["timeline"] = entries.timeline(lists["timeline"], clock, notes)
     doc["contributing_factors"] = entries.factors(lists["contributing_factors"], notes)
+    # Risks are a pre-mortem's (an incident's "Risks" text stays where it was filed).
+    doc["risks"] = entries.risks(lists["risks"], notes) if doc.get("kind") == "pre-mortem" else []
+    doc["foreseen"] = entries.foreseen(lists["foreseen"], notes) if doc.get("premortem") else []
+    if lists["foreseen"] and not doc.get("premortem"):
+        notes.extend(_markdown(s.units, parsed) for s in lists["foreseen"])
     doc["action_items"] = entries.actions(lists["action_items"], notes)
     doc["links"] = entries.links(lists["links"], notes)
     timed = [e["at"] for e in doc["timeline"] if e.get("at")]

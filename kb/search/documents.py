@@ -21,9 +21,11 @@ _SCALARS = (
     "title",
     *CHOICES,
     "started_at",
+    "planned_at",
     "created_at",
     "version",
     "timeline",
+    "risks",
     *SECTIONS,
 )
 

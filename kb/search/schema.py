@@ -44,6 +44,9 @@ FACETS = (
 FACET_FIELDS = tuple(f for f, _l, _p in FACETS)
 # Sections, in the order a reader meets them; each hit's passage comes from one of them.
 SECTION_KEYS = (
+    "change",  # a pre-mortem's: the planned change, its risks and its rollback plan
+    "risks",
+    "rollback",
     "summary",
     "impact",
     "detection",
@@ -59,6 +62,7 @@ SECTION_KEYS = (
     "notes",
 )
 
+RISK_PARTS = ("text", "mitigation", "signals")  # the words of a risk that are searched
 _WORD_RE = re.compile(r"\w+(?:[.']\w+)*", re.UNICODE)
 
 
@@ -327,6 +331,11 @@ def sections_of(doc):
             text = "\n".join(
                 plain(f.get("text", "")) for f in doc.get("contributing_factors") or ()
             )
+        elif key == "risks":
+            text = "\n".join(
+                " ".join(plain(r.get(part) or "") for part in RISK_PARTS).strip()
+                for r in doc.get("risks") or ()
+            )
         elif key == "action_items":
             text = "\n".join(a.get("title", "") for a in doc.get("action_items") or ())
         else:
@@ -346,7 +355,8 @@ def fields_for(pid, doc, version=1, created_at=None):
         " ".join(filter(None, (plain(f.get("text", "")), f.get("category") or "")))
         for f in doc.get("contributing_factors") or ()
     )
-    started = _epoch(doc.get("started_at")) or _epoch(created_at)
+    # A pre-mortem's date is when its change is planned.
+    started = _epoch(doc.get("started_at")) or _epoch(doc.get("planned_at")) or _epoch(created_at)
     year = str(datetime.fromtimestamp(started, UTC).year) if started else ""
     title = doc["title"]
     people = [p.lower() for p in (*doc.get("authors", ()), *doc.get("readers", ()))]

@@ -79,7 +79,7 @@
     if (!saved || !saved.data) return;
     if (Number(saved.version) < Number(versionInput.value)) { dropLocal(); return; }
     const names = Object.keys(saved.data);
-    ["timeline", "factor", "action", "link"].forEach((p) => ensureRows(p, names));
+    ["timeline", "factor", "risk", "action", "link"].forEach((p) => ensureRows(p, names));
     let changed = false;
     names.forEach((name) => {
       if (name === "version" || name === "tz") return;

@@ -5,7 +5,7 @@ from flask import Blueprint, abort, jsonify, request, url_for
 from flask_login import current_user, login_required
 from sqlmodel import select
 
-from kb import editing, postmortems, revisions, workflow
+from kb import editing, postmortems, premortems, revisions, workflow
 from kb.db import get_session
 from kb.document import DocumentError, format_datetime, to_document
 from kb.models import KINDS, SEVERITIES, STATUSES, User
@@ -33,7 +33,9 @@ LABEL_FILTERS = {"service": "services", "team": "teams", "tag": "tags"}
 
 
 def _with_version(pm):
-    return {**to_document(pm), "version": pm.version}
+    """The document as the caller may see it (kb.premortems.redacted), with its version."""
+    shown = premortems.redacted(get_session(), to_document(pm), current_user)
+    return {**shown, "version": pm.version}
 
 
 def _body():
@@ -251,7 +253,7 @@ def get_revision(ref, number):
         author=author.email if author else None,
         note=rev.note,
         amendment=rev.amendment or None,
-        document=rev.document,
+        document=premortems.redacted(db, rev.document, current_user),
     )
 
 

@@ -31,14 +31,21 @@ from kb.db import get_session
 from kb.document import DocumentError, to_document
 from kb.markdown import render_uncached
 from kb.models import ACTION_STATUSES, KINDS, SEVERITIES, TRIGGERS, VISIBILITIES, User
-from kb.web import params, postmortem_form
+from kb.web import params, postmortem_form, premortem_view
 from kb.web import reviews as review_pages
 
 bp = Blueprint("editor", __name__)
-BLANK_ROWS = {"timeline": 1, "contributing_factors": 1, "action_items": 1, "links": 1}
+BLANK_ROWS = {
+    "timeline": 1,
+    "contributing_factors": 1,
+    "risks": 1,
+    "action_items": 1,
+    "links": 1,
+}
 ADD_TARGETS = {
     "timeline": "timeline",
     "factor": "contributing_factors",
+    "risk": "risks",
     "action": "action_items",
     "link": "links",
 }
@@ -111,7 +118,10 @@ def edit(ref):
     if request.method == "GET":
         return _render_editor(db, pm, to_document(pm), tz, version=pm.version)
 
-    raw = postmortem_form.read(request.form)
+    raw = postmortem_form.read(request.form, to_document(pm))
+    if "add_risk" in request.form:  # "Add as risk" from the radar, without script
+        raw = postmortem_form.add_risk(raw, request.form["add_risk"])
+        return _save(db, pm, raw, tz, note="edited")
     added = request.form.get("add")
     if added in ADD_TARGETS:  # "Add a row" without JavaScript: show the form again, one more row
         extra = dict(BLANK_ROWS)
@@ -248,7 +258,7 @@ def autosave(ref):
     is left (a form post, always answered in JSON)."""
     db, pm = editable(ref)
     tz = _tz()
-    raw = postmortem_form.read(request.form)
+    raw = postmortem_form.read(request.form, to_document(pm))
     return _save(db, pm, raw, tz, note=revision_history.AUTOSAVE_NOTE, autosave=True)
 
 
@@ -275,8 +285,10 @@ def _render_editor(
         errors=errors or {},
         hints=hints,
         tz=tz,
-        sections=template.sections(),
+        sections=postmortem_form.sections_shown(doc),
         lists=template.load()["lists"],
+        shown=postmortem_form.shown(doc.get("kind") or "incident"),
+        premortem=premortem_view.editor_context(db, pm, doc, current_user),
         kinds=KINDS,
         severities=SEVERITIES,
         visibilities=VISIBILITIES,

@@ -4,7 +4,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user, login_required
 from sqlmodel import select
 
-from kb import attachments, diff, editing, postmortems, workflow
+from kb import attachments, diff, editing, postmortems, premortems, workflow
 from kb import revisions as revision_history
 from kb.db import get_session
 from kb.document import DocumentError, to_document
@@ -44,7 +44,8 @@ def compare(ref):
     if old is None or new is None:
         flash("Choose two revisions that exist.", "error")
         return redirect(url_for("history.revisions", ref=ref))
-    changes = diff.compare(old.document, new.document)
+    shown = [premortems.redacted(db, r.document, current_user) for r in (old, new)]
+    changes = diff.compare(*shown)
     return render_template("editor/compare.html", pm=pm, old=old, new=new, changes=changes)
 
 
@@ -63,7 +64,9 @@ def restore(ref, number):
             "editor/restore.html",
             pm=pm,
             number=number,
-            changes=diff.compare(to_document(pm), restored),
+            changes=diff.compare(
+                *(premortems.redacted(db, d, current_user) for d in (to_document(pm), restored))
+            ),
         )
     try:
         pm, changed = editing.restore(

@@ -13,8 +13,9 @@ import re
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from kb import template
 from kb.document_format import EDITED_SCALARS, LABEL_FIELDS, ROWS
-from kb.models import SECTIONS, TIMESTAMPS
+from kb.models import KINDS, SECTIONS, TIMESTAMPS
 from kb.web import params
 
 LIST_FIELDS = ROWS  # each list of rows, with its columns
@@ -113,8 +114,70 @@ def _factor(text):
     return number - 1 if number is not None else text
 
 
-def read(form):
-    """The form's fields as a raw document (validation happens in the domain)."""
+def _number(text):
+    """A risk's number as typed (from 1, as the document counts risks), else the text for
+    validation to refuse."""
+    if not text:
+        return None
+    number = params.whole_or_none(text, low=1)
+    return number if number is not None else text
+
+
+# What the form of each kind holds beyond what every kind has: a pre-mortem has no incident
+# times, timeline or factors, an incident no plan or risks (kb/template.toml's `kinds`).
+PREMORTEM_ONLY = ("decision", "planned_at", "risks")
+INCIDENT_ONLY = (
+    "severity",
+    "premortem",
+    "foreseen",
+    "started_at",
+    "detected_at",
+    "mitigated_at",
+    "resolved_at",
+    "timeline",
+    "contributing_factors",
+)
+
+
+def shown(kind):
+    """The fields the editor shows for a document of `kind` (sections and lists by the
+    template; the rest by PREMORTEM_ONLY and INCIDENT_ONLY)."""
+    hidden = INCIDENT_ONLY if kind == "pre-mortem" else PREMORTEM_ONLY
+    sections = {s["field"] for s in template.sections(kind)}
+    fields = [*SCALARS, *NAME_LISTS, *TIMES, *SECTIONS, *LIST_FIELDS]
+    return {f for f in fields if f not in hidden and (f not in SECTIONS or f in sections)}
+
+
+def read(form, stored=None):
+    """The form's fields as a raw document (validation happens in the domain).
+
+    The form holds the fields the editor shows for its kind (see `shown`); the others keep
+    their `stored` value (a pre-mortem's timeline survives a visit as a pre-mortem), except
+    those no document of that kind may hold, which are left out.
+    """
+    raw = _read_all(form)
+    kind = raw.get("kind") if raw.get("kind") in KINDS else "incident"
+    keep = shown(kind) | {key for key in SECTIONS if key in form}  # see sections_shown
+    out = {key: value for key, value in raw.items() if key in keep}
+    foreign = ("premortem", "foreseen") if kind == "pre-mortem" else PREMORTEM_ONLY
+    for key in raw:
+        if key not in keep and key not in foreign and stored and key in stored:
+            out[key] = stored[key]
+    if "premortem" in keep and "premortem" not in form and stored:
+        # The editor leaves out a link to a pre-mortem the writer may not read: it stays.
+        out["premortem"], out["foreseen"] = stored.get("premortem"), stored.get("foreseen")
+    return out
+
+
+def sections_shown(doc):
+    """The template's sections the editor shows for `doc`: those of its kind, and any other
+    that holds text (an imported pre-mortem's summary is not hidden away)."""
+    kind = doc.get("kind") if doc.get("kind") in KINDS else "incident"
+    own = {s["field"] for s in template.sections(kind)}
+    return [s for s in template.sections() if s["field"] in own or doc.get(s["field"])]
+
+
+def _read_all(form):
     tz = zone(form.get("tz"))
     raw = {key: (form.get(key) or "").strip() or None for key in SCALARS}
     for key in NAME_LISTS:
@@ -144,9 +207,23 @@ def read(form):
             "status": r["status"] or "open",
             "url": r["url"] or None,
             "factor": _factor(r["factor"]),
+            "risk": _number(r["risk"]),
         }
         for r in _rows(form, "action", LIST_FIELDS["action_items"])
     ]
+    raw["risks"] = [
+        {key: r[key] or None for key in LIST_FIELDS["risks"]}
+        for r in _rows(form, "risk", LIST_FIELDS["risks"])
+    ]
+    raw["foreseen"] = [
+        {"risk": _number(r["risk"]), "materialised": r["materialised"], "note": r["note"] or None}
+        for r in _rows(form, "foreseen", ("materialised", "note"), ("risk",))
+        if r["materialised"]  # "not said": no row
+    ]
+    # Answers about the risks of the pre-mortem the form listed, not of one named since.
+    listed = (form.get("foreseen-for") or "").lower()
+    if not raw.get("premortem") or raw["premortem"].lower() != listed:
+        raw["foreseen"] = []
     raw["links"] = [
         {"title": r["title"] or None, "url": r["url"]}
         for r in _rows(form, "link", LIST_FIELDS["links"])
@@ -157,17 +234,24 @@ def read(form):
 PREFIXES = {
     "timeline": "timeline",
     "contributing_factors": "factor",
+    "risks": "risk",
+    "foreseen": "foreseen",
     "action_items": "action",
     "links": "link",
 }
 LIST_LABELS = {
     "timeline": "Timeline entry",
     "contributing_factors": "Contributing factor",
+    "risks": "Risk",
+    "foreseen": "Foreseen risk",
     "action_items": "Action item",
     "links": "Link",
 }
-KEY_LABELS = {"at": "time", "url": "address", "factor": "factor #"}
+KEY_LABELS = {"at": "time", "url": "address", "factor": "factor #", "risk": "risk #"}
 FIELD_LABELS = {
+    "planned_at": "Planned for",
+    "premortem": "Pre-mortem",
+    "trigger": "Kind of change",
     "started_at": "Started",
     "detected_at": "Detected",
     "mitigated_at": "Mitigated",
@@ -227,7 +311,22 @@ def layout(doc, tz, extra_rows=None):
         {**a, "factor": "" if a.get("factor") is None else a["factor"] + 1}
         for a in doc.get("action_items") or []
     ]
+    view["risks"] = list(doc.get("risks") or [])
+    view["foreseen"] = list(doc.get("foreseen") or [])
     view["links"] = list(doc.get("links") or [])
     for key, count in extra_rows.items():
         view[key] = view[key] + [{} for _ in range(count)]
     return view
+
+
+def add_risk(raw, value):
+    """`raw` with one more risk, from an "Add as risk" button of the radar without script:
+    its value is the risk's source and text, separated by a tab."""
+    source, _tab, text = (value or "").partition("\t")
+    if not _tab:
+        source, text = "", source
+    risk = dict.fromkeys(LIST_FIELDS["risks"]) | {
+        "text": text.strip() or None,
+        "source": " ".join(source.split()) or None,
+    }
+    return {**raw, "risks": [*(raw.get("risks") or []), risk]}

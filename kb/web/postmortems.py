@@ -10,7 +10,7 @@ from kb.models import KINDS, SEVERITIES, STATUSES
 from kb.trackers import creating as tracker_creating
 from kb.trackers import kinds as tracker_kinds
 from kb.trackers import setup as tracker_setup
-from kb.web import editor, params
+from kb.web import editor, params, premortem_view
 
 bp = Blueprint("postmortems", __name__)
 PAGE_SIZE = 25
@@ -53,7 +53,8 @@ def show(ref):
     return render_template(
         "postmortems/show.html",
         pm=pm,
-        sections=template.sections(),
+        sections=template.sections(),  # those with text: of its kind, or kept from another
+        premortem=premortem_view.page_context(db, pm, current_user),
         section_html=postmortems.section_html(pm),
         heading=template.heading,
         severities=SEVERITIES,
