@@ -43,6 +43,7 @@ def init_app(app: Flask):
         imports,
         openapi,
         postmortems,
+        radar,
         themes,
     )
     from kb.web import health as health_pages
@@ -101,6 +102,7 @@ def init_app(app: Flask):
     app.register_blueprint(openapi.bp)
     app.register_blueprint(digest.bp)
     app.register_blueprint(themes.bp)
+    app.register_blueprint(radar.bp)
     app.register_blueprint(figures.bp)
     app.register_blueprint(search_pages.bp)
     app.register_blueprint(health_pages.bp)
