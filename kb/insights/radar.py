@@ -24,7 +24,7 @@ from kb import accounts
 from kb.document import normalise_name
 from kb.document_format import NAME_HINT, NAME_RE
 from kb.insights import similar, snapshot
-from kb.insights.kpis import published
+from kb.insights.kpis import memo, published
 from kb.insights.themes import labels_as_seen
 from kb.models import (
     ACTION_STATUSES,
@@ -189,11 +189,17 @@ def radar(session, user, services, trigger, text, exclude_id=None, today=None):
     snap = snapshot.for_session(session)
     with snap.lock:
         snap.refresh(session)
-        counted = _count(snap, scope, services, trigger, exclude_id, today)
+        # Typing changes the text far more often than the services or the trigger: the
+        # counts are kept until the data changes (read-only from here on).
+        counted = snap.cached(
+            ("radar", scope, tuple(services), trigger, exclude_id, today),
+            lambda: _count(snap, scope, services, trigger, exclude_id, today),
+        )
     result.incidents = counted["incidents"]
     result.change_share = _change_share(counted, services, trigger)
-    result.themes = _themes(session, scope, counted["themes"])
-    result.open_actions = _actions(session, scope, counted["actions"], services, today)
+    shown = published(scope)  # the few rows shown are read through the visibility filter
+    result.themes = _themes(session, scope, shown, counted["themes"])
+    result.open_actions = _actions(session, shown, counted["actions"], services, today)
     result.open_total, result.overdue_total = counted["open"], counted["overdue"]
     found = similar.suggest(
         session,
@@ -215,14 +221,15 @@ def _count(snap, scope, services, trigger, exclude_id, today):
     """The numbers, over what `scope` may see; with the snapshot's lock held."""
     size = snap.size
     visible = snap.cached(("radar-visible", scope), lambda: snap.visible(scope))
-    kind = snap.columns["kind"][:size]
-    past_kinds = visible & np.isin(kind, [KINDS.index(k) for k in PAST_KINDS if k in KINDS])
+    past_kinds = visible & _one_of(
+        snap.columns["kind"][:size], [KINDS.index(k) for k in PAST_KINDS]
+    )
     if exclude_id in snap.slot_of:
         past_kinds[snap.slot_of[exclude_id]] = False
     wanted_names = set(services)
     codes = [code for code, name in enumerate(snap.service_names) if name in wanted_names]
     rows = snap.rows_of(snap.services, past_kinds)
-    rows &= np.isin(snap.services.columns["code"], codes)
+    rows &= _one_of(snap.services.columns["code"], codes)
     past = np.zeros(size, bool)
     past[snap.services.columns["owner"][rows]] = True
     triggers = snap.columns["trigger"][:size].astype(np.int64) + 1  # -1 (unknown value) -> 0
@@ -241,15 +248,26 @@ def _count(snap, scope, services, trigger, exclude_id, today):
     return counted
 
 
+def _one_of(codes, wanted):
+    """A mask of the `codes` (small non-negative integers, -1 for none) that are in `wanted`:
+    a lookup table, where np.isin would sort."""
+    table = np.zeros(max([*wanted, int(codes.max(initial=0))]) + 2, bool)
+    table[list(wanted)] = True
+    return table[codes]
+
+
 def _theme_counts(snap, past):
     """The themes with most past incidents: [(theme id, count, candidate ids for latest)]."""
     members = snap.themes.columns
     rows = snap.rows_of(snap.themes, past)
     if not rows.any():
         return {"themes": []}
-    pairs = np.unique(members["theme"][rows].astype(np.int64) << 32 | members["owner"][rows])
+    # Each (theme, postmortem) once: a postmortem with two factors in a theme is one incident.
+    pairs = np.sort(members["theme"][rows].astype(np.int64) << 32 | members["owner"][rows])
+    pairs = pairs[np.r_[True, pairs[1:] != pairs[:-1]]]
     themes, slots = pairs >> 32, pairs & 0xFFFFFFFF
-    ids, counts = np.unique(themes, return_counts=True)
+    starts = np.flatnonzero(np.r_[True, themes[1:] != themes[:-1]])  # sorted: runs of a theme
+    ids, counts = themes[starts], np.diff(np.r_[starts, len(themes)])
     top = np.lexsort((ids, -counts))[:THEMES_SHOWN]
     month = snap.columns["month"]
     chosen = []
@@ -266,15 +284,15 @@ def _action_rows(snap, past, today):
     ACTIONS_SHOWN (overdue first, then soonest due) and of any that tie with the last."""
     actions = snap.actions.columns
     open_codes = [ACTION_STATUSES.index(s) for s in OPEN_ACTION_STATUSES]
-    rows = snap.rows_of(snap.actions, past) & np.isin(actions["status"], open_codes)
+    rows = snap.rows_of(snap.actions, past) & _one_of(actions["status"], open_codes)
     due = actions["due"][rows].astype(np.int64)
     undated = due == snapshot.NO_DUE
     overdue = ~undated & (due < today.toordinal())
     if not len(due):
         return {"open": 0, "overdue": 0, "actions": []}
     key = np.where(overdue, 0, 1) * 10**8 + np.where(undated, 10**8 - 1, due)
-    order = np.argsort(key, kind="stable")
-    cut = key[order[min(ACTIONS_SHOWN, len(order)) - 1]]
+    shown = min(ACTIONS_SHOWN, len(key))
+    cut = np.partition(key, shown - 1)[shown - 1]  # the key of the last one shown
     owners = actions["owner"][rows][key <= cut]
     return {
         "open": int(len(due)),
@@ -309,7 +327,18 @@ def _change_share(counted, services, trigger):
 # --- the rows shown, read through the visibility filter -------------------------------------
 
 
-def _themes(session, scope, chosen):
+def _labels(session, scope, theme_ids):
+    """{theme id: label} as `scope` may be shown them, remembered until the data or the
+    themes change (kb.insights.kpis.memo): relabelling a theme from what a reader may see
+    reads its factors."""
+    known = memo(session, scope, ("radar theme labels",), dict)
+    missing = [theme_id for theme_id in theme_ids if theme_id not in known]
+    if missing:
+        known.update(labels_as_seen(session, scope, missing))
+    return {theme_id: known[theme_id] for theme_id in theme_ids if theme_id in known}
+
+
+def _themes(session, scope, shown, chosen):
     if not chosen:
         return []
     candidates = {pm_id for _t, _n, ids in chosen for pm_id in ids}
@@ -317,11 +346,11 @@ def _themes(session, scope, chosen):
         pm_id: (ref, title, started)
         for pm_id, ref, title, started in session.exec(
             select(Postmortem.id, Postmortem.ref, Postmortem.title, Postmortem.started_at).where(
-                Postmortem.id.in_(sorted(candidates)), published(scope)
+                Postmortem.id.in_(sorted(candidates)), shown
             )
         ).all()
     }
-    names = labels_as_seen(session, scope, [theme_id for theme_id, _n, _ids in chosen])
+    names = _labels(session, scope, [theme_id for theme_id, _n, _ids in chosen])
     out = []
     for theme_id, count, ids in chosen:
         if theme_id not in names:
@@ -349,25 +378,27 @@ def _moment(started):
     return started.timestamp() if started is not None else float("-inf")
 
 
-def _actions(session, scope, pm_ids, services, today):
+def _actions(session, shown, pm_ids, services, today):
     if not pm_ids:
         return []
-    rows = session.exec(
-        select(ActionItem, Postmortem.ref, Postmortem.title, Postmortem.id)
-        .join(Postmortem, Postmortem.id == ActionItem.postmortem_id)
-        .where(
-            Postmortem.id.in_(pm_ids),
-            published(scope),
-            ActionItem.status.in_(OPEN_ACTION_STATUSES),
-        )
-    ).all()
+    # Looked up by the postmortems' ids alone, and the rest decided here: given a condition
+    # on status (or on a label's value) too, SQLite would rather scan that index, which holds
+    # tens of thousands of rows, than read the few rows of these postmortems.
+    rows = [
+        row
+        for row in session.exec(
+            select(ActionItem, Postmortem.ref, Postmortem.title, Postmortem.id)
+            .join(Postmortem, Postmortem.id == ActionItem.postmortem_id)
+            .where(ActionItem.postmortem_id.in_(pm_ids), shown)
+        ).all()
+        if row[0].status in OPEN_ACTION_STATUSES
+    ]
     on = {}  # the change's services each of these few postmortems is about
-    for pm_id, value in session.exec(
-        select(Label.postmortem_id, Label.value).where(
-            Label.postmortem_id.in_(pm_ids), Label.field == "services", Label.value.in_(services)
-        )
+    for pm_id, field_name, value in session.exec(
+        select(Label.postmortem_id, Label.field, Label.value).where(Label.postmortem_id.in_(pm_ids))
     ).all():
-        on.setdefault(pm_id, []).append(value)
+        if field_name == "services" and value in services:
+            on.setdefault(pm_id, []).append(value)
 
     def key(row):
         item, ref, _title, _id = row

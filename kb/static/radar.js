@@ -54,7 +54,7 @@
     Object.entries(attrs || {}).forEach(([key, value]) => {
       if (value !== null && value !== undefined && value !== false) node.setAttribute(key, value);
     });
-    children.flat().forEach((child) => {
+    children.flat(Infinity).forEach((child) => {
       if (child === null || child === undefined || child === "") return;
       node.append(child instanceof Node ? child : String(child));
     });
@@ -66,7 +66,7 @@
   function month(iso) {
     if (!iso) return "";
     const d = new Date(iso);
-    return d.toLocaleString("en-GB", { month: "short", year: "numeric", timeZone: "UTC" });
+    return d.toLocaleString("en-US", { month: "short", year: "numeric", timeZone: "UTC" });
   }
   function addButton(entry) {
     if (!canAdd) return null;
