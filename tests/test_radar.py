@@ -1,5 +1,5 @@
 """The risk radar: what past incidents of a change's services say, through the API and the
-page, and only what the reader may see (kb/insights/radar.py, kb/web/radar.py)."""
+page, and only what the reader may see (kb/insights/radar/, kb/web/radar.py)."""
 
 import json
 from datetime import date
