@@ -277,7 +277,7 @@ def test_a_postmortem_the_reader_may_not_read_is_not_found(world, session, clien
     assert client.get("/api/v1/postmortems/INC-2026-001/radar").status_code == 401
 
 
-def test_the_page_shows_the_radar_and_asks_again(world, session, client, login):
+def test_the_page_shows_the_radar_and_asks_again(world, session, client, login, csrf_token):
     login(accounts.get_user(session, "reader@x.example"))
     page = client.get("/postmortems/PLAN-2026-009/radar")
     html = page.get_data(as_text=True)
@@ -293,13 +293,22 @@ def test_the_page_shows_the_radar_and_asks_again(world, session, client, login):
         as_text=True
     )
     # Asked again for other services and another kind of change, without script.
-    again = client.get(
+    token = csrf_token()
+    again = client.post(
         "/postmortems/PLAN-2026-009/radar",
-        query_string={"services": "catalog-search", "trigger": "data", "text": "indexer queue"},
+        data={
+            "services": "catalog-search",
+            "trigger": "data",
+            "text": "indexer queue " * 1000,  # longer than any address may be
+            "csrf_token": token,
+        },
     ).get_data(as_text=True)
     assert "INC-2026-004" in again and "followed a data" in again
-    bad = client.get("/postmortems/PLAN-2026-009/radar", query_string={"trigger": "meteor"})
+    bad = client.post(
+        "/postmortems/PLAN-2026-009/radar", data={"trigger": "meteor", "csrf_token": token}
+    )
     assert bad.status_code == 400 and "trigger: must be one of" in bad.get_data(as_text=True)
+    assert client.post("/postmortems/PLAN-2026-009/radar", data={}).status_code == 400  # CSRF
     assert client.get("/postmortems/SEC-2026-006/radar").status_code == 404
 
 

@@ -64,13 +64,14 @@ def api_for_text():
     return jsonify(radar_json(found, exclude.ref if exclude else None))
 
 
-@bp.route("/postmortems/<ref>/radar")
+@bp.route("/postmortems/<ref>/radar", methods=["GET", "POST"])
 @login_required
 def page(ref):
-    """The radar of a postmortem; its form asks again for other services, trigger or text."""
+    """The radar of a postmortem; its form asks again for other services, trigger or text
+    (posted: the text is too long for an address, and changes nothing)."""
     pm = _visible(ref)
     db = get_session()
-    asked = request.args
+    asked = request.form if request.method == "POST" else {}
     services = (
         [s for s in asked.get("services", "").split(",") if s.strip()]
         if "services" in asked
