@@ -310,6 +310,13 @@ def test_the_page_shows_the_radar_and_asks_again(world, session, client, login, 
     assert bad.status_code == 400 and "trigger: must be one of" in bad.get_data(as_text=True)
     assert client.post("/postmortems/PLAN-2026-009/radar", data={}).status_code == 400  # CSRF
     assert client.get("/postmortems/SEC-2026-006/radar").status_code == 404
+    # Reading a restricted postmortem's radar page is audited, as its own page is.
+    login(accounts.get_user(session, "member@x.example"))
+    assert client.get("/postmortems/SEC-2026-006/radar").status_code == 200
+    events = client.application.test_cli_runner().invoke(
+        args=["audit", "--action", "view-restricted"]
+    )
+    assert "member@x.example" in events.output and "SEC-2026-006" in events.output
 
 
 def test_the_panel_in_a_form_offers_each_entry_as_a_risk(world, session, app):

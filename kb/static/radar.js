@@ -142,6 +142,7 @@
         a.services.length ? ` · ${a.services.join(", ")}` : ""],
       a)), "No open action items.");
     panel.dataset.radarState = "fresh";
+    panel.removeAttribute("aria-busy");
   }
 
   // --- asking, debounced ----------------------------------------------------------------
@@ -156,6 +157,7 @@
     last = key;
     const mine = ++asked;
     panel.dataset.radarState = "loading";
+    panel.setAttribute("aria-busy", "true");
     let response;
     try {
       response = await fetch(panel.dataset.radarUrl, {
@@ -166,11 +168,13 @@
       });
     } catch (e) {
       panel.dataset.radarState = "offline";
+      panel.removeAttribute("aria-busy");
       return;
     }
     if (mine !== asked) return; // a later question is on its way
     if (!response.ok) {
       panel.dataset.radarState = "error";
+      panel.removeAttribute("aria-busy");
       last = "";
       return;
     }

@@ -4,7 +4,7 @@ saved postmortem and for one still being written."""
 from flask import Blueprint, abort, jsonify, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from kb import postmortems
+from kb import audit, postmortems
 from kb.db import get_session
 from kb.document import format_datetime
 from kb.insights import radar as domain
@@ -71,6 +71,9 @@ def page(ref):
     (posted: the text is too long for an address, and changes nothing)."""
     pm = _visible(ref)
     db = get_session()
+    if pm.visibility == "restricted":  # the page shows its text, as its own page does
+        audit.record(db, current_user, "view-restricted", pm.ref)
+        db.commit()
     asked = request.form if request.method == "POST" else {}
     services = (
         [s for s in asked.get("services", "").split(",") if s.strip()]
