@@ -73,6 +73,8 @@ def test_the_radar_page_refreshes_as_the_change_is_described(
     page.on("console", lambda message: messages.append(message.text))
     sign_in(page, live_url, "reader@brightcart.example")
     page.goto(f"{live_url}/postmortems/INC-2026-012")
+    assert sideways_overflow(page)[0] <= width, sideways_overflow(page)
+    _shot(page, f"postmortem-page-{width}.png", tmp_path)
     page.get_by_role("link", name="Risk radar").click()
     page.wait_for_url("**/postmortems/INC-2026-012/radar")
     panel = page.locator("#radar")
