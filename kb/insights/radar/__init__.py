@@ -92,10 +92,11 @@ def radar(session, user, services, trigger, text, exclude_id=None, today=None):
             ("radar", scope, tuple(services), trigger, exclude_id, today),
             lambda: counting.count(snap, scope, services, trigger, exclude_id, today),
         )
+        labels = snap.cached(("radar-labels", scope), dict)  # filled as themes are shown
     result.incidents = counted["incidents"]
     result.change_share = entries.change_share(counted, services, trigger)
     readable = published(scope)  # the rows shown are read through the visibility filter again
-    result.themes = entries.themes(session, scope, readable, counted["themes"])
+    result.themes = entries.themes(session, scope, readable, counted["themes"], labels)
     result.open_actions = entries.actions(session, readable, counted["actions"], services, today)
     result.open_total, result.overdue_total = counted["open"], counted["overdue"]
     found = similar.suggest(

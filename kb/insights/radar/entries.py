@@ -5,7 +5,6 @@ from datetime import date
 
 from sqlmodel import select
 
-from kb.insights.kpis import memo
 from kb.insights.radar.result import (
     ACTIONS_SHOWN,
     ChangeShare,
@@ -41,20 +40,20 @@ def change_share(counted, services, trigger):
     return share
 
 
-def _labels(session, scope, theme_ids):
-    """{theme id: label} as `scope` may be shown them, remembered until the data or the
-    themes change (kb.insights.kpis.memo): relabelling a theme from what a reader may see
-    reads its factors."""
-    known = memo(session, scope, ("radar theme labels",), dict)
+def _labels(session, scope, theme_ids, known):
+    """{theme id: label} as `scope` may be shown them. `known` remembers them (a dict the
+    snapshot keeps per scope until the data or the themes change): relabelling a theme from
+    what a reader may see reads its factors."""
     missing = [theme_id for theme_id in theme_ids if theme_id not in known]
     if missing:
         known.update(labels_as_seen(session, scope, missing))
     return {theme_id: known[theme_id] for theme_id in theme_ids if theme_id in known}
 
 
-def themes(session, scope, readable, chosen):
+def themes(session, scope, readable, chosen, known_labels):
     """The themes counting.count chose, labelled as `scope` may see them, with their latest
-    incident (`readable`: the visibility filter's SQL condition)."""
+    incident (`readable`: the visibility filter's SQL condition; `known_labels`: see
+    _labels)."""
     if not chosen:
         return []
     candidates = {pm_id for _t, _n, ids in chosen for pm_id in ids}
@@ -66,7 +65,7 @@ def themes(session, scope, readable, chosen):
             )
         ).all()
     }
-    names = _labels(session, scope, [theme_id for theme_id, _n, _ids in chosen])
+    names = _labels(session, scope, [theme_id for theme_id, _n, _ids in chosen], known_labels)
     out = []
     for theme_id, count, ids in chosen:
         if theme_id not in names:
