@@ -182,12 +182,12 @@ def _rank(session, user, weights, *, exclude=None, limit=5, kinds=None):
         batch *= 4
         if not chunk:
             continue
-        allowed = _published_and_visible(session, user, [pm_id for pm_id, _s in chunk], kinds)
+        allowed = published_and_visible(session, user, [pm_id for pm_id, _s in chunk], kinds)
         found += [(pm_id, score) for pm_id, score in chunk if pm_id in allowed]
     return found[:limit]
 
 
-def _published_and_visible(session, user, ids, kinds=None):
+def published_and_visible(session, user, ids, kinds=None):
     """Which of these postmortem ids are published, of `kinds` (None: any) and visible to
     `user` (a user or an accounts.Scope).
 

@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 
 from kb import accounts
 from kb.insights import similar, snapshot
-from kb.insights.kpis import published
 from kb.insights.radar import counting, entries
 from kb.insights.radar.result import (
     ACTIONS_SHOWN,
@@ -95,9 +94,9 @@ def radar(session, user, services, trigger, text, exclude_id=None, today=None):
         labels = snap.cached(("radar-labels", scope), dict)  # filled as themes are shown
     result.incidents = counted["incidents"]
     result.change_share = entries.change_share(counted, services, trigger)
-    readable = published(scope)  # the rows shown are read through the visibility filter again
-    result.themes = entries.themes(session, scope, readable, counted["themes"], labels)
-    result.open_actions = entries.actions(session, readable, counted["actions"], services, today)
+    # The rows shown are checked against the visibility rule again (by id, kb.insights.similar)
+    result.themes = entries.themes(session, scope, counted["themes"], labels)
+    result.open_actions = entries.actions(session, scope, counted["actions"], services, today)
     result.open_total, result.overdue_total = counted["open"], counted["overdue"]
     found = similar.suggest(
         session,

@@ -5,6 +5,7 @@ from datetime import date
 
 from sqlmodel import select
 
+from kb.insights import similar
 from kb.insights.radar.result import (
     ACTIONS_SHOWN,
     ChangeShare,
@@ -50,18 +51,18 @@ def _labels(session, scope, theme_ids, known):
     return {theme_id: known[theme_id] for theme_id in theme_ids if theme_id in known}
 
 
-def themes(session, scope, readable, chosen, known_labels):
+def themes(session, scope, chosen, known_labels):
     """The themes counting.count chose, labelled as `scope` may see them, with their latest
-    incident (`readable`: the visibility filter's SQL condition; `known_labels`: see
-    _labels)."""
+    incident (`known_labels`: see _labels)."""
     if not chosen:
         return []
     candidates = {pm_id for _t, _n, ids in chosen for pm_id in ids}
+    allowed = similar.published_and_visible(session, scope, sorted(candidates))
     rows = {
         pm_id: (ref, title, started)
         for pm_id, ref, title, started in session.exec(
             select(Postmortem.id, Postmortem.ref, Postmortem.title, Postmortem.started_at).where(
-                Postmortem.id.in_(sorted(candidates)), readable
+                Postmortem.id.in_(sorted(allowed))
             )
         ).all()
     }
@@ -93,19 +94,20 @@ def _moment(started):
     return started.timestamp() if started is not None else float("-inf")
 
 
-def actions(session, readable, pm_ids, services, today):
+def actions(session, scope, pm_ids, services, today):
     """The first open action items of these postmortems: overdue first, then soonest due."""
+    pm_ids = sorted(similar.published_and_visible(session, scope, pm_ids)) if pm_ids else []
     if not pm_ids:
         return []
     # Looked up by the postmortems' ids alone, and the rest decided here: given a condition
-    # on status (or on a label's value) too, SQLite would rather scan that index, which holds
-    # tens of thousands of rows, than read the few rows of these postmortems.
+    # on status (or on a label's value, or the visibility filter's) too, the database would
+    # rather scan that index, which holds thousands of rows, than read these few.
     rows = [
         row
         for row in session.exec(
             select(ActionItem, Postmortem.ref, Postmortem.title, Postmortem.id)
             .join(Postmortem, Postmortem.id == ActionItem.postmortem_id)
-            .where(ActionItem.postmortem_id.in_(pm_ids), readable)
+            .where(ActionItem.postmortem_id.in_(pm_ids))
         ).all()
         if row[0].status in OPEN_ACTION_STATUSES
     ]
