@@ -10,8 +10,8 @@ Past incidents are published postmortems of kind incident or near-miss (what the
 organisation has learnt), read through the visibility rule: every list, count and share is
 computed over the postmortems the reader may see, so none of them reveals a restricted one.
 The counts come from the in-memory snapshot of published postmortems (kb.insights.snapshot,
-followed through the change log); the few rows shown are read from the database, through
-the visibility filter again.
+followed through the change log); the few rows shown are read from the database by id and
+checked against the visibility rule again.
 """
 
 from datetime import UTC, datetime

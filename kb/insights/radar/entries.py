@@ -1,5 +1,5 @@
-"""The entries the radar shows: the few rows its counts point at, read from the database
-through the visibility filter, each with its source and a suggested risk."""
+"""The entries the radar shows: the few rows its counts point at, read from the database by
+id once the visibility rule allows them, each with its source and a suggested risk."""
 
 from datetime import date
 
