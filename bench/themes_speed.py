@@ -43,7 +43,8 @@ def populate(url, count):
 
     from kb import migrations
     from kb.db import make_engine
-    from kb.models import LABEL_FIELDS, SECTIONS, ActionItem, Factor, Label, Postmortem
+    from kb.document_format import LABEL_FIELDS
+    from kb.models import SECTIONS, ActionItem, Factor, Label, Postmortem
 
     migrations.upgrade("head", url=url)
     engine = make_engine(url)
@@ -54,7 +55,7 @@ def populate(url, count):
             rows = []
             for i, d in enumerate(batch, start=start + 1):
                 row = {k: d[k] for k in ("title", "kind", "severity", "visibility", "trigger")}
-                row.update({s: d[s] for s in SECTIONS})
+                row.update({s: d.get(s, "") for s in SECTIONS})
                 row.update(
                     id=i,
                     ref=f"SYN-2000-{i:06d}",

@@ -142,6 +142,29 @@ def _similar_on_page(client, _token, _tmp_path, runner, _email):
     return client.get("/postmortems/INC-2026-001").get_data(as_text=True)
 
 
+def _radar_api(client, token, _tmp_path, runner, _email):
+    # The radar of the ordinary incident (a config change to checkout-api, as the restricted
+    # one is), and of a change not saved yet: its past incidents, themes, open action items
+    # and the share of its services' incidents that followed a config change.
+    _themes_rebuilt(runner)
+    saved = client.get("/api/v1/postmortems/INC-2026-001/radar", headers=_bearer(token))
+    typed = client.post(
+        "/api/v1/radar",
+        json={
+            "services": ["checkout-api"],
+            "trigger": "config-change",
+            "text": "A checkout configuration push",
+        },
+        headers=_bearer(token),
+    )
+    return saved.get_data(as_text=True) + typed.get_data(as_text=True)
+
+
+def _radar_page(client, _token, _tmp_path, runner, _email):
+    _themes_rebuilt(runner)
+    return client.get("/postmortems/INC-2026-001/radar").get_data(as_text=True)
+
+
 def _figures_page(client, _token, _tmp_path, runner, _email):
     _themes_rebuilt(runner)
     return client.get("/figures?from=2026-01&to=2026-06").get_data(as_text=True)
@@ -220,6 +243,8 @@ READ_PATHS = {
     "similar-api": _similar_api,
     "suggest-api": _suggest_api,
     "similar-on-page": _similar_on_page,
+    "radar-api": _radar_api,
+    "radar-page": _radar_page,
     "figures": _figures_page,
     "figures-csv": _figures_csv,
     "figures-api": _figures_api,

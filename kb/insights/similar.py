@@ -157,8 +157,9 @@ def query_terms(session, text, limit=SIMILAR_TERMS):
     return {t: w / norm for t, w in strongest}
 
 
-def _rank(session, user, weights, *, exclude=None, limit=5):
-    """[(postmortem id, score)] of visible published postmortems, best first.
+def _rank(session, user, weights, *, exclude=None, limit=5, kinds=None):
+    """[(postmortem id, score)] of visible published postmortems (of `kinds`, if given),
+    best first.
 
     Scored in memory (kb.insights.postings); the best candidates are then checked against
     the database through the visibility filter, a few at a time, until `limit` are found.
@@ -181,25 +182,30 @@ def _rank(session, user, weights, *, exclude=None, limit=5):
         batch *= 4
         if not chunk:
             continue
-        allowed = _published_and_visible(session, user, [pm_id for pm_id, _s in chunk])
+        allowed = published_and_visible(session, user, [pm_id for pm_id, _s in chunk], kinds)
         found += [(pm_id, score) for pm_id, score in chunk if pm_id in allowed]
     return found[:limit]
 
 
-def _published_and_visible(session, user, ids):
-    """Which of these postmortem ids are published and visible to `user`.
+def published_and_visible(session, user, ids, kinds=None):
+    """Which of these postmortem ids are published, of `kinds` (None: any) and visible to
+    `user` (a user or an accounts.Scope).
 
     Looked up by primary key, then decided by accounts.Scope.allows (the visibility rule):
     with a condition on status in the query, SQLite without statistics would rather scan the
     status index (~10 ms at 50,000 postmortems) than fetch a handful of rows by id.
     """
-    scope = accounts.scope_of(user)
+    scope = user if isinstance(user, accounts.Scope) else accounts.scope_of(user)
     rows = session.exec(
-        select(Postmortem.id, Postmortem.status, Postmortem.visibility).where(
+        select(Postmortem.id, Postmortem.status, Postmortem.visibility, Postmortem.kind).where(
             Postmortem.id.in_(ids)
         )
     ).all()
-    shown = {pm_id: visibility for pm_id, status, visibility in rows if status == "published"}
+    shown = {
+        pm_id: visibility
+        for pm_id, status, visibility, kind in rows
+        if status == "published" and (kinds is None or kind in kinds)
+    }
     restricted = [pm_id for pm_id, visibility in shown.items() if visibility != "internal"]
     audience = defaultdict(lambda: ([], []))
     if restricted and not (scope.everything or scope.nothing):
@@ -265,6 +271,7 @@ def _describe(session, user, ranked, weights):
                 "title": pm.title,
                 "score": round(score, 3),
                 "severity": pm.severity,
+                "kind": pm.kind,
                 "started_at": pm.started_at,
                 "shared": {
                     "terms": [shown.get(t) or t for t in items if ":" not in t][:6],
@@ -302,13 +309,15 @@ def similar_to(session, user, pm, limit=5):
     return _describe(session, user, ranked, weights)
 
 
-def suggest(session, user, text, limit=5, services=()):
-    """Published postmortems `user` may see that are most like typed `text` (for the editor).
+def suggest(session, user, text, limit=5, services=(), *, exclude=None, kinds=None):
+    """Published postmortems `user` may see that are most like typed `text` (for the editor),
+    leaving out the postmortem id `exclude` and any not of `kinds` (None: every kind).
 
-    Returns [{ref, title, score, shared: {terms, services, themes}, severity, started_at}].
+    Returns [{ref, title, score, shared: {terms, services, themes}, severity, kind,
+    started_at}].
     """
     weights = query_terms(session, text)
     for service in services:
         weights[f"service:{service}"] = SERVICE_WEIGHT
-    ranked = _rank(session, user, weights, limit=limit)
+    ranked = _rank(session, user, weights, exclude=exclude, limit=limit, kinds=kinds)
     return _describe(session, user, ranked, weights)

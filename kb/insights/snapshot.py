@@ -30,6 +30,7 @@ from kb.models import (
     CHANGE_TRIGGERS,
     KINDS,
     SEVERITIES,
+    TRIGGERS,
     ActionItem,
     Factor,
     Label,
@@ -197,6 +198,7 @@ class Snapshot:
         c["kind"][slots] = [KINDS.index(r[2]) if r[2] in KINDS else -1 for r in rows]
         c["severity"][slots] = [SEVERITIES.index(r[3]) if r[3] in SEVERITIES else -1 for r in rows]
         c["change"][slots] = [r[4] in CHANGE_TRIGGERS for r in rows]
+        c["trigger"][slots] = [TRIGGERS.index(r[4]) if r[4] in TRIGGERS else -1 for r in rows]
         c["restricted"][slots] = [r[5] != "internal" for r in rows]
         for column, position in (("ttd", 6), ("ttr", 7), ("publish", 8)):
             c[column][slots] = [nan if r[position] is None else float(r[position]) for r in rows]
@@ -291,6 +293,7 @@ class Snapshot:
             "kind": np.zeros(capacity, np.int8),
             "severity": np.zeros(capacity, np.int8),
             "change": np.zeros(capacity, bool),
+            "trigger": np.zeros(capacity, np.int8),
             "restricted": np.zeros(capacity, bool),
             "ttd": np.zeros(capacity, np.float64),
             "ttr": np.zeros(capacity, np.float64),

@@ -45,6 +45,7 @@ def init_app(app: Flask):
         imports,
         openapi,
         postmortems,
+        radar,
         themes,
         timeline_import,
         timeline_import_api,
@@ -108,6 +109,7 @@ def init_app(app: Flask):
     app.register_blueprint(openapi.bp)
     app.register_blueprint(digest.bp)
     app.register_blueprint(themes.bp)
+    app.register_blueprint(radar.bp)
     app.register_blueprint(figures.bp)
     app.register_blueprint(search_pages.bp)
     app.register_blueprint(health_pages.bp)

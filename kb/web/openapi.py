@@ -24,6 +24,7 @@ API_MODULES = [
     "kb.web.figures",
     "kb.web.search",
     "kb.web.blameless_api",
+    "kb.web.radar",
 ]
 JSON = "application/json"
 

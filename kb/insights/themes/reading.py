@@ -127,6 +127,26 @@ def _relabel_where_hidden(session, user, views):
             _relabel_from_visible(session, user, views[theme_id])
 
 
+def labels_as_seen(session, user, theme_ids):
+    """{theme id: label} of these stored themes as `user` may be shown them: a label that
+    quotes factors they may not see is made again from those they may."""
+    ids = list(theme_ids)
+    if not ids:
+        return {}
+    views = {
+        t.id: ThemeView(
+            id=t.id,
+            label=t.label,
+            terms=list(t.terms),
+            private_label=t.private_label,
+            pinned=t.pinned,
+        )
+        for t in session.exec(select(Theme).where(Theme.id.in_(ids))).all()
+    }
+    _relabel_where_hidden(session, user, views)
+    return {theme_id: view.label for theme_id, view in views.items()}
+
+
 def _relabel_from_visible(session, user, view):
     """Label a theme whose stored label quotes restricted words from what `user` sees."""
     rows = central_factors(session, user, view.id, 50)
