@@ -6,6 +6,7 @@ filter: a pre-mortem the reader may not read is never named.
 """
 
 from kb import premortems
+from kb.insights import radar
 from kb.models import DECISIONS, LEVELS
 
 DECISION_LABELS = {"go": "Go", "go-with-conditions": "Go, with conditions", "no-go": "No go"}
@@ -19,6 +20,9 @@ def editor_context(db, pm, doc, user):
             "decisions": [(d, DECISION_LABELS[d]) for d in DECISIONS],
             "levels": LEVELS,
             "radar_ref": pm.ref,
+            # What went wrong before with its services and kind of change, as saved (the
+            # panel follows the form as it is typed in: kb/static/radar.js).
+            "radar": radar.for_postmortem(db, user, pm),
         }
     ref = doc.get("premortem")
     covering = premortems.covering(db, ref, user)
@@ -39,6 +43,7 @@ def page_context(db, pm, user):
             "decision": DECISION_LABELS.get(pm.decision),
             "risks": [_risk(number, risk) for number, risk in enumerate(pm.risks, start=1)],
             "after": premortems.after(db, pm, user),
+            "radar": radar.for_postmortem(db, user, pm),
         }
     covering = premortems.covering(db, pm.premortem, user)
     return {
