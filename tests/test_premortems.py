@@ -291,7 +291,8 @@ def test_the_pre_mortem_editor_shows_its_own_fields(client, author, session):
         "Kind of change",
         "The planned change",
         "Rollback plan",
-        'id="radar" data-radar-ref="PM-2026-001"',
+        'data-radar-ref="PM-2026-001"',
+        'data-radar-form="editor" data-radar-add',
         'name="action-0-risk"',
         "premortem.js",
     ):
