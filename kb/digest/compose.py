@@ -109,7 +109,7 @@ def _entry(pm):
         kind=pm.kind,
         severity=pm.severity,
         restricted=pm.visibility == "restricted",
-        summary=first_sentence(pm.summary),
+        summary=first_sentence(pm.summary or pm.change),  # a pre-mortem: its change
         lesson=key_lesson(pm.lessons),
         teams=tuple(pm.label_values("teams")),
         services=tuple(pm.label_values("services")),
