@@ -24,9 +24,10 @@ def cell(text):
     return _SPECIAL.sub(r"\\\1", str(text or "")).replace("\n", "<br>")
 
 
-def to_markdown(pm):
-    """The Markdown file of a postmortem (see the module's docstring)."""
-    doc = to_document(pm)
+def to_markdown(pm, doc=None):
+    """The Markdown file of a postmortem (see the module's docstring); `doc`: its document
+    as the reader may see it, when that differs from the stored one."""
+    doc = doc or to_document(pm)
     front = {key: doc[key] for key in FRONT if doc.get(key) not in (None, [], "")}
     fields = yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=10_000)
     out = ["---", fields.strip(), "---"]

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kb import attachments, postmortems
+from kb import attachments, postmortems, premortems
 from kb.document import DocumentError, to_document, validate
 from kb.export_markdown import to_markdown
 from kb.models import Postmortem
@@ -269,11 +269,17 @@ def export_documents(session, dest, fmt="json", user=None, progress=None, refusa
     dest = Path(dest)
     query = postmortems.visible(session, user).order_by(Postmortem.ref)
     rows = session.exec(query).all()
+
+    def document_of(pm):
+        # As `user` may see it: no ref of a pre-mortem they may not read.
+        doc = to_document(pm)
+        return premortems.redacted(session, doc, user) if user is not None else doc
+
     if fmt == "json" and dest.suffix == ".jsonl":
         dest.parent.mkdir(parents=True, exist_ok=True)
         with open(dest, "w", encoding="utf-8") as handle:
             for pm in rows:
-                doc = to_document(pm)
+                doc = document_of(pm)
                 handle.write(json.dumps(doc, ensure_ascii=False) + "\n")
                 if refusable is not None:
                     try:
@@ -286,10 +292,10 @@ def export_documents(session, dest, fmt="json", user=None, progress=None, refusa
     dest.mkdir(parents=True, exist_ok=True)
     for pm in rows:
         if fmt == "json":
-            text = json.dumps(to_document(pm), indent=2, ensure_ascii=False) + "\n"
+            text = json.dumps(document_of(pm), indent=2, ensure_ascii=False) + "\n"
             (dest / f"{pm.ref}.json").write_text(text, encoding="utf-8")
         else:
-            (dest / f"{pm.ref}.md").write_text(to_markdown(pm), encoding="utf-8")
+            (dest / f"{pm.ref}.md").write_text(to_markdown(pm, document_of(pm)), encoding="utf-8")
         _export_files(session, pm, dest / f"{pm.ref}.files")
         if progress:
             progress(pm)

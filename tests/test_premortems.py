@@ -669,3 +669,27 @@ def test_naming_another_pre_mortem_or_none_drops_the_old_answers(client, author,
     assert _edit(client, "INC-2026-096", premortem="").status_code == 302
     pm = _stored(session, "INC-2026-096")
     assert (pm.premortem, pm.foreseen) == (None, [])
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "markdown"])
+def test_an_export_as_a_user_never_names_a_pre_mortem_they_may_not_read(
+    runner, session, make_user, tmp_path, fmt
+):
+    _save(session, premortem(ref="PM-2026-021", visibility="restricted", teams=["security"]))
+    _save(session, document(ref="INC-2026-096", premortem="PM-2026-021", foreseen=[{"risk": 1}]))
+    make_user("reader@brightcart.example", teams=["payments"])
+    make_user("member@brightcart.example", teams=["security"])
+    for email, allowed in (
+        ("reader@brightcart.example", False),
+        ("member@brightcart.example", True),
+    ):
+        dest = tmp_path / email / ("all.jsonl" if fmt == "jsonl" else "out")
+        args = ["export", "--as-user", email, str(dest)]
+        if fmt == "markdown":
+            args[1:1] = ["--format", "markdown"]
+        result = runner.invoke(args=args)
+        assert result.exit_code == 0, result.output
+        files = [dest] if fmt == "jsonl" else sorted(dest.glob("*.*"))
+        written = "".join(f.read_text() for f in files if f.is_file())
+        assert "INC-2026-096" in written
+        assert ("PM-2026-021" in written) is allowed, email
