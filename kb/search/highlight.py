@@ -16,7 +16,9 @@ def terms_of(searcher, q):
     out = set()
     for field_name, text in terms:
         if field_name in schema.TEXT_FIELDS:
-            out.add(text.decode() if isinstance(text, bytes) else text)
+            text = text.decode() if isinstance(text, bytes) else text
+            # Passages are marked by stems: a word searched as written marks its stem's words.
+            out.add(schema.stem(text) if field_name == schema.EXACT_FIELD else text)
     return frozenset(out)
 
 

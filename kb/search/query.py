@@ -83,9 +83,10 @@ def _search(searcher, caches, scope, result, table, correct, suggest=True):
     except QueryError as exc:
         result.error = str(exc)
         return
+    result.exact = parsing.exact_words(text)
     reader = searcher.reader()
     q, found = synonyms.expand(q, table)
-    q, skipped = ranking.affordable(q, searcher, caches)
+    q, skipped = ranking.affordable(q, searcher, caches, scope)
     result.also = [w for w in found.words if synonyms.analyse(w) not in skipped]
     q, expansion = expand.expand(q, reader)
     result.cut = expansion.cut

@@ -1,8 +1,9 @@
 """The shape of the search index: its analyzer, its fields, and one postmortem as index fields.
 
-Three text fields carry the words (title above factors above everything else, through field
-boosts); keyword fields carry the facets and the visibility rule's inputs; the sections are
-stored (compressed) so a hit can show the passage that matched and name its section.
+Text fields carry the words (title above factors above everything else, through field
+boosts; stemmed, and as written in `exact`); keyword fields carry the facets and the
+visibility rule's inputs; the sections are stored (compressed) so a hit can show the passage
+that matched and name its section.
 """
 
 import json
@@ -18,13 +19,16 @@ from whoosh.lang.porter import stem as porter_stem
 from whoosh.system import pack_uint
 
 # Bump when the schema or the analyzer changes: an index of another version is rebuilt.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATE_ID = "__state__"
 
 # `content` holds every word of a postmortem and answers plain words; `title` and `factors`
-# also exist on their own for title: and factor: queries.
-TEXT_FIELDS = ("content", "title", "factors")
+# also exist on their own for title: and factor: queries (and for BM25F, kb.search.scoring).
+# `exact` holds the same words as `content`, as written (lower-cased, not stemmed, no
+# positions): a word typed between quotes ("cert") is searched there, without synonyms.
+TEXT_FIELDS = ("content", "title", "factors", "exact")
 DEFAULT_FIELD = "content"
+EXACT_FIELD = "exact"
 # Field boosts, applied inside `content` at index time: a word of the title counts three
 # times, a word of a contributing factor twice. (Searching three fields per word instead made
 # Whoosh score every posting of the union eagerly: four times slower at 2,000 documents.)
@@ -73,6 +77,8 @@ class StemmingTokenizer(Tokenizer):
     Equivalent to Whoosh's StemmingAnalyzer but about twice as fast, which matters for a full
     reindex. Positions count only the words kept (like StopFilter(renumber=True)).
     """
+
+    stems = True  # False: words as written (lower-cased), for the `exact` field
 
     def __eq__(self, other):
         return self.__class__ is other.__class__
@@ -128,7 +134,7 @@ class StemmingTokenizer(Tokenizer):
                 token.stopped = False
             if keeporiginal:
                 token.original = match.group(0)
-            token.text = stem(word)
+            token.text = stem(word) if self.stems else word
             token.boost = boost
             if positions:
                 token.pos = pos
@@ -139,7 +145,14 @@ class StemmingTokenizer(Tokenizer):
             yield token
 
 
+class WordTokenizer(StemmingTokenizer):
+    """StemmingTokenizer without the stemming: the words of the `exact` field."""
+
+    stems = False
+
+
 ANALYZER = StemmingTokenizer()
+EXACT_ANALYZER = WordTokenizer()
 
 
 # word -> its stem, or "" for a word the analyzer drops (stop words, single characters): one
@@ -156,18 +169,23 @@ def _indexed_as(word):
     return found
 
 
-def _postings(value):
-    """{stem: [positions, weight]} of a text as ANALYZER tokenizes it for indexing."""
+def _kept_as_written(word):
+    return "" if len(word) < 2 or word in STOP_WORDS else word
+
+
+def _postings(value, exact=False):
+    """{stem: [positions, weight]} of a text as ANALYZER tokenizes it for indexing
+    (`exact`: {word: ...} as EXACT_ANALYZER does)."""
     found = {}
     pos = 0
     boosted = PART in value
     parts = value.split(PART) if boosted else (value,)
-    known = _INDEXED_AS.get
+    known = _kept_as_written if exact else _INDEXED_AS.get
     for number, part in enumerate(parts):
         boost = (BOOSTS[number] if number < len(BOOSTS) else 1.0) if boosted else 1.0
         for word in _WORD_RE.findall(part.lower()):
             text = known(word)
-            if text is None:
+            if text is None:  # not cached yet (never for `exact`)
                 text = _indexed_as(word)
             if not text:
                 continue
@@ -215,6 +233,22 @@ class Text(fields.TEXT):
             yield text.encode("utf-8"), len(positions), weight * field_boost, encoded
 
 
+class ExactText(fields.TEXT):
+    """The `exact` field: words as written, frequencies only, indexed in one pass."""
+
+    def __init__(self):
+        super().__init__(analyzer=EXACT_ANALYZER, phrase=False)
+
+    def index(self, value, **kwargs):
+        if kwargs or not isinstance(value, str) or type(self.format) is not formats.Frequency:
+            yield from super().index(value, **kwargs)
+            return
+        field_boost = self.format.field_boost
+        for text, (positions, weight) in _postings(value, exact=True).items():
+            count = len(positions)
+            yield text.encode("utf-8"), count, weight * field_boost, pack_uint(count)
+
+
 def count_matches(text, stems):
     """How many words of `text` have one of these stems (cheaper than running the analyzer)."""
     return sum(1 for w in _WORD_RE.findall(text.lower()) if stem(w) in stems)
@@ -228,6 +262,7 @@ def make_schema():
         content=Text(analyzer=ANALYZER),
         title=Text(analyzer=ANALYZER),
         factors=Text(analyzer=ANALYZER),
+        exact=ExactText(),
         severity=fields.KEYWORD(lowercase=True),
         kind=fields.KEYWORD(lowercase=True),
         status=fields.KEYWORD(lowercase=True),
@@ -333,12 +368,14 @@ def fields_for(pid, doc, version=1, created_at=None):
         "version": version,
     }
     packed = zlib.compress(json.dumps(sections, separators=(",", ":")).encode(), 1)
+    words = f"{title}{PART}{factor_text}{PART}{body}"
     return {
         "pid": str(pid),
         "ref": doc["ref"],
         "title": title,
         "factors": factor_text,
-        "content": f"{title}{PART}{factor_text}{PART}{body}",
+        "content": words,
+        "exact": words,
         "severity": doc.get("severity") or "none",
         "kind": doc.get("kind") or "",
         "status": doc.get("status") or "",

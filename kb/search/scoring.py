@@ -19,6 +19,16 @@ from kb.search import whoosh_internals as internals
 from kb.search.docsets import MAX_EXPANSION, match_mask
 
 K1, B = 1.2, 0.75  # Whoosh's BM25F defaults
+# A plain word is searched in `content`, which holds the title, the contributing factors and
+# the rest of the text (the body) one after the other. It is scored by BM25F proper
+# (Robertson, Zaragoza and Taylor, 2004): each part's term frequency is normalised by the
+# length of that part against its mean, weighted (schema.BOOSTS), and the sum is saturated
+# once. Whoosh's formula over the whole of `content` normalised a title word by the length
+# of the body: a long write-up diluted a title match that a short one did not. The parts'
+# frequencies come from the index as it is: `title` and `factors` are fields of their own,
+# and a `content` posting's weight is 3 x (title) + 2 x (factors) + 1 x (body) occurrences.
+PARTS = ("title", "factors", "body")
+PART_B = dict.fromkeys(PARTS, B)  # Whoosh's default for each part, not fitted to any data
 
 
 def scoring_terms(q, segreader):
@@ -73,23 +83,28 @@ class Statistics:
     average: dict
 
 
-def internal_statistics(q, caches, segments):
-    """Statistics of the words of `q` over the live internal postmortems of every segment.
+def common_statistics(q, caches, segments, scope):
+    """Statistics of the words of `q` over the live postmortems every reader may read
+    (docsets.common_scope of `scope`: the internal ones, published unless every reader may
+    read unpublished ones) in every segment.
 
     Whoosh's own statistics count every document, so a score would move when a restricted
-    postmortem holding the word (or only its length) was added: someone who may not read it
-    could tell. Over internal postmortems, which everyone may read, a score depends on
-    nothing a reader may not see. The formulas are Whoosh's: idf = log(N / (df + 1)) + 1.
-    `segments`: [(segment reader, ...)] as in query._run; `caches`: a docsets.SegmentCaches.
+    postmortem (or an internal draft only those involved may read) holding the word, or only
+    its length, was added: someone who may not read it could tell from the order of what
+    they see. Over postmortems everyone may read, a score depends on nothing a reader may not
+    see. The formulas are Whoosh's: idf = log(N / (df + 1)) + 1. `segments`: [(segment
+    reader, ...)] as in ranking.run; `caches`: a docsets.SegmentCaches.
     """
     terms = {(f, t) for segreader, *_rest in segments for f, t, _b in _ranking_terms(q, segreader)}
     fields = {f for f, _t in terms}
+    if schema.DEFAULT_FIELD in fields:  # BM25F of `content` takes the mean length of its parts
+        fields |= {"title", "factors"}
     frequency = dict.fromkeys(terms, 0)
     total_length = dict.fromkeys(fields, 0.0)
     count = 0
     for segreader, *_rest in segments:
         data = caches.data(segreader)
-        internal = caches.internal(segreader)
+        internal = caches.common(segreader, scope)
         count += int(np.count_nonzero(internal))
         for field, text in terms:
             ids = data.weighted(segreader, field, text)[0]
@@ -102,6 +117,12 @@ def internal_statistics(q, caches, segments):
             others = float(data.lengths(segreader, field)[~internal].sum())
             total_length[field] += max(segreader.field_length(field) - others, 0.0)
     n = max(count, 1)
+    if schema.DEFAULT_FIELD in fields:
+        # The body is what `content` holds beyond its title and factors.
+        total_length["body"] = max(
+            total_length[schema.DEFAULT_FIELD] - total_length["title"] - total_length["factors"],
+            0.0,
+        )
     return Statistics(
         idf={term: math.log(n / (df + 1)) + 1 for term, df in frequency.items()},
         average={field: (total / n) or 1.0 for field, total in total_length.items()},
@@ -109,7 +130,7 @@ def internal_statistics(q, caches, segments):
 
 
 def bm25_scores(q, segreader, data, stats, mask):
-    """BM25F scores (Whoosh's formula; the statistics of internal_statistics) of the
+    """BM25F scores (Whoosh's formula; the statistics of common_statistics) of the
     documents in `mask`, computed for all of them at once; 0 for documents outside it.
 
     As in Whoosh, the words of an OR's branch, of an ANDMAYBE's optional part or of a phrase
@@ -169,6 +190,34 @@ def _add_word(segment, scores, within, field, text, boost):
     if not len(ids):
         return
     idf = segment.stats.idf[field, text]
+    if field == schema.DEFAULT_FIELD:
+        tf = _bm25f_frequency(segment, text, ids, tf)
+        scores[ids] += boost * idf * (tf * (K1 + 1)) / (tf + K1)
+        return
     lengths = segment.data.lengths(segment.reader, field)[ids]
     norm = (1 - B) + B * lengths / segment.stats.average[field]
     scores[ids] += boost * idf * (tf * (K1 + 1)) / (tf + K1 * norm)
+
+
+def _bm25f_frequency(segment, text, ids, weights):
+    """BM25F's pseudo-frequency of a `content` word in the documents `ids` (whose `content`
+    postings weigh `weights`): each part's occurrences over that part's normalised length,
+    weighted by the part's boost, summed."""
+    data, reader, average = segment.data, segment.reader, segment.stats.average
+    count = {}
+    for part in ("title", "factors"):
+        part_ids, part_tf = data.weighted(reader, part, text)
+        dense = np.zeros(data.n, dtype=np.float32)
+        dense[part_ids] = part_tf
+        count[part] = dense[ids]
+    title_boost, factor_boost, _rest = schema.BOOSTS
+    # Rounding cannot make a count negative; a damaged weight must not either.
+    count["body"] = np.maximum(
+        weights - title_boost * count["title"] - factor_boost * count["factors"], 0
+    )
+    out = np.zeros(len(ids), dtype=np.float32)
+    for part, boost in zip(PARTS, schema.BOOSTS, strict=True):
+        b = PART_B[part]
+        lengths = data.lengths(reader, part)[ids]
+        out += boost * count[part] / ((1 - b) + b * lengths / average[part])
+    return out
