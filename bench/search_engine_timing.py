@@ -4,7 +4,7 @@ Run: .venv/bin/python bench/search_engine_timing.py [--docs 5000] [--index DIR] 
 
 Builds (once, in DIR) an index of `--docs` synthetic postmortems (bench/corpus.py) straight
 from the project's schema, then runs the 200 queries of bench/search_bench.py as a reader
-with two teams (kb.search.query._run: masks, all facet counts, the top 10 ranked), three
+with two teams (kb.search.ranking.run: masks, all facet counts, the top 10 ranked), three
 passes with cold term caches, and prints the best median. `--out` writes each query's total,
 top-10 refs and scores as JSON, to compare two versions of the code on the same index (run
 one from an exported copy of the other commit). Writes nothing into the project.
@@ -24,7 +24,7 @@ import corpus  # noqa: E402
 import search_bench  # noqa: E402
 
 from kb.accounts import Scope  # noqa: E402
-from kb.search import expand, schema  # noqa: E402
+from kb.search import expand, ranking, schema  # noqa: E402
 from kb.search import query as search_query  # noqa: E402
 from kb.search.index import SearchIndex, state_fields  # noqa: E402
 
@@ -45,7 +45,7 @@ def one_pass(idx, texts, scope):
             started = time.perf_counter()
             q, _expansion = expand.expand(search_query.parse(text), searcher.reader())
             result = search_query.SearchResult(text=text)
-            search_query._run(searcher, idx.caches, scope, q, result)
+            ranking.run(searcher, idx.caches, scope, q, result)
             times.append(time.perf_counter() - started)
             results.append(
                 [result.total, [h.ref for h in result.hits], [h.score for h in result.hits]]

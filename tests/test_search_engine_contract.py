@@ -9,8 +9,8 @@ compare, for random queries of words, phrases, prefixes, fields and AND/OR/NOT/A
 - the engine's match mask (with the visibility mask of a Scope) with Whoosh's searcher and a
   filter query for the same Scope;
 - its facet counts with Whoosh's `groupedby` counts;
-- its BM25F scores with Whoosh's BM25F scores, for words of one field (title:, factor:, and
-  the `exact` field of quoted words);
+- its BM25F scores with Whoosh's BM25F scores (with Lucene's IDF, kb.search.scoring.idf),
+  for words of one field (title:, factor:, and the `exact` field of quoted words);
 - its BM25F scores of plain words (`content`: title, factors and body, each part normalised
   by its own length, saturated once) with the formula computed here from the documents.
 
@@ -34,7 +34,9 @@ import whoosh
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from whoosh import query as wq
+from whoosh import scoring as whoosh_scoring
 from whoosh import sorting
+from whoosh.searching import Searcher
 from whoosh.util.numeric import byte_to_length, length_to_byte
 
 from kb.accounts import Scope
@@ -327,6 +329,22 @@ def test_the_visibility_mask_equals_whoosh_filter(plan, scope):
         assert visible_pids == expected_pids
 
 
+class LuceneIdf(whoosh_scoring.BM25F):
+    """Whoosh's BM25F with the IDF the engine takes (Lucene's), written again."""
+
+    def idf(self, searcher, fieldname, text):
+        parent = searcher.get_parent()
+        df = parent.doc_frequency(fieldname, text)
+        n = parent.doc_count_all()
+        return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+
+def whoosh_scored(searcher, q):
+    """{pid: score} of Whoosh's own matchers and BM25F (with LuceneIdf) over `searcher`."""
+    with Searcher(searcher.reader(), weighting=LuceneIdf(), closereader=False) as lucene:
+        return {hit["pid"]: hit.score for hit in lucene.search(whoosh_weights(q), limit=None)}
+
+
 def whoosh_weights(q):
     """The query Whoosh should score like the engine: keyword terms and NOT weigh nothing."""
     if isinstance(q, wq.Term) and q.fieldname not in schema.TEXT_FIELDS:
@@ -390,8 +408,7 @@ def test_bm25f_scores_equal_whoosh_over_the_live_internal_postmortems(plan, q):
                 writer.add_document(**schema.fields_for(pid, doc))
         writer.commit()
         with ix.searcher() as whoosh_searcher:
-            results = whoosh_searcher.search(whoosh_weights(expanded), limit=None)
-            expected = {hit["pid"]: hit.score for hit in results}
+            expected = whoosh_scored(whoosh_searcher, expanded)
         ix.close()
         ours = engine_scores(built, searcher, expanded)
         # Whoosh leaves out some matches whose score is 0 (keyword terms only, weighed 0 here).
@@ -414,8 +431,7 @@ def test_bm25f_scores_equal_whoosh_when_every_document_is_internal(plan, q):
         expanded, expansion = expand.expand(q, searcher.reader())
         if expansion.cut or not _ranks(searcher, expanded):
             return
-        results = searcher.search(whoosh_weights(expanded), limit=None)
-        expected = {hit["pid"]: hit.score for hit in results}
+        expected = whoosh_scored(searcher, expanded)
         ours = engine_scores(built, searcher, expanded)
         assert expected.keys() <= ours.keys(), expanded
         for pid, score in ours.items():
@@ -431,7 +447,7 @@ def _stored_length(tokens):
 def reference_bm25f(docs, words, require_all):
     """{pid: score} of plain words (`content`) by BM25F written out from the documents: per
     part (title, factors, body) the word's count over the part's length against its mean,
-    weighted 3, 2, 1, summed, then saturated once; Whoosh's IDF of `content`."""
+    weighted 3, 2, 1, summed, then saturated once; Lucene's IDF of `content`."""
     parts = {}
     for pid, doc in docs.items():
         fields = schema.fields_for(pid, doc)
@@ -453,7 +469,7 @@ def reference_bm25f(docs, words, require_all):
         score = 0.0
         for word in held:
             df = sum(1 for p in parts.values() if word in p[0] + p[1] + p[2])
-            idf = math.log(n / (df + 1)) + 1
+            idf = math.log(1 + (n - df + 0.5) / (df + 0.5))  # Lucene's BM25 IDF
             tf = 0.0
             for boost, part, length, mean in zip(
                 schema.BOOSTS, (title, factors, body), lengths, means, strict=True

@@ -381,3 +381,28 @@ def test_did_you_mean_is_not_crowded_out_by_words_the_reader_may_not_read(
     text = _search(client, "zorbax").lower()
     assert "zorbyz" in text
     assert not any(word in text for word in near)
+
+
+def test_a_wildcard_expands_to_the_readers_words_only(
+    world, client, login, make_user, make_postmortem, monkeypatch
+):
+    """A prefix stands for at most a number of words: only words of postmortems the reader
+    may read take those places, so a restricted postmortem's words can neither push a
+    visible word out nor announce themselves by a cut."""
+    from kb.search import expand
+
+    monkeypatch.setattr(expand, "MAX_TERMS", 5)
+    make_postmortem(
+        ref="INC-2026-003",
+        title="Hidden words",
+        visibility="restricted",
+        teams=["security"],
+        summary="zorbaa zorbab zorbac zorbad zorbaf zorbag zorbah",
+    )
+    make_postmortem(ref="INC-2026-004", title="Zorbyz outage", summary="The zorbyz pool fell.")
+    login(make_user("reader@x.example", teams=["storefront"]))
+    text = _search(client, "zorb*")
+    assert "INC-2026-004" in text
+    assert "Only the first" not in text  # no cut: the reader's words were all searched
+    login(make_user("member@x.example", teams=["security"]))
+    assert "Only the first" in _search(client, "zorb*")

@@ -244,6 +244,21 @@ class SegmentCaches:
         return mask
 
 
+def word_visibility(searcher, caches, scope):
+    """visible(field, word): True when a postmortem `scope` may read holds the word (text
+    fields; the word's postings are cached as for matching, which needs them next)."""
+    segments = [(r, caches.data(r), caches.allowed(r, scope)) for r, _o, _s in leaves(searcher)]
+
+    def visible(field, word):
+        for segreader, data, allowed in segments:
+            ids = data.postings(segreader, field, word)
+            if len(ids) and allowed[ids].any():
+                return True
+        return False
+
+    return visible
+
+
 def leaves(searcher):
     """[(segment reader, docnum offset, sub-searcher)] of a searcher, empty indexes skipped."""
     return [

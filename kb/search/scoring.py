@@ -1,4 +1,5 @@
-"""BM25F scores of every match at once, with numpy: Whoosh's formula and its way of adding up
+"""BM25F scores of every match at once, with numpy: BM25F proper for plain words, Whoosh's
+formula for words of one field (both with Lucene's IDF), and Whoosh's way of adding up
 the parts of a query, over statistics that depend on nothing a reader may not see.
 
 Whoosh's collector would visit each match in Python (its block skipping rarely helps when most
@@ -18,7 +19,7 @@ from kb.search import schema
 from kb.search import whoosh_internals as internals
 from kb.search.docsets import MAX_EXPANSION, match_mask
 
-K1, B = 1.2, 0.75  # Whoosh's BM25F defaults
+K1, B = 1.2, 0.75  # Whoosh's (and Lucene's) BM25 defaults
 # A plain word is searched in `content`, which holds the title, the contributing factors and
 # the rest of the text (the body) one after the other. It is scored by BM25F proper
 # (Robertson, Zaragoza and Taylor, 2004): each part's term frequency is normalised by the
@@ -28,7 +29,15 @@ K1, B = 1.2, 0.75  # Whoosh's BM25F defaults
 # frequencies come from the index as it is: `title` and `factors` are fields of their own,
 # and a `content` posting's weight is 3 x (title) + 2 x (factors) + 1 x (body) occurrences.
 PARTS = ("title", "factors", "body")
-PART_B = dict.fromkeys(PARTS, B)  # Whoosh's default for each part, not fitted to any data
+PART_B = dict.fromkeys(PARTS, B)  # the usual default for each part, not fitted to any data
+
+
+def idf(n, df):
+    """BM25's inverse document frequency as Lucene and Elasticsearch compute it (and their
+    BM25F, `combined_fields`): a word most postmortems hold counts next to nothing. Whoosh's
+    log(N / (df + 1)) + 1 gives such a word a third of a rare word's weight, which lets the
+    common words of a long question outweigh the one rare word that names the incident."""
+    return math.log(1 + (n - df + 0.5) / (df + 0.5))
 
 
 def scoring_terms(q, segreader):
@@ -92,7 +101,7 @@ def common_statistics(q, caches, segments, scope):
     postmortem (or an internal draft only those involved may read) holding the word, or only
     its length, was added: someone who may not read it could tell from the order of what
     they see. Over postmortems everyone may read, a score depends on nothing a reader may not
-    see. The formulas are Whoosh's: idf = log(N / (df + 1)) + 1. `segments`: [(segment
+    see. The IDF is `idf` above; the mean lengths are Whoosh's. `segments`: [(segment
     reader, ...)] as in ranking.run; `caches`: a docsets.SegmentCaches.
     """
     terms = {(f, t) for segreader, *_rest in segments for f, t, _b in _ranking_terms(q, segreader)}
@@ -124,13 +133,13 @@ def common_statistics(q, caches, segments, scope):
             0.0,
         )
     return Statistics(
-        idf={term: math.log(n / (df + 1)) + 1 for term, df in frequency.items()},
+        idf={term: idf(n, df) for term, df in frequency.items()},
         average={field: (total / n) or 1.0 for field, total in total_length.items()},
     )
 
 
 def bm25_scores(q, segreader, data, stats, mask):
-    """BM25F scores (Whoosh's formula; the statistics of common_statistics) of the
+    """BM25F scores (the formulas above; the statistics of common_statistics) of the
     documents in `mask`, computed for all of them at once; 0 for documents outside it.
 
     As in Whoosh, the words of an OR's branch, of an ANDMAYBE's optional part or of a phrase
