@@ -86,3 +86,10 @@ def test_the_page_and_the_api_say_the_word_was_searched_as_written(client, make_
     assert [h["ref"] for h in data["hits"]] == ["INC-2026-201"]
     plain = client.get("/search", query_string={"q": "cert"}).get_data(as_text=True)
     assert "Searched exactly as typed" not in plain
+
+
+def test_a_quoted_word_is_not_corrected(find):
+    typo = find("expird")
+    assert typo.corrected_from == "expird" and typo.hits
+    quoted = find('"expird"')
+    assert quoted.total == 0 and quoted.suggestion is None and quoted.corrected_from is None

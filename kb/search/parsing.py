@@ -126,8 +126,10 @@ def _has_words(text):
 
 
 def plain_words(text):
-    """The words typed outside field queries, operators and wildcards (for suggestions)."""
+    """The words typed outside field queries, operators and wildcards, and not between
+    quotes one by one (a word asked for as written is not corrected): for suggestions."""
     stripped = re.sub(r"\b[A-Za-z_]+:(\"[^\"]*\"|\S+)", " ", text or "")
+    stripped = _EXACT_RE.sub(" ", stripped)
     return [w for w in _WORD_RE.findall(stripped) if w.upper() not in _OPERATORS]
 
 
