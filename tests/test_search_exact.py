@@ -3,7 +3,7 @@ page and the API say so. Real Whoosh indexes on disk, SQLite and PostgreSQL."""
 
 import pytest
 
-from kb.search import parsing
+from kb.search import highlight, parsing
 from kb.search import query as search_query
 from kb.search.index import for_app
 from kb.search.service import service_for
@@ -69,6 +69,11 @@ def test_several_quoted_words_stay_a_phrase_and_fields_keep_their_meaning(find):
 def test_the_quoted_word_is_highlighted(find):
     (hit,) = find('"cert"').hits
     assert hit.title_html == "The <mark>cert</mark> expired on the mail relay"
+    (hit,) = find('"certs" expired').hits
+    assert hit.title_html == "Two <mark>certs</mark> <mark>expired</mark> on the edge"
+    # The word as written is marked, not its other forms.
+    marked = highlight._highlight_whole("cert and certs", frozenset({highlight.EXACT + "cert"}))
+    assert marked == "<mark>cert</mark> and certs"
 
 
 def test_exact_is_not_a_field_people_type(find):
