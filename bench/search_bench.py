@@ -62,8 +62,8 @@ def load_database(url, docs):
     from sqlalchemy import create_engine, insert
 
     from kb.document import parse_datetime
+    from kb.document_format import LABEL_FIELDS
     from kb.models import (
-        LABEL_FIELDS,
         SECTIONS,
         ActionItem,
         Change,
