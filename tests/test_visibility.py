@@ -177,10 +177,14 @@ def _search(client, query, token=None):
     # the echo (plain, HTML-escaped and URL-encoded) and keep everything the index returned.
     from urllib.parse import quote, quote_plus
 
+    from markupsafe import escape
+
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     path = "/api/v1/search" if token else "/search"
     text = client.get(path, query_string={"q": query}, headers=headers).get_data(as_text=True)
-    for echo in (query, quote_plus(query), quote(query)):
+    # (A signed-out person is sent to sign in with the query in `next`, encoded twice.)
+    echoes = (query, str(escape(query)), quote_plus(query), quote(query), quote(quote_plus(query)))
+    for echo in echoes:
         text = text.replace(echo, "")
     return text
 
@@ -196,8 +200,11 @@ def _search_misspelt(client, _token, _tmp_path, _runner, _email):
 
 
 def _search_exact(client, _token, _tmp_path, _runner, _email):
-    # The marker as written (the unstemmed `exact` field), beside a word everyone finds.
-    return _search(client, f'"{MARKER}" OR configuration')
+    # The marker as written (the unstemmed `exact` field), beside a word everyone finds. The
+    # page names the word searched as written: an echo of what was typed, removed too.
+    text = _search(client, f'"{MARKER}" OR configuration')
+    echo = f"Searched exactly as typed, without other forms or synonyms: {LOWER}</p>"
+    return text.replace(echo, "")
 
 
 def _search_api(client, token, _tmp_path, _runner, _email):

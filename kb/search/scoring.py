@@ -157,6 +157,17 @@ class _Segment:
     def __init__(self, segreader, data, stats):
         self.reader, self.data, self.stats = segreader, data, stats
         self._searcher = None
+        self._inverse_norms = {}
+
+    def inverse_norm(self, part):
+        """1 / BM25's length normalisation of a part of `content`, for every document of the
+        segment (made once per query and segment)."""
+        if part not in self._inverse_norms:
+            b = PART_B[part]
+            lengths = self.data.lengths(self.reader, part)
+            average = self.stats.average[part]
+            self._inverse_norms[part] = 1 / ((1 - b) + b * lengths / average)
+        return self._inverse_norms[part]
 
     def mask(self, q):
         if self._searcher is None:  # phrases need one; closing it must not close the reader
@@ -209,24 +220,25 @@ def _add_word(segment, scores, within, field, text, boost):
 
 
 def _bm25f_frequency(segment, text, ids, weights):
-    """BM25F's pseudo-frequency of a `content` word in the documents `ids` (whose `content`
-    postings weigh `weights`): each part's occurrences over that part's normalised length,
-    weighted by the part's boost, summed."""
-    data, reader, average = segment.data, segment.reader, segment.stats.average
-    count = {}
-    for part in ("title", "factors"):
-        part_ids, part_tf = data.weighted(reader, part, text)
-        dense = np.zeros(data.n, dtype=np.float32)
-        dense[part_ids] = part_tf
-        count[part] = dense[ids]
-    title_boost, factor_boost, _rest = schema.BOOSTS
-    # Rounding cannot make a count negative; a damaged weight must not either.
-    count["body"] = np.maximum(
-        weights - title_boost * count["title"] - factor_boost * count["factors"], 0
-    )
-    out = np.zeros(len(ids), dtype=np.float32)
+    """BM25F's pseudo-frequency of a `content` word in the documents `ids` (sorted; their
+    `content` postings weigh `weights`): each part's occurrences over that part's normalised
+    length, weighted by the part's boost, summed.
+
+    Computed as if every occurrence were in the body (weights / body's norm), then corrected
+    for the title's and the factors' occurrences, which are few: one pass over the word's
+    postings instead of three."""
+    body = segment.inverse_norm("body")
+    out = weights * body[ids]
     for part, boost in zip(PARTS, schema.BOOSTS, strict=True):
-        b = PART_B[part]
-        lengths = data.lengths(reader, part)[ids]
-        out += boost * count[part] / ((1 - b) + b * lengths / average[part])
-    return out
+        if part == "body":
+            continue
+        part_ids, part_tf = segment.data.weighted(segment.reader, part, text)
+        if not len(part_ids):
+            continue
+        at = np.searchsorted(ids, part_ids)
+        held = at < len(ids)
+        held[held] = ids[at[held]] == part_ids[held]  # not left out by `within`
+        docs = part_ids[held]
+        # A body occurrence counts 1 / norm(body); one of this part, boost / norm(part).
+        out[at[held]] += part_tf[held] * boost * (segment.inverse_norm(part)[docs] - body[docs])
+    return np.maximum(out, 0)
