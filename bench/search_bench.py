@@ -86,7 +86,7 @@ def load_database(url, docs):
                     row[key] = parse_datetime(doc[key])
                 row["published_at"] = parse_datetime(doc["published_at"])
                 for key in SECTIONS:
-                    row[key] = doc[key]
+                    row[key] = doc.get(key, "")  # sections the corpus does not write stay empty
                 row.update(
                     timeline=doc["timeline"], links=[], version=1, created_at=now, updated_at=now
                 )

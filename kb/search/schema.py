@@ -10,6 +10,7 @@ import json
 import pickle
 import re
 import zlib
+from collections import Counter
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -169,23 +170,18 @@ def _indexed_as(word):
     return found
 
 
-def _kept_as_written(word):
-    return "" if len(word) < 2 or word in STOP_WORDS else word
-
-
-def _postings(value, exact=False):
-    """{stem: [positions, weight]} of a text as ANALYZER tokenizes it for indexing
-    (`exact`: {word: ...} as EXACT_ANALYZER does)."""
+def _postings(value):
+    """{stem: [positions, weight]} of a text as ANALYZER tokenizes it for indexing."""
     found = {}
     pos = 0
     boosted = PART in value
     parts = value.split(PART) if boosted else (value,)
-    known = _kept_as_written if exact else _INDEXED_AS.get
+    known = _INDEXED_AS.get
     for number, part in enumerate(parts):
         boost = (BOOSTS[number] if number < len(BOOSTS) else 1.0) if boosted else 1.0
         for word in _WORD_RE.findall(part.lower()):
             text = known(word)
-            if text is None:  # not cached yet (never for `exact`)
+            if text is None:
                 text = _indexed_as(word)
             if not text:
                 continue
@@ -233,6 +229,30 @@ class Text(fields.TEXT):
             yield text.encode("utf-8"), len(positions), weight * field_boost, encoded
 
 
+def _word_counts(value):
+    """{word: [count, weight]} of a text as EXACT_ANALYZER tokenizes it for indexing (no
+    positions: the `exact` field keeps frequencies only)."""
+    found = {}
+    boosted = PART in value
+    parts = value.split(PART) if boosted else (value,)
+    for number, part in enumerate(parts):
+        boost = (BOOSTS[number] if number < len(BOOSTS) else 1.0) if boosted else 1.0
+        counts = Counter(_WORD_RE.findall(part.lower()))
+        for word, count in counts.items():
+            if len(word) < 2 or word in STOP_WORDS:
+                continue
+            entry = found.get(word)
+            if entry is None:
+                found[word] = [count, count * boost]
+            else:
+                entry[0] += count
+                entry[1] += count * boost
+    return found
+
+
+_PACKED_COUNTS = [pack_uint(n) for n in range(256)]
+
+
 class ExactText(fields.TEXT):
     """The `exact` field: words as written, frequencies only, indexed in one pass."""
 
@@ -244,9 +264,10 @@ class ExactText(fields.TEXT):
             yield from super().index(value, **kwargs)
             return
         field_boost = self.format.field_boost
-        for text, (positions, weight) in _postings(value, exact=True).items():
-            count = len(positions)
-            yield text.encode("utf-8"), count, weight * field_boost, pack_uint(count)
+        packed = _PACKED_COUNTS
+        for text, (count, weight) in _word_counts(value).items():
+            encoded = packed[count] if count < 256 else pack_uint(count)
+            yield text.encode("utf-8"), count, weight * field_boost, encoded
 
 
 def count_matches(text, stems):
