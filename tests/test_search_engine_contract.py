@@ -9,7 +9,10 @@ compare, for random queries of words, phrases, prefixes, fields and AND/OR/NOT/A
 - the engine's match mask (with the visibility mask of a Scope) with Whoosh's searcher and a
   filter query for the same Scope;
 - its facet counts with Whoosh's `groupedby` counts;
-- its BM25F scores with Whoosh's BM25F scores.
+- its BM25F scores with Whoosh's BM25F scores (with Lucene's IDF, kb.search.scoring.idf),
+  for words of one field (title:, factor:, and the `exact` field of quoted words);
+- its BM25F scores of plain words (`content`: title, factors and body, each part normalised
+  by its own length, saturated once) with the formula computed here from the documents.
 
 Intended differences, each tested as such: ranking statistics (IDF, mean field length) are
 taken over the live internal postmortems only, so the scores are compared with Whoosh's on an
@@ -20,6 +23,7 @@ with prefixes expanded to words (kb.search.expand; Whoosh scores an unexpanded p
 constant).
 """
 
+import math
 import tempfile
 import tomllib
 from pathlib import Path
@@ -30,7 +34,10 @@ import whoosh
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from whoosh import query as wq
+from whoosh import scoring as whoosh_scoring
 from whoosh import sorting
+from whoosh.searching import Searcher
+from whoosh.util.numeric import byte_to_length, length_to_byte
 
 from kb.accounts import Scope
 from kb.search import docsets, expand, schema, scoring, whoosh_internals
@@ -158,15 +165,28 @@ def _built(plan, **kwargs):
 
 # --- random queries ---------------------------------------------------------------------------
 
-text_fields = st.sampled_from(schema.TEXT_FIELDS)
 stems = st.sampled_from(WORDS).map(schema.stem)
-leaves = st.one_of(
-    st.builds(wq.Term, text_fields, stems),
-    st.builds(wq.Term, text_fields, stems),
-    st.sampled_from(KEYWORD_TERMS).map(lambda ft: wq.Term(*ft)),
-    st.builds(wq.Phrase, text_fields, st.lists(stems, min_size=2, max_size=3)),
-    st.builds(wq.Prefix, text_fields, st.sampled_from(PREFIXES)),
-)
+# The `exact` field holds words as written and no positions (no phrases there).
+POSITIONAL = tuple(f for f in schema.TEXT_FIELDS if f != schema.EXACT_FIELD)
+# Fields scored by Whoosh's formula as it is: all but `content` (BM25F over its parts).
+ONE_FIELD = tuple(f for f in schema.TEXT_FIELDS if f != schema.DEFAULT_FIELD)
+
+
+def _word_of(field):
+    words = st.sampled_from(WORDS) if field == schema.EXACT_FIELD else stems
+    return words.map(lambda word: wq.Term(field, word))
+
+
+def _leaves(fields):
+    text_fields = st.sampled_from(fields)
+    positional = st.sampled_from([f for f in fields if f in POSITIONAL])
+    return st.one_of(
+        text_fields.flatmap(_word_of),
+        text_fields.flatmap(_word_of),
+        st.sampled_from(KEYWORD_TERMS).map(lambda ft: wq.Term(*ft)),
+        st.builds(wq.Phrase, positional, st.lists(stems, min_size=2, max_size=3)),
+        st.builds(wq.Prefix, text_fields, st.sampled_from(PREFIXES)),
+    )
 
 
 def _combined(children):
@@ -180,8 +200,11 @@ def _combined(children):
     )
 
 
-queries = st.recursive(leaves, _combined, max_leaves=6).map(
+queries = st.recursive(_leaves(schema.TEXT_FIELDS), _combined, max_leaves=6).map(
     lambda q: q.normalize()  # as the query parser hands them over
+)
+one_field_queries = st.recursive(_leaves(ONE_FIELD), _combined, max_leaves=6).map(
+    lambda q: q.normalize()
 )
 scopes = st.one_of(
     st.just(docsets.EVERYONE),
@@ -306,6 +329,22 @@ def test_the_visibility_mask_equals_whoosh_filter(plan, scope):
         assert visible_pids == expected_pids
 
 
+class LuceneIdf(whoosh_scoring.BM25F):
+    """Whoosh's BM25F with the IDF the engine takes (Lucene's), written again."""
+
+    def idf(self, searcher, fieldname, text):
+        parent = searcher.get_parent()
+        df = parent.doc_frequency(fieldname, text)
+        n = parent.doc_count_all()
+        return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+
+def whoosh_scored(searcher, q):
+    """{pid: score} of Whoosh's own matchers and BM25F (with LuceneIdf) over `searcher`."""
+    with Searcher(searcher.reader(), weighting=LuceneIdf(), closereader=False) as lucene:
+        return {hit["pid"]: hit.score for hit in lucene.search(whoosh_weights(q), limit=None)}
+
+
 def whoosh_weights(q):
     """The query Whoosh should score like the engine: keyword terms and NOT weigh nothing."""
     if isinstance(q, wq.Term) and q.fieldname not in schema.TEXT_FIELDS:
@@ -327,7 +366,7 @@ def _ranks(searcher, q):
 def engine_scores(built, searcher, q):
     """{pid: BM25F score} of the internal postmortems matching `q`, as _ranked scores them."""
     _matched, _counts, segments = engine(built, searcher, q, docsets.EVERYONE)
-    stats = scoring.internal_statistics(q, built.idx.caches, segments)
+    stats = scoring.common_statistics(q, built.idx.caches, segments, docsets.EVERYONE)
     out = {}
     for segreader, offset, data, mask, _allowed in segments:
         scores = scoring.bm25_scores(q, segreader, data, stats, mask)
@@ -352,7 +391,7 @@ def quantised_others(built, searcher):
 
 
 @PROPERTY
-@given(plan=batches, q=queries)
+@given(plan=batches, q=one_field_queries)
 def test_bm25f_scores_equal_whoosh_over_the_live_internal_postmortems(plan, q):
     folder, built = _built(plan)
     reference = tempfile.TemporaryDirectory(prefix="kb-contract-ref-")
@@ -369,8 +408,7 @@ def test_bm25f_scores_equal_whoosh_over_the_live_internal_postmortems(plan, q):
                 writer.add_document(**schema.fields_for(pid, doc))
         writer.commit()
         with ix.searcher() as whoosh_searcher:
-            results = whoosh_searcher.search(whoosh_weights(expanded), limit=None)
-            expected = {hit["pid"]: hit.score for hit in results}
+            expected = whoosh_scored(whoosh_searcher, expanded)
         ix.close()
         ours = engine_scores(built, searcher, expanded)
         # Whoosh leaves out some matches whose score is 0 (keyword terms only, weighed 0 here).
@@ -382,7 +420,7 @@ def test_bm25f_scores_equal_whoosh_over_the_live_internal_postmortems(plan, q):
 
 
 @PROPERTY
-@given(plan=batches, q=queries)
+@given(plan=batches, q=one_field_queries)
 def test_bm25f_scores_equal_whoosh_when_every_document_is_internal(plan, q):
     """Where the statistics cannot differ (no restricted postmortem, no deletion), the
     engine's scores are Whoosh's own on the very same index."""
@@ -393,13 +431,101 @@ def test_bm25f_scores_equal_whoosh_when_every_document_is_internal(plan, q):
         expanded, expansion = expand.expand(q, searcher.reader())
         if expansion.cut or not _ranks(searcher, expanded):
             return
-        results = searcher.search(whoosh_weights(expanded), limit=None)
-        expected = {hit["pid"]: hit.score for hit in results}
+        expected = whoosh_scored(searcher, expanded)
         ours = engine_scores(built, searcher, expanded)
         assert expected.keys() <= ours.keys(), expanded
         for pid, score in ours.items():
             wanted = expected.get(pid, 0.0)
             assert score == pytest.approx(wanted, rel=1e-5, abs=1e-5), (pid, expanded)
+
+
+def _stored_length(tokens):
+    """A field's length as the index keeps it (one byte, rounded from 11 words on)."""
+    return byte_to_length(length_to_byte(len(tokens)))
+
+
+def reference_bm25f(docs, words, require_all):
+    """{pid: score} of plain words (`content`) by BM25F written out from the documents: per
+    part (title, factors, body) the word's count over the part's length against its mean,
+    weighted 3, 2, 1, summed, then saturated once; Lucene's IDF of `content`."""
+    parts = {}
+    for pid, doc in docs.items():
+        fields = schema.fields_for(pid, doc)
+        texts = (fields["title"], fields["factors"], fields["content"].split(schema.PART)[2])
+        parts[str(pid)] = [[t.text for t in schema.ANALYZER(text)] for text in texts]
+    n = len(parts)
+    if not n:
+        return {}
+    # The mean lengths are exact (the index keeps each field's total exactly); each document's
+    # length is the one-byte one, the body's being content's less its title's and factors'.
+    means = [sum(len(p[i]) for p in parts.values()) / n or 1.0 for i in range(3)]
+    out = {}
+    for pid, (title, factors, body) in parts.items():
+        lengths = [_stored_length(title), _stored_length(factors)]
+        lengths.append(max(_stored_length(title + factors + body) - sum(lengths), 0))
+        held = [w for w in words if w in title + factors + body]
+        if not held or (require_all and len(held) < len(words)):
+            continue
+        score = 0.0
+        for word in held:
+            df = sum(1 for p in parts.values() if word in p[0] + p[1] + p[2])
+            idf = math.log(1 + (n - df + 0.5) / (df + 0.5))  # Lucene's BM25 IDF
+            tf = 0.0
+            for boost, part, length, mean in zip(
+                schema.BOOSTS, (title, factors, body), lengths, means, strict=True
+            ):
+                b = scoring.PART_B["title"]  # the same B for every part
+                tf += boost * part.count(word) / ((1 - b) + b * length / mean)
+            score += idf * tf * (scoring.K1 + 1) / (tf + scoring.K1)
+        out[pid] = score
+    return out
+
+
+@PROPERTY
+@given(
+    plan=batches,
+    words=st.lists(stems, min_size=1, max_size=3, unique=True),
+    require_all=st.booleans(),
+)
+def test_bm25f_of_plain_words_equals_the_formula(plan, words, require_all):
+    """Plain words are scored by BM25F over the parts of `content` (kb.search.scoring)."""
+    assert len(set(scoring.PART_B.values())) == 1, "the reference takes one B for every part"
+    plan = [{**batch, "deleted": [], "updated": []} for batch in plan]
+    folder, built = _built(plan, internal_only=True, state=False)
+    with folder, built.idx.searcher() as searcher:
+        terms = [wq.Term(schema.DEFAULT_FIELD, w) for w in words]
+        q = wq.And(terms) if require_all else wq.Or(terms)
+        ours = {pid: score for pid, score in engine_scores(built, searcher, q).items()}
+        expected = reference_bm25f(built.live, words, require_all)
+        assert ours.keys() == expected.keys(), q
+        for pid, score in ours.items():
+            assert score == pytest.approx(expected[pid], rel=1e-4, abs=1e-5), (pid, q)
+
+
+def test_a_long_body_does_not_dilute_a_title_word(tmp_path):
+    """BM25F normalises each part by its own length: the same title word in the same title
+    scores the same whatever the length of the body (over the whole of `content`, the long
+    write-up scored half as much), and still above a mention in a body."""
+    filler = " ".join(["alert"] * 60)
+    internal = {"visibility": "internal", "status": "published"}
+    plan = [
+        {
+            "new": [
+                {**internal, "title": "disk", "summary": filler},
+                {**internal, "title": "disk", "summary": "queue"},
+                {**internal, "title": "pool", "summary": "disk queue"},
+                {**internal, "title": "proxy", "summary": "queue"},
+            ],
+            "updated": [],
+            "deleted": [],
+        }
+    ]
+    built = Built(tmp_path, plan, state=False)
+    with built.idx.searcher() as searcher:
+        scores = engine_scores(built, searcher, wq.Term(schema.DEFAULT_FIELD, "disk"))
+        assert set(scores) == {"1", "2", "3"}
+        assert scores["1"] == pytest.approx(scores["2"], rel=1e-6)
+        assert scores["2"] > scores["3"]
 
 
 def test_andnot_excludes_the_first_match_when_whoosh_does_not(tmp_path):

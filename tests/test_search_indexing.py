@@ -22,7 +22,9 @@ TEXTS = [
 ]
 
 
-def _stock_text():
+def _stock_text(name=schema.DEFAULT_FIELD):
+    if name == schema.EXACT_FIELD:  # words as written, frequencies only
+        return fields.TEXT(analyzer=schema.EXACT_ANALYZER, phrase=False)
     return fields.TEXT(analyzer=schema.ANALYZER)
 
 
@@ -33,11 +35,21 @@ def test_the_fast_text_field_makes_whooshs_postings(text):
     )
 
 
+@pytest.mark.parametrize("text", TEXTS)
+def test_the_fast_exact_field_makes_whooshs_postings(text):
+    assert list(schema.ExactText().index(text)) == list(_stock_text(schema.EXACT_FIELD).index(text))
+
+
+def test_the_exact_field_keeps_words_as_written():
+    words = {t.text for t in schema.EXACT_ANALYZER("Deployments DEPLOYED the deploy's x")}
+    assert words == {"deployments", "deployed", "deploy's"}
+
+
 def _stock_schema():
     stock = schema.make_schema()
     for name in schema.TEXT_FIELDS:
         stock.remove(name)
-        stock.add(name, _stock_text())
+        stock.add(name, _stock_text(name))
     return stock
 
 

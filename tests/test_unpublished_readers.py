@@ -30,6 +30,7 @@ SHOWS_UNPUBLISHED = {
     "export",
     "search",
     "search-did-you-mean",
+    "search-exact",
     "search-api",
 }
 
@@ -231,3 +232,53 @@ def test_the_setting_is_checked_at_start(tmp_path):
                 "UNPUBLISHED_READERS": "nobody",
             }
         )
+
+
+@pytest.mark.parametrize("setting", ["everyone", "involved"])
+def test_scores_move_for_a_draft_only_when_every_reader_may_read_it(
+    world, app, client, make_user, make_postmortem, setting
+):
+    """Ranking statistics come from what every reader may read: an internal draft holding
+    the words moves no score where only those involved may read it (`involved`), and is
+    counted like any postmortem where everyone may (`everyone`)."""
+    from tests.test_visibility import search_scores
+
+    app.config["UNPUBLISHED_READERS"] = setting
+    make_postmortem(ref="INC-2026-003", title="Disk pressure on the cache", summary="Disk full.")
+    make_postmortem(ref="INC-2026-004", title="Queue backlog", summary="A slow disk, a queue.")
+    make_user("reader@x.example", teams=["storefront"])
+    _row, token = accounts.create_token(world, "reader@x.example", "matrix")
+    world.commit()
+    before = search_scores(client, token, "disk")
+    make_postmortem(
+        ref="INC-2026-005",
+        title="Disk queue disk queue",
+        status="draft",
+        published_at=None,
+        teams=["security"],
+        summary="disk queue " * 40,
+    )
+    after = search_scores(client, token, "disk")
+    if setting == "involved":
+        assert after == before
+    else:
+        assert "INC-2026-005" in after
+        assert after["INC-2026-003"] != before["INC-2026-003"]
+
+
+def test_did_you_mean_never_offers_a_word_of_a_draft_the_reader_may_not_read(
+    world, app, client, login, make_user, make_postmortem
+):
+    app.config["UNPUBLISHED_READERS"] = "involved"
+    make_postmortem(
+        ref="INC-2026-003",
+        title="Xylocarp outage",
+        status="draft",
+        published_at=None,
+        teams=["security"],
+        summary="The xylocarp pool fell over.",
+    )
+    login(make_user("reader@x.example", teams=["storefront"]))
+    assert "xylocarp" not in _search(client, "xylocarq").lower()
+    login(make_user("member@x.example", teams=["security"]))
+    assert "xylocarp" in _search(client, "xylocarq").lower()

@@ -200,10 +200,14 @@ def _search(client, query, token=None):
     # the echo (plain, HTML-escaped and URL-encoded) and keep everything the index returned.
     from urllib.parse import quote, quote_plus
 
+    from markupsafe import escape
+
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     path = "/api/v1/search" if token else "/search"
     text = client.get(path, query_string={"q": query}, headers=headers).get_data(as_text=True)
-    for echo in (query, quote_plus(query), quote(query)):
+    # (A signed-out person is sent to sign in with the query in `next`, encoded twice.)
+    echoes = (query, str(escape(query)), quote_plus(query), quote(query), quote(quote_plus(query)))
+    for echo in echoes:
         text = text.replace(echo, "")
     return text
 
@@ -216,6 +220,14 @@ def _search_page(client, _token, _tmp_path, _runner, _email):
 def _search_misspelt(client, _token, _tmp_path, _runner, _email):
     # A misspelt marker: only those who may see it are offered it as "did you mean".
     return _search(client, f"{MARKER[:-1]} OR configuration")
+
+
+def _search_exact(client, _token, _tmp_path, _runner, _email):
+    # The marker as written (the unstemmed `exact` field), beside a word everyone finds. The
+    # page names the word searched as written: an echo of what was typed, removed too.
+    text = _search(client, f'"{MARKER}" OR configuration')
+    echo = f"Searched exactly as typed, without other forms or synonyms: {LOWER}</p>"
+    return text.replace(echo, "")
 
 
 def _search_api(client, token, _tmp_path, _runner, _email):
@@ -250,6 +262,7 @@ READ_PATHS = {
     "figures-api": _figures_api,
     "search": _search_page,
     "search-did-you-mean": _search_misspelt,
+    "search-exact": _search_exact,
     "search-api": _search_api,
 }
 
@@ -337,3 +350,91 @@ def test_viewing_a_restricted_postmortem_is_audited(world, client, login, make_u
     result = runner.invoke(args=["audit", "--action", "view-restricted"])
     assert "member@x.example" in result.output and "INC-2026-002" in result.output
     assert "INC-2026-001" not in result.output
+
+
+# --- what search derives from words: statistics and corrections ------------------------------
+
+
+def search_scores(client, token, query):
+    """{ref: score} of the API's hits (scores as the API gives them)."""
+    response = client.get("/api/v1/search", query_string={"q": query}, headers=_bearer(token))
+    return {hit["ref"]: hit["score"] for hit in response.get_json()["hits"]}
+
+
+def test_scores_do_not_move_when_a_restricted_postmortem_holds_the_words(
+    world, client, make_user, make_postmortem
+):
+    """IDF and mean lengths come from what every reader may read: adding a restricted
+    postmortem full of the words changes no score, so its words cannot be inferred."""
+    from kb import accounts
+
+    make_postmortem(ref="INC-2026-003", title="Disk pressure on the cache", summary="Disk full.")
+    make_postmortem(ref="INC-2026-004", title="Queue backlog", summary="A slow disk, a queue.")
+    make_user("reader@x.example", teams=["storefront"])
+    _row, token = accounts.create_token(world, "reader@x.example", "matrix")
+    world.commit()
+    before = search_scores(client, token, "disk")
+    assert set(before) == {"INC-2026-003", "INC-2026-004"}
+    make_postmortem(
+        ref="INC-2026-005",
+        title="Disk queue disk queue",
+        visibility="restricted",
+        teams=["security"],
+        summary="disk queue " * 40,
+    )
+    assert search_scores(client, token, "disk") == before
+    # A member of the team reads it: it is among their hits (the test could fail).
+    make_user("member@x.example", teams=["security"])
+    _row, member = accounts.create_token(world, "member@x.example", "matrix")
+    world.commit()
+    assert "INC-2026-005" in search_scores(client, member, "disk")
+
+
+def test_did_you_mean_is_not_crowded_out_by_words_the_reader_may_not_read(
+    world, client, login, make_user, make_postmortem
+):
+    """Close words are weighed up to a number: only the reader's count towards it. Forty
+    words of a restricted postmortem, closer and earlier in the term list than the word of
+    a visible one, neither show nor push that word out of the suggestion."""
+    from kb.search import schema
+
+    near = [f"zorba{a}{b}" for a in "bcdfg" for b in "bcdfghklmnp"]
+    near = [w for w in near if schema.stem(w) == w][:40]
+    assert len(near) == 40
+    make_postmortem(ref="INC-2026-003", title="Zorbyz outage", summary="The zorbyz pool fell.")
+    make_postmortem(
+        ref="INC-2026-004",
+        title="Hidden words",
+        visibility="restricted",
+        teams=["security"],
+        summary=" ".join(near),
+    )
+    login(make_user("reader@x.example", teams=["storefront"]))
+    text = _search(client, "zorbax").lower()
+    assert "zorbyz" in text
+    assert not any(word in text for word in near)
+
+
+def test_a_wildcard_expands_to_the_readers_words_only(
+    world, client, login, make_user, make_postmortem, monkeypatch
+):
+    """A prefix stands for at most a number of words: only words of postmortems the reader
+    may read take those places, so a restricted postmortem's words can neither push a
+    visible word out nor announce themselves by a cut."""
+    from kb.search import expand
+
+    monkeypatch.setattr(expand, "MAX_TERMS", 5)
+    make_postmortem(
+        ref="INC-2026-003",
+        title="Hidden words",
+        visibility="restricted",
+        teams=["security"],
+        summary="zorbaa zorbab zorbac zorbad zorbaf zorbag zorbah",
+    )
+    make_postmortem(ref="INC-2026-004", title="Zorbyz outage", summary="The zorbyz pool fell.")
+    login(make_user("reader@x.example", teams=["storefront"]))
+    text = _search(client, "zorb*")
+    assert "INC-2026-004" in text
+    assert "Only the first" not in text  # no cut: the reader's words were all searched
+    login(make_user("member@x.example", teams=["security"]))
+    assert "Only the first" in _search(client, "zorb*")

@@ -22,8 +22,17 @@ _EMPTY = np.zeros(0, dtype=np.int32)
 _EMPTY_F = np.zeros(0, dtype=np.float32)
 MAX_EXPANSION = 2000  # terms a prefix or wildcard may expand to in one segment
 _TERM_CACHE_BYTES = 64 * 1024 * 1024  # cached postings of text terms, per segment
-# No address, no team: the internal postmortems, whatever their status (ranking statistics).
+# No address, no team: the internal postmortems, whatever their status.
 EVERYONE = Scope(unpublished=True)
+
+
+def common_scope(scope):
+    """What every reader may read under the same KB_UNPUBLISHED_READERS as `scope`: the
+    internal postmortems; of those unpublished only when every reader may read them. Ranking
+    statistics and cost decisions are taken over these, so that nothing a reader sees moves
+    when a postmortem they may not read (restricted, or an internal draft under `involved`)
+    holds a word."""
+    return Scope(unpublished=scope.unpublished)
 
 
 def raw_postings(segreader, field, text, weights=False):
@@ -68,7 +77,13 @@ class SegmentData:
         self._lock = threading.Lock()
 
     def lengths(self, segreader, field):
-        """The length of `field` in every document (Whoosh's lossy one-byte encoding)."""
+        """The length of `field` in every document (Whoosh's lossy one-byte encoding); "body"
+        is the length of `content` beyond its title and factors."""
+        if field == "body" and field not in self._lengths:
+            whole, title, factors = (
+                self.lengths(segreader, f) for f in (schema.DEFAULT_FIELD, "title", "factors")
+            )
+            self._lengths[field] = np.maximum(whole - title - factors, 0)
         if field not in self._lengths:
             length = segreader.doc_field_length
             self._lengths[field] = np.fromiter(
@@ -189,10 +204,10 @@ class SegmentCaches:
             self._live[key] = mask
         return mask
 
-    def internal(self, segreader):
-        """True for the live internal postmortems (of any status), which every reader may see
-        once published: ranking statistics are taken over these alone (internal_statistics)."""
-        return self.allowed(segreader, EVERYONE)
+    def common(self, segreader, scope):
+        """True for the live postmortems every reader may read (common_scope of `scope`):
+        ranking statistics are taken over these alone (scoring.common_statistics)."""
+        return self.allowed(segreader, common_scope(scope))
 
     def allowed(self, segreader, scope):
         """True for the live documents a Scope may see (accounts.Scope's rule, as a mask)."""
@@ -227,6 +242,21 @@ class SegmentCaches:
             if len(self._allowed) > 256:
                 self._allowed.popitem(last=False)
         return mask
+
+
+def word_visibility(searcher, caches, scope):
+    """visible(field, word): True when a postmortem `scope` may read holds the word (text
+    fields; the word's postings are cached as for matching, which needs them next)."""
+    segments = [(r, caches.data(r), caches.allowed(r, scope)) for r, _o, _s in leaves(searcher)]
+
+    def visible(field, word):
+        for segreader, data, allowed in segments:
+            ids = data.postings(segreader, field, word)
+            if len(ids) and allowed[ids].any():
+                return True
+        return False
+
+    return visible
 
 
 def leaves(searcher):

@@ -68,10 +68,14 @@ def count_patterns(q):
     return sum(count_patterns(child) for child in q.children())
 
 
-def expand(q, reader):
+def expand(q, reader, visible=None):
     """(query, Expansion): `q` with every pattern replaced by the words it matches, at most
     MAX_TERMS of them in all, found walking at most MAX_SCANNED entries of the term list.
-    Each pattern has an equal share of both, so the first cannot leave the others nothing."""
+    Each pattern has an equal share of both, so the first cannot leave the others nothing.
+
+    `visible(field, word)`: whether a postmortem the reader may read holds the word (None:
+    every word). Only such words are kept and counted: a word of a postmortem the reader may
+    not read neither takes a place of theirs nor says, by a cut, that it exists."""
     expansion = Expansion()
     budgeted = _BudgetedReader(reader, expansion)
     patterns = max(1, count_patterns(q))
@@ -88,8 +92,10 @@ def expand(q, reader):
             if len(words) >= terms_each:
                 expansion.cut = True
                 break
-            expansion.terms += 1
             text = field.from_bytes(btext)
+            if visible is not None and not visible(node.fieldname, text):
+                continue
+            expansion.terms += 1
             words.append(wq.Term(node.fieldname, text, boost=node.boost * GUESS_BOOST))
         if not words:
             return wq.NullQuery

@@ -9,15 +9,50 @@ from kb.template import heading
 
 
 def terms_of(searcher, q):
+    """The terms to mark: stems, and EXACT + word for words searched as written."""
+    reader = searcher.reader()
     try:
-        terms = q.existing_terms(searcher.reader(), phrases=True, expand=True)
+        # Leaf by leaf: Whoosh's existing_terms of a compound query reuses its `fieldname`
+        # argument as a loop variable, and skips every leaf of another field than the first.
+        terms = set()
+        for leaf in q.leaves():
+            terms |= leaf.existing_terms(reader, phrases=True, expand=True)
     except Exception:  # noqa: BLE001 (highlighting is a nicety; a result without it is fine)
         return frozenset()
     out = set()
     for field_name, text in terms:
         if field_name in schema.TEXT_FIELDS:
-            out.add(text.decode() if isinstance(text, bytes) else text)
+            text = text.decode() if isinstance(text, bytes) else text
+            out.add(EXACT + text if field_name == schema.EXACT_FIELD else text)
     return frozenset(out)
+
+
+# Among the terms to mark, a word searched as written (the `exact` field) is this prefix and
+# the word; every other term is a stem.
+EXACT = "="
+
+
+def _marking(terms):
+    """The analyzer to mark `terms` with: the stemming one, whose tokens are also compared
+    as written (EXACT + word) when a word was searched as written."""
+    exact = {t for t in terms if t.startswith(EXACT)}
+    if not exact:
+        return schema.ANALYZER
+
+    def analyze(value, **kwargs):
+        for token in schema.ANALYZER(value, **kwargs):
+            written = EXACT + value[token.startchar : token.endchar].lower()
+            if written in exact:
+                token.text = written
+            yield token
+
+    return analyze
+
+
+def _count_matches(text, terms):
+    if not any(t.startswith(EXACT) for t in terms):
+        return schema.count_matches(text, terms)
+    return sum(1 for t in _marking(terms)(text, chars=True, mode="query") if t.text in terms)
 
 
 class MarkFormatter(wh.Formatter):
@@ -64,7 +99,7 @@ def hit(searcher, docnum, score, terms):
 def _highlight_whole(text, terms):
     if not terms:
         return wh.htmlescape(text, quote=False)
-    return wh.highlight(text, terms, schema.ANALYZER, wh.WholeFragmenter(), _FORMATTER, minscore=0)
+    return wh.highlight(text, terms, _marking(terms), wh.WholeFragmenter(), _FORMATTER, minscore=0)
 
 
 def _passage(sections, terms):
@@ -73,7 +108,7 @@ def _passage(sections, terms):
         return None
     best, best_count = None, 0
     for key, text in sections:
-        count = schema.count_matches(text, terms) if terms else 0
+        count = _count_matches(text, terms) if terms else 0
         if count > best_count:
             best, best_count = (key, text), count
     if best is None:  # matched on the title or a facet only: show the opening
@@ -82,5 +117,5 @@ def _passage(sections, terms):
         return Passage(key, heading(key), wh.htmlescape(short, quote=False))
     key, text = best
     fragmenter = wh.ContextFragmenter(maxchars=260, surround=90)
-    html = wh.highlight(text, terms, schema.ANALYZER, fragmenter, _FORMATTER, top=1)
+    html = wh.highlight(text, terms, _marking(terms), fragmenter, _FORMATTER, top=1)
     return Passage(key, heading(key), html)

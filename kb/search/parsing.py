@@ -49,6 +49,10 @@ _REF_RE = re.compile(r"(?<![:\w])([A-Za-z][A-Za-z0-9]{1,9}-\d{1,6}(?:-\d{3,6})?)
 _FIELD_RE = re.compile(r"(?<![\w\"])([A-Za-z_]+):(?=[^\s/])")
 _WORD_RE = re.compile(r"(?<![:\w*])([A-Za-z][A-Za-z']+)(?![\w:*])")
 _OPERATORS = {"AND", "OR", "NOT", "ANDNOT", "ANDMAYBE", "TO"}
+# One word between quotes: that word as written, no other forms, no synonyms ("cert" finds
+# cert but not certs or certificate), as quotes do in web search engines. Several words
+# between quotes stay a phrase. Not after a field name: title:"cert" is a title word.
+_EXACT_RE = re.compile(r'(?<![:\w"])"\s*(\w+(?:[.\']\w+)*)\s*"')
 
 
 class QueryError(ValueError):
@@ -91,6 +95,7 @@ def parse(text, any_word=False):
             raise QueryError(f'There is no field "{name}". Fields you can use: {known}.')
     # Field names are case-insensitive; a bare reference such as INC-2026-014 means ref:.
     text = _FIELD_RE.sub(lambda m: m.group(1).lower() + ":", text)
+    text = _EXACT_RE.sub(lambda m: f"{schema.EXACT_FIELD}:{m.group(1)}", text)
     text = _REF_RE.sub(lambda m: "ref:" + m.group(1), text)
     key = "or" if any_word else "and"
     if key not in _PARSERS:
@@ -110,13 +115,21 @@ def parse(text, any_word=False):
     return q
 
 
+def exact_words(text):
+    """The words typed between quotes one by one, searched as written (for the page)."""
+    outside_fields = re.sub(r'\b[A-Za-z_]+:"[^"]*"', " ", text or "")
+    return list(dict.fromkeys(m.group(1).lower() for m in _EXACT_RE.finditer(outside_fields)))
+
+
 def _has_words(text):
     return any(w.isalnum() for w in re.split(r"\W+", text) if w.upper() not in _OPERATORS)
 
 
 def plain_words(text):
-    """The words typed outside field queries, operators and wildcards (for suggestions)."""
+    """The words typed outside field queries, operators and wildcards, and not between
+    quotes one by one (a word asked for as written is not corrected): for suggestions."""
     stripped = re.sub(r"\b[A-Za-z_]+:(\"[^\"]*\"|\S+)", " ", text or "")
+    stripped = _EXACT_RE.sub(" ", stripped)
     return [w for w in _WORD_RE.findall(stripped) if w.upper() not in _OPERATORS]
 
 

@@ -20,7 +20,7 @@ one puts them in order:
 from whoosh import query as wq
 
 from kb import accounts
-from kb.search import expand, parsing, ranking, schema, spelling, synonyms
+from kb.search import docsets, expand, parsing, ranking, schema, spelling, synonyms
 from kb.search.index import IndexUnavailable
 from kb.search.parsing import (  # noqa: F401 (the names callers know this module by)
     ADVERTISED_FIELDS,
@@ -83,11 +83,13 @@ def _search(searcher, caches, scope, result, table, correct, suggest=True):
     except QueryError as exc:
         result.error = str(exc)
         return
+    result.exact = parsing.exact_words(text)
     reader = searcher.reader()
     q, found = synonyms.expand(q, table)
-    q, skipped = ranking.affordable(q, searcher, caches)
+    q, skipped = ranking.affordable(q, searcher, caches, scope)
     result.also = [w for w in found.words if synonyms.analyse(w) not in skipped]
-    q, expansion = expand.expand(q, reader)
+    visible = docsets.word_visibility(searcher, caches, scope)
+    q, expansion = expand.expand(q, reader, visible)
     result.cut = expansion.cut
     ranking.run(searcher, caches, scope, q, result)
     words, required = _words(q)

@@ -22,12 +22,12 @@ def _filter_query(filters):
 
 # A phrase is matched by Whoosh, position by position, in every document holding all its
 # words: about 17 microseconds each, 0.7 s for a phrase of two common words at 50,000
-# postmortems. A synonym that is a phrase is searched only while the internal postmortems
-# holding all its words stay within this budget (per query, shared by its phrases).
+# postmortems. A synonym that is a phrase is searched only while the postmortems every
+# reader may read holding all its words stay within this budget (per query, shared by its phrases).
 MAX_PHRASE_CANDIDATES = 2000
 
 
-def affordable(q, searcher, caches):
+def affordable(q, searcher, caches, scope):
     """(query, skipped): `q` without the phrase synonyms whose candidate documents exceed
     the budget, and the words of those left out."""
     budget = [MAX_PHRASE_CANDIDATES]
@@ -37,9 +37,9 @@ def affordable(q, searcher, caches):
         count = 0
         for segreader, _offset, _sub in docsets.leaves(searcher):
             data = caches.data(segreader)
-            # Internal postmortems only, as for the ranking statistics: whether a synonym is
-            # searched must not depend on what a restricted postmortem holds.
-            mask = caches.internal(segreader).copy()
+            # What every reader may read, as for the ranking statistics: whether a synonym
+            # is searched must not depend on what a postmortem the reader may not read holds.
+            mask = caches.common(segreader, scope).copy()
             for word in phrase.words:
                 held = np.zeros(data.n, dtype=bool)
                 held[data.postings(segreader, phrase.fieldname, word)] = True
@@ -96,7 +96,7 @@ def run(searcher, caches, scope, q, result):
         docnums = _newest(segments, start + result.per_page)[start:]
         scored = [(d, None) for d in docnums]
     else:
-        scored = _ranked(caches, whole, segments, start + result.per_page)[start:]
+        scored = _ranked(caches, scope, whole, segments, start + result.per_page)[start:]
     terms = highlight.terms_of(searcher, q)
     result.hits = [highlight.hit(searcher, docnum, score, terms) for docnum, score in scored]
 
@@ -149,11 +149,11 @@ def _has_synonyms(q):
     return isinstance(q, synonyms.SynonymOr) or any(_has_synonyms(s) for s in q.children())
 
 
-def _ranked(caches, q, segments, limit):
+def _ranked(caches, scope, q, segments, limit):
     # Scored in numpy over every match: Whoosh's collector would visit each match in Python
     # (its block-skipping rarely helps when most documents hold the words). The statistics
-    # are those of the internal postmortems, the same for every user.
-    stats = scoring.internal_statistics(q, caches, segments)
+    # are those of the postmortems every reader may read, the same for every user.
+    stats = scoring.common_statistics(q, caches, segments, scope)
     candidates, scores = [], []
     for segreader, offset, data, mask, _allowed, _sub in segments:
         seg_scores = _scores(q, segreader, data, stats, mask)

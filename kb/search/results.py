@@ -63,6 +63,7 @@ class SearchResult:
     min_words: int = 0  # when relaxed to "most of the words": the fewest a hit holds
     also: list = field(default_factory=list)  # synonyms searched besides the words typed
     ignored: list = field(default_factory=list)  # question words left out
+    exact: list = field(default_factory=list)  # words typed between quotes, searched as written
     corrected_from: str | None = None  # the text typed, when these are the corrected words'
     cut: bool = False  # a wildcard, prefix or range matched more words than were searched
 

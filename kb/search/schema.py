@@ -1,8 +1,9 @@
 """The shape of the search index: its analyzer, its fields, and one postmortem as index fields.
 
-Three text fields carry the words (title above factors above everything else, through field
-boosts); keyword fields carry the facets and the visibility rule's inputs; the sections are
-stored (compressed) so a hit can show the passage that matched and name its section.
+Text fields carry the words (title above factors above everything else, through field
+boosts; stemmed, and as written in `exact`); keyword fields carry the facets and the
+visibility rule's inputs; the sections are stored (compressed) so a hit can show the passage
+that matched and name its section.
 """
 
 import json
@@ -10,6 +11,7 @@ import pickle
 import re
 import zlib
 from array import array
+from collections import Counter
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -19,13 +21,16 @@ from whoosh.lang.porter import stem as porter_stem
 from whoosh.system import pack_uint
 
 # Bump when the schema or the analyzer changes: an index of another version is rebuilt.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATE_ID = "__state__"
 
 # `content` holds every word of a postmortem and answers plain words; `title` and `factors`
-# also exist on their own for title: and factor: queries.
-TEXT_FIELDS = ("content", "title", "factors")
+# also exist on their own for title: and factor: queries (and for BM25F, kb.search.scoring).
+# `exact` holds the same words as `content`, as written (lower-cased, not stemmed, no
+# positions): a word typed between quotes ("cert") is searched there, without synonyms.
+TEXT_FIELDS = ("content", "title", "factors", "exact")
 DEFAULT_FIELD = "content"
+EXACT_FIELD = "exact"
 # Field boosts, applied inside `content` at index time: a word of the title counts three
 # times, a word of a contributing factor twice. (Searching three fields per word instead made
 # Whoosh score every posting of the union eagerly: four times slower at 2,000 documents.)
@@ -78,6 +83,8 @@ class StemmingTokenizer(Tokenizer):
     Equivalent to Whoosh's StemmingAnalyzer but about twice as fast, which matters for a full
     reindex. Positions count only the words kept (like StopFilter(renumber=True)).
     """
+
+    stems = True  # False: words as written (lower-cased), for the `exact` field
 
     def __eq__(self, other):
         return self.__class__ is other.__class__
@@ -133,7 +140,7 @@ class StemmingTokenizer(Tokenizer):
                 token.stopped = False
             if keeporiginal:
                 token.original = match.group(0)
-            token.text = stem(word)
+            token.text = stem(word) if self.stems else word
             token.boost = boost
             if positions:
                 token.pos = pos
@@ -144,7 +151,14 @@ class StemmingTokenizer(Tokenizer):
             yield token
 
 
+class WordTokenizer(StemmingTokenizer):
+    """StemmingTokenizer without the stemming: the words of the `exact` field."""
+
+    stems = False
+
+
 ANALYZER = StemmingTokenizer()
+EXACT_ANALYZER = WordTokenizer()
 
 
 # word -> its stem, or "" for a word the analyzer drops (stop words, single characters): one
@@ -251,6 +265,47 @@ class Text(fields.TEXT):
         return length
 
 
+def _word_counts(value):
+    """{word: [count, weight]} of a text as EXACT_ANALYZER tokenizes it for indexing (no
+    positions: the `exact` field keeps frequencies only)."""
+    found = {}
+    boosted = PART in value
+    parts = value.split(PART) if boosted else (value,)
+    for number, part in enumerate(parts):
+        boost = (BOOSTS[number] if number < len(BOOSTS) else 1.0) if boosted else 1.0
+        counts = Counter(_WORD_RE.findall(part.lower()))
+        for word, count in counts.items():
+            if len(word) < 2 or word in STOP_WORDS:
+                continue
+            entry = found.get(word)
+            if entry is None:
+                found[word] = [count, count * boost]
+            else:
+                entry[0] += count
+                entry[1] += count * boost
+    return found
+
+
+_PACKED_COUNTS = [pack_uint(n) for n in range(256)]
+
+
+class ExactText(fields.TEXT):
+    """The `exact` field: words as written, frequencies only, indexed in one pass."""
+
+    def __init__(self):
+        super().__init__(analyzer=EXACT_ANALYZER, phrase=False)
+
+    def index(self, value, **kwargs):
+        if kwargs or not isinstance(value, str) or type(self.format) is not formats.Frequency:
+            yield from super().index(value, **kwargs)
+            return
+        field_boost = self.format.field_boost
+        packed = _PACKED_COUNTS
+        for text, (count, weight) in _word_counts(value).items():
+            encoded = packed[count] if count < 256 else pack_uint(count)
+            yield text.encode("utf-8"), count, weight * field_boost, encoded
+
+
 def count_matches(text, stems):
     """How many words of `text` have one of these stems (cheaper than running the analyzer)."""
     return sum(1 for w in _WORD_RE.findall(text.lower()) if stem(w) in stems)
@@ -264,6 +319,7 @@ def make_schema():
         content=Text(analyzer=ANALYZER),
         title=Text(analyzer=ANALYZER),
         factors=Text(analyzer=ANALYZER),
+        exact=ExactText(),
         severity=fields.KEYWORD(lowercase=True),
         kind=fields.KEYWORD(lowercase=True),
         status=fields.KEYWORD(lowercase=True),
@@ -375,12 +431,14 @@ def fields_for(pid, doc, version=1, created_at=None):
         "version": version,
     }
     packed = zlib.compress(json.dumps(sections, separators=(",", ":")).encode(), 1)
+    words = f"{title}{PART}{factor_text}{PART}{body}"
     return {
         "pid": str(pid),
         "ref": doc["ref"],
         "title": title,
         "factors": factor_text,
-        "content": f"{title}{PART}{factor_text}{PART}{body}",
+        "content": words,
+        "exact": words,
         "severity": doc.get("severity") or "none",
         "kind": doc.get("kind") or "",
         "status": doc.get("status") or "",

@@ -1,4 +1,5 @@
-"""BM25F scores of every match at once, with numpy: Whoosh's formula and its way of adding up
+"""BM25F scores of every match at once, with numpy: BM25F proper for plain words, Whoosh's
+formula for words of one field (both with Lucene's IDF), and Whoosh's way of adding up
 the parts of a query, over statistics that depend on nothing a reader may not see.
 
 Whoosh's collector would visit each match in Python (its block skipping rarely helps when most
@@ -18,7 +19,25 @@ from kb.search import schema
 from kb.search import whoosh_internals as internals
 from kb.search.docsets import MAX_EXPANSION, match_mask
 
-K1, B = 1.2, 0.75  # Whoosh's BM25F defaults
+K1, B = 1.2, 0.75  # Whoosh's (and Lucene's) BM25 defaults
+# A plain word is searched in `content`, which holds the title, the contributing factors and
+# the rest of the text (the body) one after the other. It is scored by BM25F proper
+# (Robertson, Zaragoza and Taylor, 2004): each part's term frequency is normalised by the
+# length of that part against its mean, weighted (schema.BOOSTS), and the sum is saturated
+# once. Whoosh's formula over the whole of `content` normalised a title word by the length
+# of the body: a long write-up diluted a title match that a short one did not. The parts'
+# frequencies come from the index as it is: `title` and `factors` are fields of their own,
+# and a `content` posting's weight is 3 x (title) + 2 x (factors) + 1 x (body) occurrences.
+PARTS = ("title", "factors", "body")
+PART_B = dict.fromkeys(PARTS, B)  # the usual default for each part, not fitted to any data
+
+
+def idf(n, df):
+    """BM25's inverse document frequency as Lucene and Elasticsearch compute it (and their
+    BM25F, `combined_fields`): a word most postmortems hold counts next to nothing. Whoosh's
+    log(N / (df + 1)) + 1 gives such a word a third of a rare word's weight, which lets the
+    common words of a long question outweigh the one rare word that names the incident."""
+    return math.log(1 + (n - df + 0.5) / (df + 0.5))
 
 
 def scoring_terms(q, segreader):
@@ -73,23 +92,28 @@ class Statistics:
     average: dict
 
 
-def internal_statistics(q, caches, segments):
-    """Statistics of the words of `q` over the live internal postmortems of every segment.
+def common_statistics(q, caches, segments, scope):
+    """Statistics of the words of `q` over the live postmortems every reader may read
+    (docsets.common_scope of `scope`: the internal ones, published unless every reader may
+    read unpublished ones) in every segment.
 
     Whoosh's own statistics count every document, so a score would move when a restricted
-    postmortem holding the word (or only its length) was added: someone who may not read it
-    could tell. Over internal postmortems, which everyone may read, a score depends on
-    nothing a reader may not see. The formulas are Whoosh's: idf = log(N / (df + 1)) + 1.
-    `segments`: [(segment reader, ...)] as in query._run; `caches`: a docsets.SegmentCaches.
+    postmortem (or an internal draft only those involved may read) holding the word, or only
+    its length, was added: someone who may not read it could tell from the order of what
+    they see. Over postmortems everyone may read, a score depends on nothing a reader may not
+    see. The IDF is `idf` above; the mean lengths are Whoosh's. `segments`: [(segment
+    reader, ...)] as in ranking.run; `caches`: a docsets.SegmentCaches.
     """
     terms = {(f, t) for segreader, *_rest in segments for f, t, _b in _ranking_terms(q, segreader)}
     fields = {f for f, _t in terms}
+    if schema.DEFAULT_FIELD in fields:  # BM25F of `content` takes the mean length of its parts
+        fields |= {"title", "factors"}
     frequency = dict.fromkeys(terms, 0)
     total_length = dict.fromkeys(fields, 0.0)
     count = 0
     for segreader, *_rest in segments:
         data = caches.data(segreader)
-        internal = caches.internal(segreader)
+        internal = caches.common(segreader, scope)
         count += int(np.count_nonzero(internal))
         for field, text in terms:
             ids = data.weighted(segreader, field, text)[0]
@@ -102,14 +126,20 @@ def internal_statistics(q, caches, segments):
             others = float(data.lengths(segreader, field)[~internal].sum())
             total_length[field] += max(segreader.field_length(field) - others, 0.0)
     n = max(count, 1)
+    if schema.DEFAULT_FIELD in fields:
+        # The body is what `content` holds beyond its title and factors.
+        total_length["body"] = max(
+            total_length[schema.DEFAULT_FIELD] - total_length["title"] - total_length["factors"],
+            0.0,
+        )
     return Statistics(
-        idf={term: math.log(n / (df + 1)) + 1 for term, df in frequency.items()},
+        idf={term: idf(n, df) for term, df in frequency.items()},
         average={field: (total / n) or 1.0 for field, total in total_length.items()},
     )
 
 
 def bm25_scores(q, segreader, data, stats, mask):
-    """BM25F scores (Whoosh's formula; the statistics of internal_statistics) of the
+    """BM25F scores (the formulas above; the statistics of common_statistics) of the
     documents in `mask`, computed for all of them at once; 0 for documents outside it.
 
     As in Whoosh, the words of an OR's branch, of an ANDMAYBE's optional part or of a phrase
@@ -127,6 +157,17 @@ class _Segment:
     def __init__(self, segreader, data, stats):
         self.reader, self.data, self.stats = segreader, data, stats
         self._searcher = None
+        self._inverse_norms = {}
+
+    def inverse_norm(self, part):
+        """1 / BM25's length normalisation of a part of `content`, for every document of the
+        segment (made once per query and segment)."""
+        if part not in self._inverse_norms:
+            b = PART_B[part]
+            lengths = self.data.lengths(self.reader, part)
+            average = self.stats.average[part]
+            self._inverse_norms[part] = 1 / ((1 - b) + b * lengths / average)
+        return self._inverse_norms[part]
 
     def mask(self, q):
         if self._searcher is None:  # phrases need one; closing it must not close the reader
@@ -169,6 +210,35 @@ def _add_word(segment, scores, within, field, text, boost):
     if not len(ids):
         return
     idf = segment.stats.idf[field, text]
+    if field == schema.DEFAULT_FIELD:
+        tf = _bm25f_frequency(segment, text, ids, tf)
+        scores[ids] += boost * idf * (tf * (K1 + 1)) / (tf + K1)
+        return
     lengths = segment.data.lengths(segment.reader, field)[ids]
     norm = (1 - B) + B * lengths / segment.stats.average[field]
     scores[ids] += boost * idf * (tf * (K1 + 1)) / (tf + K1 * norm)
+
+
+def _bm25f_frequency(segment, text, ids, weights):
+    """BM25F's pseudo-frequency of a `content` word in the documents `ids` (sorted; their
+    `content` postings weigh `weights`): each part's occurrences over that part's normalised
+    length, weighted by the part's boost, summed.
+
+    Computed as if every occurrence were in the body (weights / body's norm), then corrected
+    for the title's and the factors' occurrences, which are few: one pass over the word's
+    postings instead of three."""
+    body = segment.inverse_norm("body")
+    out = weights * body[ids]
+    for part, boost in zip(PARTS, schema.BOOSTS, strict=True):
+        if part == "body":
+            continue
+        part_ids, part_tf = segment.data.weighted(segment.reader, part, text)
+        if not len(part_ids):
+            continue
+        at = np.searchsorted(ids, part_ids)
+        held = at < len(ids)
+        held[held] = ids[at[held]] == part_ids[held]  # not left out by `within`
+        docs = part_ids[held]
+        # A body occurrence counts 1 / norm(body); one of this part, boost / norm(part).
+        out[at[held]] += part_tf[held] * boost * (segment.inverse_norm(part)[docs] - body[docs])
+    return np.maximum(out, 0)

@@ -12,7 +12,11 @@ _TEXT_WORD_RE = re.compile(r"\w+(?:[.']\w+)*")  # the words the analyzer indexes
 # took ten seconds. A few unknown words are corrected, and short enough ones only.
 MAX_SUGGESTED_WORDS = 4  # unknown words looked up per query
 MAX_SUGGEST_LENGTH = 24  # longer "words" are not spelling mistakes worth a lookup
-MAX_CANDIDATES = 30  # close words weighed per unknown word
+MAX_CANDIDATES = 30  # close words of visible postmortems weighed per unknown word
+# Close words looked at per unknown word, visible or not. Only words of postmortems the reader
+# may see count towards MAX_CANDIDATES: counting the others would let a restricted
+# postmortem's words push a visible word out of the running and change the suggestion.
+MAX_EXAMINED = 1000
 
 
 def suggest(searcher, caches, scope, text, table=None):
@@ -34,6 +38,7 @@ def suggest(searcher, caches, scope, text, table=None):
             continue
         lookups += 1
         best = None
+        weighed = 0
         for candidate in _candidates(reader, stemmed[0]):
             freq = _visible_freq(searcher, caches, scope, candidate)
             if not freq:
@@ -41,6 +46,9 @@ def suggest(searcher, caches, scope, text, table=None):
             rank = (_distance(stemmed[0], candidate), -freq)
             if best is None or rank < best[0]:
                 best = (rank, candidate)
+            weighed += 1
+            if weighed >= MAX_CANDIDATES:
+                break
         if best is not None:
             surface = _surface_word(searcher, caches, scope, best[1])
             if surface and surface.lower() != word.lower():
@@ -64,7 +72,7 @@ def _candidates(reader, stemmed):
             if term not in seen and term != stemmed:
                 seen.add(term)
                 yield term
-                if len(seen) >= MAX_CANDIDATES:
+                if len(seen) >= MAX_EXAMINED:
                     return
 
 

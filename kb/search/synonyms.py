@@ -172,7 +172,12 @@ def _with_synonyms(original, stems, fieldname, boost, table, expansion):
 
 
 def _is_word(node):
-    return type(node) is wq.Term and node.fieldname in schema.TEXT_FIELDS
+    """A word of a text field that may have synonyms (a word typed between quotes has none)."""
+    return (
+        type(node) is wq.Term
+        and node.fieldname in schema.TEXT_FIELDS
+        and node.fieldname != schema.EXACT_FIELD
+    )
 
 
 def _group_runs(nodes, table, expansion):

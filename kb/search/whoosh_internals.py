@@ -18,7 +18,7 @@ from array import array
 
 import numpy as np
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3Codec, W3PerDocReader, W3Segment, _lenfield
-from whoosh.formats import Positions
+from whoosh.fields import TEXT
 from whoosh.util.numeric import byte_to_length, length_to_byte
 from whoosh.writing import SegmentWriter
 
@@ -219,8 +219,8 @@ class BulkWriter(SegmentWriter):
 
     def _index(self, name, field, value):
         # Keyword and ID values repeat (severity, team, year...): their analysis is cached.
-        # Text fields are analysed every time.
-        if not isinstance(value, str) or field.format.__class__ is Positions:
+        # Text fields (the `exact` field's words too) are analysed every time.
+        if not isinstance(value, str) or isinstance(field, TEXT):
             return field.index(value)
         key = (name, value)
         items = self._indexed.get(key)

@@ -112,6 +112,7 @@ def api_search():
         suggestion=result.suggestion,
         corrected_from=result.corrected_from,
         also_searched=result.also,
+        exact_words=result.exact,
         ignored_words=result.ignored,
         hits=[_hit_json(h) for h in result.hits],
         facets={
@@ -235,6 +236,12 @@ OPENAPI_SCHEMAS = {
                 "type": "array",
                 "items": {"type": "string"},
                 "description": "Synonyms searched besides the words typed",
+            },
+            "exact_words": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": 'Words typed between quotes one by one ("cert"): searched as '
+                "written, without their other forms and without synonyms",
             },
             "ignored_words": {
                 "type": "array",

@@ -1,5 +1,6 @@
-"""The search page explains what it searched: synonyms, a corrected typo, a question's left-
-out words and a relaxed long query, and labels drafts; at a phone's width and a desktop's."""
+"""The search page explains what it searched: synonyms, a word searched as written, a
+corrected typo, a question's left-out words and a relaxed long query, and labels drafts; at a
+phone's width and a desktop's."""
 
 import pytest
 
@@ -27,6 +28,14 @@ def test_the_results_page_explains_itself_at_both_widths(demo, browser, live_url
     assert badges.count() >= 1 and badges.first.text_content() == "Draft"
     assert sideways_overflow(page)[0] <= width, sideways_overflow(page)
     page.screenshot(path=str(tmp_path / f"search-synonyms-{width}.png"), full_page=True)
+
+    page.goto(f"{live_url}/search?q=%22certificates%22")
+    exact = page.locator(".search-exact")
+    assert exact.is_visible() and exact.inner_text().endswith(": certificates")
+    assert page.locator(".hit").count() >= 1
+    assert page.locator(".search-also").count() == 0
+    assert sideways_overflow(page)[0] <= width, sideways_overflow(page)
+    page.screenshot(path=str(tmp_path / f"search-exact-{width}.png"), full_page=True)
 
     page.goto(f"{live_url}/search?q=certifcate+expird")
     corrected = page.locator(".suggestion.corrected")
