@@ -86,16 +86,7 @@ def _aggregate(session, user, theme_ids=None, until=None):
     if not by_month:
         return {}
     ids = {row[0] for row in by_month}
-    views = {
-        t.id: ThemeView(
-            id=t.id,
-            label=t.label,
-            terms=list(t.terms),
-            private_label=t.private_label,
-            pinned=t.pinned,
-        )
-        for t in session.exec(select(Theme).where(Theme.id.in_(ids))).all()
-    }
+    views = _views(session, ids)
     for theme_id, yyyymm, count in by_month:
         view = views.get(theme_id)
         if view is None:
@@ -120,6 +111,20 @@ def _aggregate(session, user, theme_ids=None, until=None):
     return views
 
 
+def _views(session, ids):
+    """{theme id: an empty ThemeView} of the stored themes among `ids`."""
+    return {
+        t.id: ThemeView(
+            id=t.id,
+            label=t.label,
+            terms=list(t.terms),
+            private_label=t.private_label,
+            pinned=t.pinned,
+        )
+        for t in session.exec(select(Theme).where(Theme.id.in_(ids))).all()
+    }
+
+
 def _relabel_where_hidden(session, user, views):
     """Label from what `user` sees each theme whose stored label they may not be shown."""
     for theme_id in labels.hidden_labels(session, user, views):
@@ -133,16 +138,7 @@ def labels_as_seen(session, user, theme_ids):
     ids = list(theme_ids)
     if not ids:
         return {}
-    views = {
-        t.id: ThemeView(
-            id=t.id,
-            label=t.label,
-            terms=list(t.terms),
-            private_label=t.private_label,
-            pinned=t.pinned,
-        )
-        for t in session.exec(select(Theme).where(Theme.id.in_(ids))).all()
-    }
+    views = _views(session, ids)
     _relabel_where_hidden(session, user, views)
     return {theme_id: view.label for theme_id, view in views.items()}
 
