@@ -704,3 +704,20 @@ def test_bad_settings_are_refused(tmp_path, setting, value):
 
     with pytest.raises(ValueError, match=f"KB_{setting}"):
         create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path), setting: value})
+
+
+def test_a_test_client_of_a_serving_app_starts_no_thread(database_url, tmp_path):
+    # Without TESTING the default is "on when serving": a request through a server (which
+    # names itself in SERVER_SOFTWARE) starts the thread, a test client's does not.
+    from kb import create_app
+    from kb.hooks.worker import worker_for
+
+    app = create_app({"INSTANCE_PATH": str(tmp_path / "served"), "DATABASE_URL": database_url})
+    worker = worker_for(app)
+    app.test_client().get("/healthz")
+    assert not worker.running
+    app.test_client().get("/healthz", environ_base={"SERVER_SOFTWARE": "gunicorn/23.0"})
+    assert worker.running
+    worker.stop()
+    assert not worker.running
+    app.extensions["kb_engine"].dispose()

@@ -12,6 +12,7 @@ import threading
 import time
 import weakref
 
+from flask import request
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -108,11 +109,24 @@ def enabled(app):
 
 
 def init_app(app):
-    """Make the app's worker; its first request starts the thread when enabled."""
+    """Make the app's worker; its first request starts the thread when enabled. Left to its
+    default, only a request through a server starts it: an app a script or a test drives with
+    Flask's test client (which names no SERVER_SOFTWARE) sends nothing in the background."""
     worker = app.extensions[EXTENSION] = Worker(app)
-    if enabled(app):
+    if app.config.get("HOOKS_WORKER") in (None, ""):
+        if enabled(app):
+            app.before_request(_when_served(worker))
+    elif enabled(app):
         app.before_request(worker.ensure_running)
     return worker
+
+
+def _when_served(worker):
+    def start():
+        if request.environ.get("SERVER_SOFTWARE"):  # gunicorn, `kb run`; not a test client
+            worker.ensure_running()
+
+    return start
 
 
 def worker_for(app):
