@@ -123,18 +123,27 @@ class Snapshot:
     def _naming(self, session, ids):
         """The ids of the postmortems that name one of these pre-mortems: their link is read
         again when the pre-mortem is published, unpublished or deleted."""
-        covering = aliased(Postmortem)
         named, ids = set(), sorted(ids)
         for start in range(0, len(ids), READ_CHUNK):
-            named.update(
-                session.connection()
-                .execute(
-                    select(Postmortem.id)
-                    .join(covering, func.lower(covering.ref) == func.lower(Postmortem.premortem))
-                    .where(covering.id.in_(ids[start : start + READ_CHUNK]))
+            connection = session.connection()
+            # Most changes are not pre-mortems: look for those first, so that the scan of
+            # every postmortem's link happens only when a pre-mortem changed.
+            refs = (
+                connection.execute(
+                    select(func.lower(Postmortem.ref)).where(
+                        Postmortem.id.in_(ids[start : start + READ_CHUNK]),
+                        Postmortem.kind == "pre-mortem",
+                    )
                 )
                 .scalars()
+                .all()
             )
+            if refs:
+                named.update(
+                    connection.execute(
+                        select(Postmortem.id).where(func.lower(Postmortem.premortem).in_(refs))
+                    ).scalars()
+                )
         # A deleted pre-mortem's row is gone: whoever named it is found by its slot instead.
         gone = {i for i in ids if i in self.slot_of}
         if gone:
