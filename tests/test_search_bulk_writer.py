@@ -13,7 +13,7 @@ from sqlmodel import Session
 from whoosh import query as wq
 from whoosh import writing
 
-from kb.search import applying, bulk, schema, whoosh_internals
+from kb.search import analysis, applying, bulk, schema, whoosh_internals
 from kb.search import query as search_query
 from kb.search.index import SearchIndex, bulk_writer, for_app, state_fields, writer
 
@@ -182,7 +182,7 @@ def _results(idx):
     with idx.searcher() as searcher:
         for word in ("disk", "cache", "café", "東京"):
             for field_name in schema.TEXT_FIELDS:
-                q = wq.Term(field_name, schema.stem(word))
+                q = wq.Term(field_name, analysis.stem(word))
                 out.append([(h["pid"], round(h.score, 9)) for h in searcher.search(q, limit=None)])
         q = wq.And([wq.Term("content", "disk"), wq.Term("teams", "sre")])
         out.append([(h["pid"], round(h.score, 9)) for h in searcher.search(q, limit=None)])

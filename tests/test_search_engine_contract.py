@@ -40,7 +40,7 @@ from whoosh.searching import Searcher
 from whoosh.util.numeric import byte_to_length, length_to_byte
 
 from kb.accounts import Scope
-from kb.search import docsets, expand, schema, scoring, whoosh_internals
+from kb.search import analysis, docsets, expand, schema, scoring, whoosh_internals
 from kb.search.index import SearchIndex, state_fields
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -165,7 +165,7 @@ def _built(plan, **kwargs):
 
 # --- random queries ---------------------------------------------------------------------------
 
-stems = st.sampled_from(WORDS).map(schema.stem)
+stems = st.sampled_from(WORDS).map(analysis.stem)
 # The `exact` field holds words as written and no positions (no phrases there).
 POSITIONAL = tuple(f for f in schema.TEXT_FIELDS if f != schema.EXACT_FIELD)
 # Fields scored by Whoosh's formula as it is: all but `content` (BM25F over its parts).
@@ -452,7 +452,7 @@ def reference_bm25f(docs, words, require_all):
     for pid, doc in docs.items():
         fields = schema.fields_for(pid, doc)
         texts = (fields["title"], fields["factors"], fields["content"].split(schema.PART)[2])
-        parts[str(pid)] = [[t.text for t in schema.ANALYZER(text)] for text in texts]
+        parts[str(pid)] = [[t.text for t in analysis.ANALYZER(text)] for text in texts]
     n = len(parts)
     if not n:
         return {}

@@ -396,10 +396,10 @@ def test_did_you_mean_is_not_crowded_out_by_words_the_reader_may_not_read(
     """Close words are weighed up to a number: only the reader's count towards it. Forty
     words of a restricted postmortem, closer and earlier in the term list than the word of
     a visible one, neither show nor push that word out of the suggestion."""
-    from kb.search import schema
+    from kb.search import analysis
 
     near = [f"zorba{a}{b}" for a in "bcdfg" for b in "bcdfghklmnp"]
-    near = [w for w in near if schema.stem(w) == w][:40]
+    near = [w for w in near if analysis.stem(w) == w][:40]
     assert len(near) == 40
     make_postmortem(ref="INC-2026-003", title="Zorbyz outage", summary="The zorbyz pool fell.")
     make_postmortem(

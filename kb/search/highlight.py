@@ -3,7 +3,7 @@ words that matched (typed, found by a pattern, or a synonym)."""
 
 from whoosh import highlight as wh
 
-from kb.search import schema
+from kb.search import analysis, schema
 from kb.search.results import Hit, Passage
 from kb.template import heading
 
@@ -37,10 +37,10 @@ def _marking(terms):
     as written (EXACT + word) when a word was searched as written."""
     exact = {t for t in terms if t.startswith(EXACT)}
     if not exact:
-        return schema.ANALYZER
+        return analysis.ANALYZER
 
     def analyze(value, **kwargs):
-        for token in schema.ANALYZER(value, **kwargs):
+        for token in analysis.ANALYZER(value, **kwargs):
             written = EXACT + value[token.startchar : token.endchar].lower()
             if written in exact:
                 token.text = written
@@ -51,7 +51,7 @@ def _marking(terms):
 
 def _count_matches(text, terms):
     if not any(t.startswith(EXACT) for t in terms):
-        return schema.count_matches(text, terms)
+        return analysis.count_matches(text, terms)
     return sum(1 for t in _marking(terms)(text, chars=True, mode="query") if t.text in terms)
 
 

@@ -2,7 +2,7 @@
 
 import re
 
-from kb.search import docsets, parsing, schema
+from kb.search import analysis, docsets, parsing, schema
 
 _TEXT_WORD_RE = re.compile(r"\w+(?:[.']\w+)*")  # the words the analyzer indexes
 
@@ -33,7 +33,7 @@ def suggest(searcher, caches, scope, text, table=None):
             break
         if len(word) > MAX_SUGGEST_LENGTH:
             continue
-        stemmed = [t.text for t in schema.ANALYZER(word)]
+        stemmed = [t.text for t in analysis.ANALYZER(word)]
         if not stemmed or _visible_freq(searcher, caches, scope, stemmed[0]):
             continue
         lookups += 1
@@ -107,7 +107,10 @@ def _surface_word(searcher, caches, scope, stemmed):
                 for text in texts:
                     for match in _TEXT_WORD_RE.finditer(text):
                         word = match.group(0)
-                        if word[:2].lower() == stemmed[:2] and schema.stem(word.lower()) == stemmed:
+                        if (
+                            word[:2].lower() == stemmed[:2]
+                            and analysis.stem(word.lower()) == stemmed
+                        ):
                             return word
     return None
 

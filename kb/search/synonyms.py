@@ -15,7 +15,7 @@ from pathlib import Path
 
 from whoosh import query as wq
 
-from kb.search import schema
+from kb.search import analysis, schema
 
 SHIPPED = Path(__file__).resolve().parent.parent / "synonyms.toml"
 SYNONYM_BOOST = 0.8  # a synonym counts a little below the word typed
@@ -52,7 +52,7 @@ class Table:
 
 def analyse(text):
     """The stems the index holds for `text` (stop words dropped, as at indexing)."""
-    return tuple(t.text for t in schema.ANALYZER(text))
+    return tuple(t.text for t in analysis.ANALYZER(text))
 
 
 def _read(path):

@@ -192,7 +192,7 @@ class BulkWriter(SegmentWriter):
         terms = self._terms.get(name)
         if terms is None:
             terms = self._terms[name] = {}
-        bulk = getattr(field, "add_bulk_postings", None)  # kb.search.schema.Text
+        bulk = getattr(field, "add_bulk_postings", None)  # kb.search.analysis.Text
         length = None if bulk is None else bulk(value, docnum, boost, terms)
         if length is None:
             as_str = bulk is not None  # the field's terms are keyed by str
