@@ -93,6 +93,11 @@ class Label(SQLModel, table=True):
     postmortem: Postmortem = Relationship(back_populates="labels")
 
 
+# People are named in labels as written and compared ignoring case: who is involved in which
+# drafts (kb.accounts.Scope, on every search and list) is looked up by this index.
+Index("ix_label_field_value_lower", Label.__table__.c.field, func.lower(Label.__table__.c.value))
+
+
 class Factor(SQLModel, table=True):
     """A contributing factor of a postmortem."""
 
@@ -163,7 +168,10 @@ class Revision(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     postmortem_id: int = Field(foreign_key="postmortem.id", ondelete="CASCADE", index=True)
     number: int
-    author_id: int | None = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
+    # Indexed: the drafts a user created are found by it (kb.accounts, on every search).
+    author_id: int | None = Field(
+        default=None, foreign_key="user.id", ondelete="SET NULL", index=True
+    )
     created_at: datetime = Field(default_factory=utcnow)
     # The first save folded into this revision (autosaves); None for a revision of one save.
     started_at: datetime | None = None
