@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import and_, exists, false, or_, true, union
+from sqlalchemy import and_, bindparam, exists, false, or_, true, union
 from sqlalchemy.orm import object_session
 from sqlmodel import delete, func, select
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -111,11 +111,20 @@ def scope_of(user, unpublished=None):
 
 def _involved_in(user, email):
     """Ids of the unpublished postmortems `user` authors (or created), or was asked to
-    review. Driven from the unpublished postmortems (by the status index), which are few."""
+    review (found by the indexes on authors, revision authors and reviewers)."""
     session = object_session(user)
     if session is None or user.id is None:
         return ()  # a user outside any session: involved in nothing that can be looked up
+    with session.no_autoflush:  # a question about stored rows: nothing half-made is flushed
+        ids = session.execute(_involvement(), {"email": email, "user_id": user.id}).scalars().all()
+    return tuple(sorted(set(ids)))
+
+
+@functools.cache
+def _involvement():
+    """The question of _involved_in, made once (it is asked on every search and list)."""
     unpublished = Postmortem.status.in_([s for s in STATUSES if s != "published"])
+    email, user_id = bindparam("email"), bindparam("user_id")
     authored = (
         select(Label.postmortem_id)
         .join(Postmortem, Postmortem.id == Label.postmortem_id)
@@ -124,16 +133,14 @@ def _involved_in(user, email):
     created = (
         select(Revision.postmortem_id)
         .join(Postmortem, Postmortem.id == Revision.postmortem_id)
-        .where(unpublished, Revision.number == 1, Revision.author_id == user.id)
+        .where(unpublished, Revision.number == 1, Revision.author_id == user_id)
     )
     reviewing = (
         select(ReviewRequest.postmortem_id)
         .join(Postmortem, Postmortem.id == ReviewRequest.postmortem_id)
-        .where(unpublished, ReviewRequest.reviewer_id == user.id)
+        .where(unpublished, ReviewRequest.reviewer_id == user_id)
     )
-    with session.no_autoflush:  # a question about stored rows: nothing half-made is flushed
-        ids = session.execute(union(authored, created, reviewing)).scalars().all()
-    return tuple(sorted(set(ids)))
+    return union(authored, created, reviewing)
 
 
 def visibility_filter(user):

@@ -71,6 +71,7 @@ class SegmentData:
         self._keywords = {}
         self._bytes = 0
         self._facets = {}
+        self._facet_arrays = {}
         self._started = None
         self._weighted = OrderedDict()
         self._lengths = {}
@@ -137,6 +138,20 @@ class SegmentData:
             ]
             self._facets[field] = values
         return self._facets[field]
+
+    def facet_arrays(self, segreader, field):
+        """(values, docs, starts) of one keyword field: the postings of every value that has
+        any, one after the other, and where each value's begin; counting every value over a
+        mask is then one lookup and one reduceat instead of one lookup per value."""
+        if field not in self._facet_arrays:
+            held = [(v, ids) for v, ids in self.facet(segreader, field) if len(ids)]
+            sizes = np.array([len(ids) for _v, ids in held], dtype=np.int64)
+            self._facet_arrays[field] = (
+                [v for v, _ids in held],
+                np.concatenate([ids for _v, ids in held]) if held else _EMPTY,
+                np.concatenate(([0], np.cumsum(sizes)[:-1])) if held else _EMPTY,
+            )
+        return self._facet_arrays[field]
 
     def started(self, segreader):
         """The start time (epoch seconds, 0 when unknown) of every document."""
@@ -328,14 +343,14 @@ def match_mask(q, segreader, subsearcher, data):
 
 
 def facet_counts(segreader, data, mask, fields=schema.FACET_FIELDS):
-    """{field: {value: count}} over the documents in `mask` (one segment)."""
+    """{field: {value: count}} over the documents in `mask` (one segment), values in the
+    order of the index's terms."""
     out = {}
     for field in fields:
-        counts = {}
-        for value, ids in data.facet(segreader, field):
-            if len(ids):
-                c = int(np.count_nonzero(mask[ids]))
-                if c:
-                    counts[value] = c
-        out[field] = counts
+        values, docs, starts = data.facet_arrays(segreader, field)
+        if not len(docs):
+            out[field] = {}
+            continue
+        counted = np.add.reduceat(mask[docs], starts, dtype=np.int64)
+        out[field] = {values[i]: int(counted[i]) for i in np.flatnonzero(counted).tolist()}
     return out
