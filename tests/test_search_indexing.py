@@ -2,12 +2,15 @@
 an index rebuilt by `kb.search.applying.rebuild` equal, term by term, to one written by a
 stock Whoosh writer with stock field types. Real Whoosh indexes on disk."""
 
+import zlib
+
 import pytest
 from sqlmodel import Session
 from whoosh import fields, writing
 from whoosh.filedb.filestore import FileStorage
 
-from kb.search import analysis, applying, documents, schema
+from kb.search import analysis, applying, docsets, documents, schema
+from kb.search import whoosh_internals as internals
 from kb.search.index import for_app
 
 TEXTS = [
@@ -116,3 +119,23 @@ def test_a_rebuilt_index_equals_one_written_by_stock_whoosh(app, make_postmortem
     ours_stored.pop(schema.STATE_ID)
     assert ours_stored == stock_stored
     assert ours_totals == stock_totals
+
+
+def test_posting_blocks_are_pickled_with_protocol_5_and_read_by_whoosh(app, make_postmortem):
+    """The writing codec pickles each block's data with protocol 5 (Whoosh: 2, which stores
+    every position's bytes as a call): Whoosh's own matcher reads the block back."""
+    for n in range(1, 4):
+        make_postmortem(ref=f"INC-2026-{n:03d}", summary="Resolver resolver failed.")
+    with app.app_context(), Session(app.extensions["kb_engine"]) as session:
+        applying.rebuild(session, for_app(app))
+    with app.app_context(), for_app(app).open().searcher() as searcher:
+        (segreader,) = [reader for reader, _offset, _sub in docsets.leaves(searcher)]
+        btext = internals.term_bytes(segreader, "content", "resolv")
+        matcher = internals.term_matcher(segreader, "content", btext)
+        # The block's data as written (Whoosh's W3LeafMatcher reads it from these offsets).
+        size = matcher._nextoffset - matcher._dataoffset
+        data = zlib.decompress(matcher._postfile.get(matcher._dataoffset, size))
+        assert data[:2] == bytes([0x80, internals.BLOCK_PROTOCOL])
+        whooshs = searcher.reader().postings("content", btext)
+        assert len(list(whooshs.all_ids())) == 3
+        assert whooshs.supports("positions")

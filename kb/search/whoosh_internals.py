@@ -13,11 +13,21 @@ which compares BulkWriter's segments with SegmentWriter's byte for byte, and che
 function and class below against the new source.
 """
 
+import pickle
 import secrets
+import zlib
 from array import array
 
 import numpy as np
-from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3Codec, W3PerDocReader, W3Segment, _lenfield
+from whoosh.codec.whoosh3 import (
+    LENGTHS_COLUMN,
+    WHOOSH3_HEADER_MAGIC,
+    W3Codec,
+    W3PerDocReader,
+    W3PostingsWriter,
+    W3Segment,
+    _lenfield,
+)
 from whoosh.fields import TEXT
 from whoosh.util.numeric import byte_to_length, length_to_byte
 from whoosh.writing import SegmentWriter
@@ -89,15 +99,16 @@ def index_of(searcher):
 
 
 class WritingCodec(W3Codec):
-    """Whoosh's default codec as a writer uses it, with two changes that leave the files it
-    writes exactly as Whoosh writes them:
+    """Whoosh's default codec as a writer uses it, with three changes; Whoosh's own reader
+    reads what it writes:
 
     - each new segment is named from the operating system's random source. Whoosh names
       segments with the global `random` module: anything that seeds it (a test framework, a
       script calling random.seed) would make two commits pick the same name, and the second
       commit fail. The segment keeps a plain W3Codec, so readers never meet this class;
     - while the postings are written, each field's lengths are read once into memory (Whoosh
-      reads one from the file for every posting: a sixth of a full reindex).
+      reads one from the file for every posting: a sixth of a full reindex);
+    - posting blocks are pickled with protocol 5 (_PostingsWriter), not 2.
     """
 
     def new_segment(self, storage, indexname):
@@ -106,6 +117,58 @@ class WritingCodec(W3Codec):
 
     def per_document_reader(self, storage, segment):
         return _LengthsInMemory(storage, segment)
+
+    def postings_writer(self, dbfile, byteids=False):
+        return _PostingsWriter(
+            dbfile,
+            blocklimit=self._blocklimit,
+            byteids=byteids,
+            compression=self._compression,
+            inlinelimit=self._inlinelimit,
+        )
+
+
+BLOCK_PROTOCOL = 5
+
+
+class _PostingsWriter(W3PostingsWriter):
+    """W3PostingsWriter writing each block's data with pickle protocol 5.
+
+    Whoosh pickles a block's (ids, weights, values) with protocol 2, which in Python 3 stores
+    every encoded value (a word's positions, as bytes) as a call to codecs.encode: reading a
+    common word's postings spent two thirds of its time there. Protocol 5 stores bytes as
+    bytes: the same block reads about three times faster, pickles seven times faster and
+    takes 40 % less space. Whoosh's reader unpickles any protocol. The block's header (its
+    statistics) is written as Whoosh writes it. The body is Whoosh 2.7.5's _write_block
+    with the protocol changed."""
+
+    def _write_block(self, last=False):
+        if not self._blockcount:
+            self._postfile.write(WHOOSH3_HEADER_MAGIC)
+        self._terminfo.add_block(self)
+        data = (self._mini_ids(), self._mini_weights(), self._mini_values())
+        databytes = pickle.dumps(data, BLOCK_PROTOCOL)
+        comp = self._compression
+        if comp:
+            databytes = zlib.compress(databytes, comp)
+        ids = self._ids
+        infobytes = pickle.dumps(
+            (
+                len(ids),
+                ids[-1],
+                self._maxweight,
+                comp,
+                length_to_byte(self._minlength),
+                length_to_byte(self._maxlength),
+            ),
+            2,
+        )
+        blocklength = len(infobytes) + len(databytes)
+        self._postfile.write_int(-blocklength if last else blocklength)
+        self._postfile.write(infobytes)
+        self._postfile.write(databytes)
+        self._blockcount += 1
+        self._new_block()
 
 
 _SEGMENT_ID_CHARS = "0123456789abcdefghijklmnopqrstuvwxyz"  # as Whoosh's own names
