@@ -154,3 +154,32 @@ def test_the_page_says_when_a_long_query_was_relaxed(client, reader):
     data = client.get("/api/v1/search?q=has+a+config+push+broken+checkout+before%3F").get_json()
     assert data["relaxed"] and data["min_words"] == 1 and data["words"] == 4
     assert data["ignored_words"] == ["has", "before"]
+
+
+def test_statistics_kept_between_searches_follow_deletions(app, find, session):
+    """The ranking statistics of a segment are kept between searches (SegmentCaches.memo)
+    until documents in it are deleted. A published postmortem's document deleted from its
+    segment, the segment kept (as the follower's commits keep large segments), changes the
+    scores as a fresh computation does."""
+    from sqlmodel import select
+
+    from kb.models import Postmortem
+    from kb.search.index import writer
+
+    pid = session.exec(select(Postmortem.id).where(Postmortem.ref == "INC-2026-003")).one()
+    with app.app_context():
+        index = for_app(app)
+
+        def scores():  # within one app context: its end closes the index and its caches
+            found = search_query.search(index, None, "database failover timeout")
+            return [(h.ref, h.score) for h in found.hits]
+
+        before = scores()
+        ix = index.open()
+        w = writer(ix)
+        w.delete_by_term("pid", str(pid))
+        w.commit(merge=False)
+        kept = scores()
+        index.caches.clear()
+        assert kept == scores()
+        assert kept != before and "INC-2026-003" not in [ref for ref, _score in kept]

@@ -21,6 +21,8 @@ from kb.search import whoosh_internals as internals
 _EMPTY = np.zeros(0, dtype=np.int32)
 _EMPTY_F = np.zeros(0, dtype=np.float32)
 MAX_EXPANSION = 2000  # terms a prefix or wildcard may expand to in one segment
+DERIVED_SIZE = 64  # SegmentData.derived's arrays
+MEMO_SIZE = 20_000  # SegmentCaches.memo's entries (a few numbers each)
 _TERM_CACHE_BYTES = 64 * 1024 * 1024  # cached postings of text terms, per segment
 # No address, no team: the internal postmortems, whatever their status.
 EVERYONE = Scope(unpublished=True)
@@ -75,7 +77,20 @@ class SegmentData:
         self._started = None
         self._weighted = OrderedDict()
         self._lengths = {}
+        self._derived = {}
         self._lock = threading.Lock()
+
+    def derived(self, key, compute):
+        """compute(), kept for the segment's lifetime under `key`: arrays made from its
+        unchanging data (BM25's length norms for a mean length, the status weights). A few
+        dozen at most; all dropped when more pile up."""
+        value = self._derived.get(key)
+        if value is None:
+            value = compute()
+            if len(self._derived) >= DERIVED_SIZE:
+                self._derived.clear()
+            self._derived[key] = value
+        return value
 
     def lengths(self, segreader, field):
         """The length of `field` in every document (Whoosh's lossy one-byte encoding); "body"
@@ -173,6 +188,7 @@ class SegmentCaches:
         self._data = {}
         self._live = {}
         self._allowed = OrderedDict()
+        self._memo = OrderedDict()
         self._lock = threading.Lock()
 
     def clear(self):
@@ -180,6 +196,7 @@ class SegmentCaches:
             self._data.clear()
             self._live.clear()
             self._allowed.clear()
+            self._memo.clear()
 
     def keep_only(self, searcher):
         """Drop what belongs to segments the searcher no longer has."""
@@ -191,6 +208,8 @@ class SegmentCaches:
                 del self._live[key]
             for key in [k for k in self._allowed if k[0] not in ids]:
                 del self._allowed[key]
+            for key in [k for k in self._memo if k[0] not in ids]:
+                del self._memo[key]
 
     def data(self, segreader):
         key = _segment_id(segreader)
@@ -198,6 +217,22 @@ class SegmentCaches:
             if key not in self._data:
                 self._data[key] = SegmentData(segreader)
             return self._data[key]
+
+    def memo(self, segreader, key, compute):
+        """compute(), kept for this segment with its current deletions under `key`: for
+        figures of a segment that change only when documents in it are deleted (the
+        statistics of the words searched, kb.search.scoring)."""
+        full = (_segment_id(segreader), segreader.segment().deleted_count(), key)
+        with self._lock:
+            if full in self._memo:
+                self._memo.move_to_end(full)
+                return self._memo[full]
+        value = compute()
+        with self._lock:
+            self._memo[full] = value
+            while len(self._memo) > MEMO_SIZE:
+                self._memo.popitem(last=False)
+        return value
 
     def live(self, segreader):
         """True for documents that are neither deleted nor the sync-state document."""

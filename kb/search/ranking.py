@@ -128,9 +128,12 @@ UNPUBLISHED_WEIGHT = 0.75
 
 
 def _status_weights(segreader, data):
-    weights = np.full(data.n, UNPUBLISHED_WEIGHT, dtype=np.float32)
-    weights[data.postings(segreader, "status", "published")] = 1.0
-    return weights
+    def make():
+        weights = np.full(data.n, UNPUBLISHED_WEIGHT, dtype=np.float32)
+        weights[data.postings(segreader, "status", "published")] = 1.0
+        return weights
+
+    return data.derived(("status weights",), make)
 
 
 def _scores(q, segreader, data, stats, mask):

@@ -10,6 +10,7 @@ these scores with Whoosh's own.
 
 import math
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from whoosh import query as wq
@@ -112,19 +113,15 @@ def common_statistics(q, caches, segments, scope):
     total_length = dict.fromkeys(fields, 0.0)
     count = 0
     for segreader, *_rest in segments:
-        data = caches.data(segreader)
-        internal = caches.common(segreader, scope)
-        count += int(np.count_nonzero(internal))
-        for field, text in terms:
-            ids = data.weighted(segreader, field, text)[0]
-            if len(ids):
-                frequency[field, text] += int(np.count_nonzero(internal[ids]))
-        for field in fields:
+        held, df, others = _segment_figures(caches, segreader, scope, terms, fields)
+        count += held
+        for term, value in df.items():
+            frequency[term] += value
+        for field, value in others.items():
             # A document's length is kept in one byte, rounded up from 11 words on; the
             # segment's total is exact. Taking the others away from the total gives Whoosh's
             # own average when every document is a live internal one.
-            others = float(data.lengths(segreader, field)[~internal].sum())
-            total_length[field] += max(segreader.field_length(field) - others, 0.0)
+            total_length[field] += max(segreader.field_length(field) - value, 0.0)
     n = max(count, 1)
     if schema.DEFAULT_FIELD in fields:
         # The body is what `content` holds beyond its title and factors.
@@ -136,6 +133,33 @@ def common_statistics(q, caches, segments, scope):
         idf={term: idf(n, df) for term, df in frequency.items()},
         average={field: (total / n) or 1.0 for field, total in total_length.items()},
     )
+
+
+def _segment_figures(caches, segreader, scope, terms, fields):
+    """(live postmortems everyone may read, {term: how many of them hold it}, {field: the
+    summed length of the other documents}) of one segment. Each figure changes only when
+    documents of the segment are deleted, so it is kept (SegmentCaches.memo) and a search
+    recounts only the words it has not met."""
+    data = caches.data(segreader)
+    internal = caches.common(segreader, scope)
+
+    def memo(key, compute, *args):
+        # common_scope(scope), which `internal` is, depends on scope.unpublished alone.
+        return caches.memo(segreader, (scope.unpublished, *key), partial(compute, *args))
+
+    count = memo(("count",), np.count_nonzero, internal)
+    df = {(f, t): memo(("df", f, t), _held, data, segreader, f, t, internal) for f, t in terms}
+    others = {f: memo(("others", f), _others, data, segreader, f, internal) for f in fields}
+    return int(count), df, others
+
+
+def _held(data, segreader, field, text, internal):
+    ids = data.weighted(segreader, field, text)[0]
+    return int(np.count_nonzero(internal[ids])) if len(ids) else 0
+
+
+def _others(data, segreader, field, internal):
+    return float(data.lengths(segreader, field)[~internal].sum())
 
 
 def bm25_scores(q, segreader, data, stats, mask):
@@ -161,13 +185,18 @@ class _Segment:
 
     def inverse_norm(self, part):
         """1 / BM25's length normalisation of a part of `content`, for every document of the
-        segment (made once per query and segment)."""
+        segment (made once per segment and mean length: the mean moves only when the
+        collection changes)."""
         if part not in self._inverse_norms:
-            b = PART_B[part]
-            lengths = self.data.lengths(self.reader, part)
             average = self.stats.average[part]
-            self._inverse_norms[part] = 1 / ((1 - b) + b * lengths / average)
+            self._inverse_norms[part] = self.data.derived(
+                ("inverse norm", part, average), partial(self._inverse_norm, part, average)
+            )
         return self._inverse_norms[part]
+
+    def _inverse_norm(self, part, average):
+        b = PART_B[part]
+        return 1 / ((1 - b) + b * self.data.lengths(self.reader, part) / average)
 
     def mask(self, q):
         if self._searcher is None:  # phrases need one; closing it must not close the reader
