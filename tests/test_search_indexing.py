@@ -139,3 +139,35 @@ def test_posting_blocks_are_pickled_with_protocol_5_and_read_by_whoosh(app, make
         whooshs = searcher.reader().postings("content", btext)
         assert len(list(whooshs.all_ids())) == 3
         assert whooshs.supports("positions")
+
+
+def test_a_terms_blocks_read_at_once_equal_whooshs_matcher(tmp_path):
+    """internals.term_blocks (the term's postings read in one piece, the blocks split in
+    memory) gives what Whoosh's own matcher reads block by block: ids, weights and counts,
+    over several blocks, with weights that vary, are all 1 or are the same in a block."""
+    import numpy as np
+
+    from kb.search.index import writer
+
+    ix = FileStorage(str(tmp_path)).create_index(
+        fields.Schema(pid=fields.ID(stored=True), body=fields.TEXT(analyzer=analysis.ANALYZER))
+    )
+    w = writer(ix)
+    for n in range(700):
+        w.add_document(pid=str(n), body="resolver " * (1 + n % 4) + ("cache " if n < 300 else ""))
+    w.commit()
+    with ix.searcher() as searcher:
+        (segreader,) = [reader for reader, _offset, _sub in docsets.leaves(searcher)]
+        for word in ("resolv", "cach"):
+            btext = internals.term_bytes(segreader, "body", word)
+            ours = internals.term_blocks(segreader, "body", btext)
+            whooshs = list(
+                internals.posting_blocks(internals.term_matcher(segreader, "body", btext))
+            )
+            assert len(ours) == len(whooshs) > 1
+            for (ids, weights, count), (w_ids, w_weights, w_count) in zip(
+                ours, whooshs, strict=True
+            ):
+                assert count == w_count and np.array_equal(ids, w_ids)
+                assert weights == w_weights
+        assert internals.term_blocks(segreader, "body", b"absent") is None

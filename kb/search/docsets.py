@@ -40,12 +40,12 @@ def common_scope(scope):
 def raw_postings(segreader, field, text, weights=False):
     """The document numbers (and, if asked, the weights) of a term in one segment, deleted
     documents included, as arrays."""
-    matcher = internals.term_matcher(segreader, field, internals.term_bytes(segreader, field, text))
-    if matcher is None:
+    blocks = internals.term_blocks(segreader, field, internals.term_bytes(segreader, field, text))
+    if blocks is None:
         return (_EMPTY, _EMPTY_F) if weights else _EMPTY
     id_parts, weight_parts = [], []
-    # Read whole blocks and decode them with numpy instead of stepping through postings.
-    for ids, block_weights, count in internals.posting_blocks(matcher):
+    # Whole blocks decoded with numpy instead of stepping through postings.
+    for ids, block_weights, count in blocks:
         id_parts.append(ids)
         if weights:
             if block_weights is None:

@@ -13,8 +13,10 @@ which compares BulkWriter's segments with SegmentWriter's byte for byte, and che
 function and class below against the new source.
 """
 
+import io
 import pickle
 import secrets
+import struct
 import zlib
 from array import array
 
@@ -71,6 +73,52 @@ def posting_blocks(matcher):
             ids = np.cumsum(np.asarray(deltas, dtype=np.int64)).astype(np.int32)
         yield ids, weights, matcher._blocklength
         matcher._next_block()
+
+
+def term_blocks(segreader, field, btext):
+    """[(document numbers, weights, count)] of every block of a term in one segment (deleted
+    documents included), as posting_blocks() gives them; None when the segment does not hold
+    the term; posting_blocks(term_matcher(...)) when its postings are inlined.
+
+    The term's postings are read from the postings file in one piece (TermInfo.extent()),
+    and each block split in memory: W3LeafMatcher reads a block's length and header from the
+    file a few bytes at a time (about twenty reads a block), which cost as much as decoding
+    the block. The layout is W3PostingsWriter's: a 4-byte magic, then per block a signed
+    big-endian int (the length of the rest of the block, negative for the last), the header
+    (a pickled tuple: count, last id, max weight, compression, min and max length bytes) and
+    the data (a pickled (ids, weights, values) tuple, zlib-compressed when compression > 0).
+    """
+    terms = segreader._terms
+    if (field, btext) not in terms:
+        return None
+    info = terms.term_info(field, btext)
+    if info.is_inlined():
+        return list(posting_blocks(terms.matcher(field, btext, segreader.schema[field].format)))
+    offset, length = info.extent()
+    if isinstance(length, tuple):  # W3TermInfo.from_bytes leaves the length in its 1-tuple
+        (length,) = length
+    raw = terms._postfile.get(offset, length)
+    if raw[:4] != WHOOSH3_HEADER_MAGIC:
+        raise ValueError(f"no postings at {offset} for {field}:{btext!r}")
+    view, at, out = memoryview(raw), 4, []
+    while at < length:
+        (size,) = _BLOCK_LENGTH.unpack_from(raw, at)
+        at += 4
+        end = at + abs(size)
+        header = io.BytesIO(view[at:end])
+        # The index's own files, written by this process's codec (Whoosh unpickles them too).
+        count, _last, _top, compression, _mn, _mx = pickle.load(header)  # noqa: S301
+        data = view[at + header.tell() : end]
+        block = zlib.decompress(data) if compression else data
+        ids, weights, _values = pickle.loads(block)  # noqa: S301
+        out.append((np.cumsum(np.asarray(ids, dtype=np.int64)).astype(np.int32), weights, count))
+        at = end
+        if size < 0:
+            break
+    return out
+
+
+_BLOCK_LENGTH = struct.Struct("!i")
 
 
 def pattern_terms(q, reader):
