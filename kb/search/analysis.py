@@ -22,7 +22,7 @@ from whoosh.system import pack_uint
 # Whoosh score every posting of the union eagerly: four times slower at 2,000 documents.)
 BOOSTS = (3.0, 2.0, 1.0)  # title, factors, everything else
 PART = "\x1d"  # separates the parts of `content`; never typed, never indexed
-_WORD_RE = re.compile(r"\w+(?:[.']\w+)*", re.UNICODE)
+WORD_RE = re.compile(r"\w+(?:[.']\w+)*", re.UNICODE)
 
 
 @lru_cache(maxsize=200_000)
@@ -81,7 +81,7 @@ class StemmingTokenizer(Tokenizer):
             while at >= 0:
                 part_ends.append(at)
                 at = value.find(PART, at + 1)
-        for match in _WORD_RE.finditer(value):
+        for match in WORD_RE.finditer(value):
             while part_ends and match.start() > part_ends[0]:
                 part_ends.pop(0)
                 boost = next(boosts, 1.0)
@@ -139,7 +139,7 @@ def _postings(value):
     known = _INDEXED_AS.get
     for number, part in enumerate(parts):
         boost = (BOOSTS[number] if number < len(BOOSTS) else 1.0) if boosted else 1.0
-        for word in _WORD_RE.findall(part.lower()):
+        for word in WORD_RE.findall(part.lower()):
             text = known(word)
             if text is None:
                 text = _indexed_as(word)
@@ -227,7 +227,7 @@ def _word_counts(value):
     parts = value.split(PART) if boosted else (value,)
     for number, part in enumerate(parts):
         boost = (BOOSTS[number] if number < len(BOOSTS) else 1.0) if boosted else 1.0
-        counts = Counter(_WORD_RE.findall(part.lower()))
+        counts = Counter(WORD_RE.findall(part.lower()))
         for word, count in counts.items():
             if len(word) < 2 or word in STOP_WORDS:
                 continue
@@ -262,4 +262,4 @@ class ExactText(fields.TEXT):
 
 def count_matches(text, stems):
     """How many words of `text` have one of these stems (cheaper than running the analyzer)."""
-    return sum(map(stems.__contains__, map(stem, _WORD_RE.findall(text.lower()))))
+    return sum(map(stems.__contains__, map(stem, WORD_RE.findall(text.lower()))))

@@ -3,7 +3,7 @@ words that matched (typed, found by a pattern, or a synonym)."""
 
 from whoosh import highlight as wh
 
-from kb.search import analysis, schema
+from kb.search import analysis, passages, schema
 from kb.search.results import Hit, Passage
 from kb.template import heading
 
@@ -50,8 +50,7 @@ def _marking(terms):
 
 
 def _count_matches(text, terms):
-    if not any(t.startswith(EXACT) for t in terms):
-        return analysis.count_matches(text, terms)
+    """How many words of `text` match `terms`, some of them words searched as written."""
     return sum(1 for t in _marking(terms)(text, chars=True, mode="query") if t.text in terms)
 
 
@@ -107,8 +106,10 @@ def _passage(sections, terms):
     if not sections:
         return None
     best, best_count = None, 0
-    for key, text in sections:
-        count = _count_matches(text, terms) if terms else 0
+    exact = {t[len(EXACT) :]: t for t in terms if t.startswith(EXACT)}
+    count_in = _count_matches if exact else analysis.count_matches
+    for key, text in sections if terms else ():
+        count = count_in(text, terms)
         if count > best_count:
             best, best_count = (key, text), count
     if best is None:  # matched on the title or a facet only: show the opening
@@ -116,6 +117,4 @@ def _passage(sections, terms):
         short = text if len(text) <= 240 else text[:239].rsplit(" ", 1)[0] + " …"
         return Passage(key, heading(key), wh.htmlescape(short, quote=False))
     key, text = best
-    fragmenter = wh.ContextFragmenter(maxchars=260, surround=90)
-    html = wh.highlight(text, terms, _marking(terms), fragmenter, _FORMATTER, top=1)
-    return Passage(key, heading(key), html)
+    return Passage(key, heading(key), passages.passage_html(text, terms, exact))
