@@ -183,3 +183,31 @@ def test_statistics_kept_between_searches_follow_deletions(app, find, session):
         index.caches.clear()
         assert kept == scores()
         assert kept != before and "INC-2026-003" not in [ref for ref, _score in kept]
+
+
+def test_saturated_frequencies_kept_between_searches_follow_the_mean_lengths(app, find):
+    """A word's saturated frequencies are kept per segment (SegmentData.saturated) for the
+    mean lengths they were made with: a long postmortem added elsewhere moves the means, and
+    the scores move as a fresh computation's do."""
+    from kb.document import validate
+    from kb.search import schema
+    from kb.search.index import writer
+    from tests.conftest import document
+
+    with app.app_context():
+        index = for_app(app)
+
+        def scores():  # within one app context: its end closes the index and its caches
+            found = search_query.search(index, None, "database failover timeout")
+            return [(h.ref, h.score) for h in found.hits]
+
+        before = scores()
+        # A segment of its own (the others kept, as the follower keeps large segments).
+        doc = validate(document(ref="INC-2026-009", summary="words of a long text " * 400))
+        w = writer(index.open())
+        w.add_document(**schema.fields_for(9999, doc))
+        w.commit(merge=False)
+        kept = scores()
+        index.caches.clear()
+        assert kept == scores()
+        assert kept != before

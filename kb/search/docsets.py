@@ -24,6 +24,7 @@ MAX_EXPANSION = 2000  # terms a prefix or wildcard may expand to in one segment
 DERIVED_SIZE = 64  # SegmentData.derived's arrays
 MEMO_SIZE = 20_000  # SegmentCaches.memo's entries (a few numbers each)
 _TERM_CACHE_BYTES = 64 * 1024 * 1024  # cached postings of text terms, per segment
+_SATURATED_BYTES = 16 * 1024 * 1024  # cached saturated frequencies (scoring), per segment
 # No address, no team: the internal postmortems, whatever their status.
 EVERYONE = Scope(unpublished=True)
 
@@ -78,6 +79,8 @@ class SegmentData:
         self._weighted = OrderedDict()
         self._lengths = {}
         self._derived = {}
+        self._saturated = OrderedDict()
+        self._saturated_bytes = 0
         self._lock = threading.Lock()
 
     def derived(self, key, compute):
@@ -139,6 +142,25 @@ class SegmentData:
             while self._bytes > _TERM_CACHE_BYTES and len(self._weighted) > 1:
                 _old, (ids, weights) = self._weighted.popitem(last=False)
                 self._bytes -= ids.nbytes + weights.nbytes
+        return value
+
+    def saturated(self, key, compute):
+        """compute() (ids, scores), kept under `key` in a cache bounded by bytes like the
+        postings' (kb.search.scoring keeps each word's saturated frequencies here)."""
+        with self._lock:
+            cached = self._saturated.get(key)
+            if cached is not None:
+                self._saturated.move_to_end(key)
+                return cached
+        value = compute()
+        size = value[0].nbytes + value[1].nbytes
+        with self._lock:
+            if key not in self._saturated and size:
+                self._saturated[key] = value
+                self._saturated_bytes += size
+            while self._saturated_bytes > _SATURATED_BYTES and len(self._saturated) > 1:
+                _old, (ids, scores) = self._saturated.popitem(last=False)
+                self._saturated_bytes -= ids.nbytes + scores.nbytes
         return value
 
     def facet(self, segreader, field):

@@ -232,20 +232,36 @@ def _add_scores(q, segment, scores, within):
 
 
 def _add_word(segment, scores, within, field, text, boost):
-    ids, tf = segment.data.weighted(segment.reader, field, text)
+    ids, saturated = _saturated(segment, field, text)
     if within is not None and len(ids):
         keep = within[ids]
-        ids, tf = ids[keep], tf[keep]
-    if not len(ids):
-        return
-    idf = segment.stats.idf[field, text]
+        ids, saturated = ids[keep], saturated[keep]
+    if len(ids):
+        scores[ids] += (boost * segment.stats.idf[field, text]) * saturated
+
+
+def _saturated(segment, field, text):
+    """(ids, BM25's saturated term frequency in each): everything of a word's score but its
+    IDF and boost. It depends on the word's postings and the mean lengths alone, so it is
+    kept per segment (SegmentData.saturated) until a mean length moves."""
+    stats = segment.stats
     if field == schema.DEFAULT_FIELD:
-        tf = _bm25f_frequency(segment, text, ids, tf)
-        scores[ids] += boost * idf * (tf * (K1 + 1)) / (tf + K1)
-        return
-    lengths = segment.data.lengths(segment.reader, field)[ids]
-    norm = (1 - B) + B * lengths / segment.stats.average[field]
-    scores[ids] += boost * idf * (tf * (K1 + 1)) / (tf + K1 * norm)
+        means = tuple(stats.average[part] for part in PARTS)
+    else:
+        means = (stats.average[field],)
+
+    def compute():
+        ids, tf = segment.data.weighted(segment.reader, field, text)
+        if not len(ids):
+            return ids, tf
+        if field == schema.DEFAULT_FIELD:
+            tf = _bm25f_frequency(segment, text, ids, tf)
+            return ids, (tf * (K1 + 1)) / (tf + K1)
+        lengths = segment.data.lengths(segment.reader, field)[ids]
+        norm = (1 - B) + B * lengths / stats.average[field]
+        return ids, (tf * (K1 + 1)) / (tf + K1 * norm)
+
+    return segment.data.saturated((field, text, means), compute)
 
 
 def _bm25f_frequency(segment, text, ids, weights):
