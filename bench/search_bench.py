@@ -170,17 +170,17 @@ def worker(instance, query_file, out_file):
         )
         # The same queries with the term cache off: every posting list is read from disk and
         # decoded again (the worst case: a vocabulary far larger than the cache).
-        from kb.search import docsets
+        from kb.search import segments
 
-        budget = docsets._TERM_CACHE_BYTES, docsets._SATURATED_BYTES
-        docsets._TERM_CACHE_BYTES = docsets._SATURATED_BYTES = 0
+        budget = segments._TERM_CACHE_BYTES, segments._SATURATED_BYTES
+        segments._TERM_CACHE_BYTES = segments._SATURATED_BYTES = 0
         idx.caches.clear()
         cold = []
         for q in qs:
             started = time.perf_counter()
             search_query.search(idx, user, q)
             cold.append((time.perf_counter() - started) * 1000)
-        docsets._TERM_CACHE_BYTES, docsets._SATURATED_BYTES = budget
+        segments._TERM_CACHE_BYTES, segments._SATURATED_BYTES = budget
     # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss across exec, so a worker
     # started by this (large) process would report the parent's size.
     peak = int(status["VmHWM"].split()[0]) / 1024

@@ -561,7 +561,7 @@ def test_andnot_excludes_the_first_match_when_whoosh_does_not(tmp_path):
 
 
 def test_the_installed_whoosh_is_the_version_the_engine_was_checked_against():
-    """Raising the pin means checking kb/search/whoosh_internals.py against the new source."""
+    """Raising the pin means checking kb/search/whoosh_internals/ against the new source."""
     assert whoosh.__version__[:2] == whoosh_internals.CHECKED_VERSION[:2]
     assert whoosh.__version__ >= whoosh_internals.CHECKED_VERSION
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]

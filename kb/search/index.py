@@ -26,7 +26,7 @@ from whoosh.searching import Searcher
 
 from kb.search import schema
 from kb.search import whoosh_internals as internals
-from kb.search.docsets import SegmentCaches
+from kb.search.segments import SegmentCaches
 
 log = logging.getLogger(__name__)
 INDEX_NAME = "MAIN"

@@ -4,7 +4,7 @@ the parts of a query, over statistics that depend on nothing a reader may not se
 
 Whoosh's collector would visit each match in Python (its block skipping rarely helps when most
 documents hold the words). Here each word's postings (cached per segment by
-kb.search.docsets) become one array operation. tests/test_search_engine_contract.py compares
+kb.search.segments) become one array operation. tests/test_search_engine_contract.py compares
 these scores with Whoosh's own.
 """
 
@@ -103,7 +103,7 @@ def common_statistics(q, caches, segments, scope):
     its length, was added: someone who may not read it could tell from the order of what
     they see. Over postmortems everyone may read, a score depends on nothing a reader may not
     see. The IDF is `idf` above; the mean lengths are Whoosh's. `segments`: [(segment
-    reader, ...)] as in ranking.run; `caches`: a docsets.SegmentCaches.
+    reader, ...)] as in ranking.run; `caches`: a segments.SegmentCaches.
     """
     terms = {(f, t) for segreader, *_rest in segments for f, t, _b in _ranking_terms(q, segreader)}
     fields = {f for f, _t in terms}
