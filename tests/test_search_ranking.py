@@ -167,22 +167,33 @@ def test_statistics_kept_between_searches_follow_deletions(app, find, session):
     from kb.search.index import writer
 
     pid = session.exec(select(Postmortem.id).where(Postmortem.ref == "INC-2026-003")).one()
+
+    def delete(index):
+        w = writer(index.open())
+        w.delete_by_term("pid", str(pid))
+        w.commit(merge=False)
+
+    before, kept, fresh = _scores_around(app, delete)
+    assert kept == fresh
+    assert kept != before and "INC-2026-003" not in [ref for ref, _score in kept]
+
+
+def _scores_around(app, change):
+    """The (ref, score) of the hits of one query before `change(index)`, after it with the
+    caches kept, and after it with the caches dropped: in one app context, whose end would
+    close the index and drop its caches."""
     with app.app_context():
         index = for_app(app)
 
-        def scores():  # within one app context: its end closes the index and its caches
+        def scores():
             found = search_query.search(index, None, "database failover timeout")
             return [(h.ref, h.score) for h in found.hits]
 
         before = scores()
-        ix = index.open()
-        w = writer(ix)
-        w.delete_by_term("pid", str(pid))
-        w.commit(merge=False)
+        change(index)
         kept = scores()
         index.caches.clear()
-        assert kept == scores()
-        assert kept != before and "INC-2026-003" not in [ref for ref, _score in kept]
+        return before, kept, scores()
 
 
 def test_saturated_frequencies_kept_between_searches_follow_the_mean_lengths(app, find):
@@ -194,20 +205,13 @@ def test_saturated_frequencies_kept_between_searches_follow_the_mean_lengths(app
     from kb.search.index import writer
     from tests.conftest import document
 
-    with app.app_context():
-        index = for_app(app)
-
-        def scores():  # within one app context: its end closes the index and its caches
-            found = search_query.search(index, None, "database failover timeout")
-            return [(h.ref, h.score) for h in found.hits]
-
-        before = scores()
+    def add_long(index):
         # A segment of its own (the others kept, as the follower keeps large segments).
         doc = validate(document(ref="INC-2026-009", summary="words of a long text " * 400))
         w = writer(index.open())
         w.add_document(**schema.fields_for(9999, doc))
         w.commit(merge=False)
-        kept = scores()
-        index.caches.clear()
-        assert kept == scores()
-        assert kept != before
+
+    before, kept, fresh = _scores_around(app, add_long)
+    assert kept == fresh
+    assert kept != before

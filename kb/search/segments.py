@@ -19,22 +19,52 @@ _TERM_CACHE_BYTES = 64 * 1024 * 1024  # cached postings of text terms, per segme
 _SATURATED_BYTES = 16 * 1024 * 1024  # cached saturated frequencies (scoring), per segment
 
 
+class _PairCache:
+    """Pairs of arrays (ids, values) by key; past a budget of bytes (`budget()`, read at
+    each addition) the least recently used are dropped. A pair without ids is never kept: a
+    word the segment lacks costs no bytes, so would never leave."""
+
+    def __init__(self, budget):
+        self._items = OrderedDict()
+        self._bytes = 0
+        self._budget = budget
+        self._lock = threading.Lock()
+
+    def __len__(self):
+        return len(self._items)
+
+    def get(self, key, compute):
+        with self._lock:
+            cached = self._items.get(key)
+            if cached is not None:
+                self._items.move_to_end(key)
+                return cached
+        value = compute()
+        if not len(value[0]):
+            return value
+        with self._lock:
+            if key not in self._items:
+                self._items[key] = value
+                self._bytes += value[0].nbytes + value[1].nbytes
+            while self._bytes > self._budget() and len(self._items) > 1:
+                _old, (ids, values) = self._items.popitem(last=False)
+                self._bytes -= ids.nbytes + values.nbytes
+        return value
+
+
 class SegmentData:
     """What never changes for one segment: postings, facet values and start dates."""
 
     def __init__(self, segreader):
         self.n = segreader.doc_count_all()
         self._keywords = {}
-        self._bytes = 0
         self._facets = {}
         self._facet_arrays = {}
         self._started = None
-        self._weighted = OrderedDict()
+        self._weighted = _PairCache(lambda: _TERM_CACHE_BYTES)
         self._lengths = {}
         self._derived = {}
-        self._saturated = OrderedDict()
-        self._saturated_bytes = 0
-        self._lock = threading.Lock()
+        self._saturated = _PairCache(lambda: _SATURATED_BYTES)
 
     def derived(self, key, compute):
         """compute(), kept for the segment's lifetime under `key`: arrays made from its
@@ -78,43 +108,14 @@ class SegmentData:
     def weighted(self, segreader, field, text):
         """(ids, weights) of a text term, from a cache bounded by bytes (a common word's
         postings take 400 KB at 50,000 documents)."""
-        key = (field, text)
-        with self._lock:
-            cached = self._weighted.get(key)
-            if cached is not None:
-                self._weighted.move_to_end(key)
-                return cached
-        value = raw_postings(segreader, field, text, weights=True)
-        if not len(value[0]):
-            return value  # a word the segment lacks costs no bytes, so would never leave
-        size = value[0].nbytes + value[1].nbytes
-        with self._lock:
-            if key not in self._weighted:
-                self._weighted[key] = value
-                self._bytes += size
-            while self._bytes > _TERM_CACHE_BYTES and len(self._weighted) > 1:
-                _old, (ids, weights) = self._weighted.popitem(last=False)
-                self._bytes -= ids.nbytes + weights.nbytes
-        return value
+        return self._weighted.get(
+            (field, text), lambda: raw_postings(segreader, field, text, weights=True)
+        )
 
     def saturated(self, key, compute):
         """compute() (ids, scores), kept under `key` in a cache bounded by bytes like the
         postings' (kb.search.scoring keeps each word's saturated frequencies here)."""
-        with self._lock:
-            cached = self._saturated.get(key)
-            if cached is not None:
-                self._saturated.move_to_end(key)
-                return cached
-        value = compute()
-        size = value[0].nbytes + value[1].nbytes
-        with self._lock:
-            if key not in self._saturated and size:
-                self._saturated[key] = value
-                self._saturated_bytes += size
-            while self._saturated_bytes > _SATURATED_BYTES and len(self._saturated) > 1:
-                _old, (ids, scores) = self._saturated.popitem(last=False)
-                self._saturated_bytes -= ids.nbytes + scores.nbytes
-        return value
+        return self._saturated.get(key, compute)
 
     def facet(self, segreader, field):
         """[(value, ids)] of one keyword field."""
