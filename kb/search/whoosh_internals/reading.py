@@ -79,7 +79,7 @@ def term_blocks(segreader, field, btext):
         at += 4
         end = at + abs(size)
         header = io.BytesIO(view[at:end])
-        # The index's own files, written by this process's codec (Whoosh unpickles them too).
+        # The index's own files, written by its codec (Whoosh's reader unpickles them too).
         count, _last, _top, compression, _mn, _mx = pickle.load(header)  # noqa: S301
         data = view[at + header.tell() : end]
         block = zlib.decompress(data) if compression else data
