@@ -14,7 +14,7 @@ FRONT = (
     "decision", "premortem", "readers", "authors", "teams", "services", "tags",
     "planned_at", "started_at", "detected_at", "mitigated_at", "resolved_at", "published_at",
 )  # fmt: skip
-RISK_HEADINGS = "| # | Risk | Likelihood | Impact | Mitigation | Owner | Signals | Source |"
+RISK_COLUMNS = ("text", "likelihood", "impact", "mitigation", "owner", "signals", "source")
 # Characters that mean something in a Markdown line; escaped in table cells and titles.
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|#!~&])")
 
@@ -22,6 +22,19 @@ _SPECIAL = re.compile(r"([\\`*_\[\]<>|#!~&])")
 def cell(text):
     """Text as one table cell that reads back as the same text."""
     return _SPECIAL.sub(r"\\\1", str(text or "")).replace("\n", "<br>")
+
+
+def _table(key, headings, rows):
+    """The lines of a section holding a table: its template heading, the column headings
+    and one line per row (cell texts, already escaped)."""
+    return [
+        "",
+        f"## {template.heading(key)}",
+        "",
+        "| " + " | ".join(headings) + " |",
+        "| --- " * len(headings) + "|",
+        *("| " + " | ".join(str(value) for value in row) + " |" for row in rows),
+    ]
 
 
 def to_markdown(pm, doc=None):
@@ -37,54 +50,55 @@ def to_markdown(pm, doc=None):
         if text:
             out += ["", f"## {section['heading']}", "", text.strip()]
     if doc["risks"]:
-        out += ["", f"## {template.heading('risks')}", ""]
-        out += [RISK_HEADINGS, "| --- " * 8 + "|"]
-        out += [
-            f"| {i} | "
-            + " | ".join(
-                cell(r.get(key))
-                for key in ("text", "likelihood", "impact", "mitigation", "owner", "signals")
-            )
-            + f" | {cell(r.get('source'))} |"
-            for i, r in enumerate(doc["risks"], start=1)
-        ]
+        out += _table(
+            "risks",
+            ("#", "Risk", "Likelihood", "Impact", "Mitigation", "Owner", "Signals", "Source"),
+            (
+                [i, *(cell(r.get(key)) for key in RISK_COLUMNS)]
+                for i, r in enumerate(doc["risks"], start=1)
+            ),
+        )
     if doc["foreseen"]:
-        out += ["", f"## {template.heading('foreseen')}", ""]
-        out += ["| Risk # | Materialised | Note |", "| --- | --- | --- |"]
-        out += [
-            f"| {row['risk']} | {row['materialised']} | {cell(row.get('note'))} |"
-            for row in doc["foreseen"]
-        ]
+        out += _table(
+            "foreseen",
+            ("Risk #", "Materialised", "Note"),
+            ([f["risk"], f["materialised"], cell(f.get("note"))] for f in doc["foreseen"]),
+        )
     if doc["timeline"]:
-        out += ["", f"## {template.heading('timeline')}", ""]
-        out += ["| Time (UTC) | Event | Source |", "| --- | --- | --- |"]
-        out += [
-            f"| {e['at'] or ''} | {cell(e['text'])} | {cell(e.get('source'))} |"
-            for e in doc["timeline"]
-        ]
+        out += _table(
+            "timeline",
+            ("Time (UTC)", "Event", "Source"),
+            ([e["at"] or "", cell(e["text"]), cell(e.get("source"))] for e in doc["timeline"]),
+        )
     if doc["contributing_factors"]:
-        out += ["", f"## {template.heading('contributing_factors')}", ""]
-        out += ["| # | Factor | Category |", "| --- | --- | --- |"]
-        out += [
-            f"| {i} | {cell(f['text'])} | {cell(f.get('category'))} |"
-            for i, f in enumerate(doc["contributing_factors"], start=1)
-        ]
+        out += _table(
+            "contributing_factors",
+            ("#", "Factor", "Category"),
+            (
+                [i, cell(f["text"]), cell(f.get("category"))]
+                for i, f in enumerate(doc["contributing_factors"], start=1)
+            ),
+        )
     if doc["action_items"]:
-        out += ["", f"## {template.heading('action_items')}", ""]
         # The risk column only where an item mitigates a risk (a pre-mortem's).
         risky = any(a.get("risk") for a in doc["action_items"])
-        out += [
-            "| Action | Owner | Due | Status | Link | Factor |"
-            + (" Mitigates risk |" if risky else ""),
-            "| --- | --- | --- | --- | --- | --- |" + (" --- |" if risky else ""),
-        ]
-        for a in doc["action_items"]:
-            factor = "" if a.get("factor") is None else a["factor"] + 1
-            risk = f" {a.get('risk') or ''} |" if risky else ""
-            out.append(
-                f"| {cell(a['title'])} | {cell(a.get('owner'))} | {a.get('due') or ''} "
-                f"| {a['status']} | {a.get('url') or ''} | {factor} |{risk}"
-            )
+        out += _table(
+            "action_items",
+            ("Action", "Owner", "Due", "Status", "Link", "Factor")
+            + (("Mitigates risk",) if risky else ()),
+            (
+                [
+                    cell(a["title"]),
+                    cell(a.get("owner")),
+                    a.get("due") or "",
+                    a["status"],
+                    a.get("url") or "",
+                    "" if a.get("factor") is None else a["factor"] + 1,
+                ]
+                + ([a.get("risk") or ""] if risky else [])
+                for a in doc["action_items"]
+            ),
+        )
     if doc["links"]:
         out += ["", f"## {template.heading('links')}", ""]
         out += [

@@ -113,6 +113,23 @@ def make_user(session):
     return make
 
 
+def system_search(app):
+    """Bring the app's index up to date with the change log, then run(text, **kwargs): a
+    search as the system (which sees everything), each in an app context of its own."""
+    from kb.search import query as search_query
+    from kb.search.index import for_app
+    from kb.search.service import service_for
+
+    with app.app_context():
+        service_for(app).syncer.run_once()
+
+    def run(text="", **kwargs):
+        with app.app_context():
+            return search_query.search(for_app(app), None, text, **kwargs)
+
+    return run
+
+
 def document(**fields):
     """A small valid document, with fields overridden."""
     doc = {

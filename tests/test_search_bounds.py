@@ -11,7 +11,7 @@ from whoosh import query as wq
 from kb.search import expand, spelling
 from kb.search import query as search_query
 from kb.search.index import for_app
-from kb.search.service import service_for
+from tests.conftest import system_search
 
 
 def _words(prefix, count):
@@ -30,14 +30,7 @@ def wide(app, make_postmortem):
         lessons=" ".join(_words("vk", 300)),
     )
     make_postmortem(ref="INC-2026-102", title="An ordinary postmortem about the connection pool")
-    with app.app_context():
-        service_for(app).syncer.run_once()
-
-    def run(text="", **kwargs):
-        with app.app_context():
-            return search_query.search(for_app(app), None, text, **kwargs)
-
-    return run
+    return system_search(app)
 
 
 def _terms(q):

@@ -4,9 +4,7 @@ page and the API say so. Real Whoosh indexes on disk, SQLite and PostgreSQL."""
 import pytest
 
 from kb.search import highlight, parsing
-from kb.search import query as search_query
-from kb.search.index import for_app
-from kb.search.service import service_for
+from tests.conftest import system_search
 from tests.test_search_synonyms import NEUTRAL
 
 CORPUS = [
@@ -22,14 +20,7 @@ CORPUS = [
 def find(app, make_postmortem):
     for ref, title in CORPUS:
         make_postmortem(ref=ref, title=title, **NEUTRAL)
-    with app.app_context():
-        service_for(app).syncer.run_once()
-
-    def run(text="", **kwargs):
-        with app.app_context():
-            return search_query.search(for_app(app), None, text, **kwargs)
-
-    return run
+    return system_search(app)
 
 
 def refs(result):

@@ -8,6 +8,7 @@ from kb.search import parsing
 from kb.search import query as search_query
 from kb.search.index import for_app
 from kb.search.service import service_for
+from tests.conftest import system_search
 
 QUIET = {
     "contributing_factors": [{"text": "Nothing in particular."}],
@@ -43,14 +44,7 @@ def corpus(make_postmortem):
 
 @pytest.fixture
 def find(app, corpus):
-    with app.app_context():
-        service_for(app).syncer.run_once()
-
-    def run(text="", **kwargs):
-        with app.app_context():
-            return search_query.search(for_app(app), None, text, **kwargs)
-
-    return run
+    return system_search(app)
 
 
 def refs(result):

@@ -11,7 +11,7 @@ from whoosh import query as wq
 from kb.search import query as search_query
 from kb.search import synonyms
 from kb.search.index import for_app
-from kb.search.service import service_for
+from tests.conftest import system_search
 
 NEUTRAL = {
     "summary": "A quiet afternoon.",
@@ -68,14 +68,7 @@ CLASSES = [
 def find(app, make_postmortem):
     for ref, title in CORPUS:
         make_postmortem(ref=ref, title=title, **NEUTRAL)
-    with app.app_context():
-        service_for(app).syncer.run_once()
-
-    def run(text="", **kwargs):
-        with app.app_context():
-            return search_query.search(for_app(app), None, text, **kwargs)
-
-    return run
+    return system_search(app)
 
 
 def refs(result):

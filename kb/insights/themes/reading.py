@@ -181,16 +181,7 @@ def _count(session, user, snap, scope):
     owners, ids = members["owner"][rows].astype(np.int64), members["theme"][rows].astype(np.int64)
     if not len(ids):
         return {}
-    views = {
-        t.id: ThemeView(
-            id=t.id,
-            label=t.label,
-            terms=list(t.terms),
-            private_label=t.private_label,
-            pinned=t.pinned,
-        )
-        for t in session.exec(select(Theme).where(Theme.id.in_(np.unique(ids).tolist()))).all()
-    }
+    views = _views(session, np.unique(ids).tolist())
     for theme_id, size in zip(
         *(a.tolist() for a in np.unique(ids, return_counts=True)), strict=True
     ):
