@@ -39,8 +39,7 @@ def _whooshs(text, terms):
 
 
 def _ours(text, terms):
-    exact = {t[len(highlight.EXACT) :]: t for t in terms if t.startswith(highlight.EXACT)}
-    return passages.passage_html(text, terms, exact)
+    return passages.passage_html(text, terms, highlight._exact(terms))
 
 
 texts = st.lists(
@@ -55,6 +54,36 @@ exact_words = st.sets(st.sampled_from(WORDS).map(lambda w: highlight.EXACT + w.l
 def test_the_passage_is_whooshs(text, terms, exact):
     terms = frozenset(terms | exact)
     assert _ours(text, terms) == _whooshs(text, terms)
+
+
+@settings(max_examples=300, deadline=None)
+@given(texts, stems, exact_words)
+def test_the_marked_title_is_whooshs(text, terms, exact):
+    terms = frozenset(terms | exact)
+    whooshs = wh.highlight(
+        text,
+        terms,
+        highlight._marking(terms),
+        wh.WholeFragmenter(),
+        highlight._FORMATTER,
+        minscore=0,
+    )
+    assert passages.whole_html(text, terms, highlight._exact(terms)) == whooshs
+
+
+def test_no_word_of_a_title_is_marked_past_whooshs_limit():
+    text = "resolver " + "w" * passages.CHARLIMIT + " resolver"
+    terms = frozenset({analysis.stem("resolver")})
+    html = passages.whole_html(text, terms)
+    assert html.count("<mark>") == 1
+    assert html == wh.highlight(
+        text,
+        terms,
+        highlight._marking(terms),
+        wh.WholeFragmenter(),
+        highlight._FORMATTER,
+        minscore=0,
+    )
 
 
 def test_a_long_section_gives_the_best_fragment_marked_and_escaped():

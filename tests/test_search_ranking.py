@@ -209,3 +209,25 @@ def test_saturated_frequencies_kept_between_searches_follow_the_mean_lengths(app
     before, kept, fresh = _scores_around(app, add_long)
     assert kept == fresh
     assert kept != before
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["database failover timeout", "(failover AND twice) OR database", "push ANDMAYBE failover"],
+)
+def test_common_and_rare_words_score_alike_kept_either_way(app, find, monkeypatch, text):
+    """A word held by many documents keeps its saturated frequencies as one value per
+    document (scoring.DENSE_SHARE), a rarer one as ids and values: both give the same scores,
+    also in an ANDMAYBE's optional part, where a word counts only for the documents that
+    match that part."""
+    from kb.search import scoring
+
+    def scores(share):
+        monkeypatch.setattr(scoring, "DENSE_SHARE", share)
+        with app.app_context():
+            found = search_query.search(for_app(app), None, text)
+            return [(h.ref, h.score) for h in found.hits]
+
+    every_word_dense, no_word_dense = scores(0.0), scores(2.0)
+    assert every_word_dense == no_word_dense
+    assert len(no_word_dense) >= 2 and all(score for _ref, score in no_word_dense)

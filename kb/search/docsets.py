@@ -97,18 +97,15 @@ def match_mask(q, segreader, subsearcher, data):
     if q is wq.NullQuery:
         return np.zeros(n, dtype=bool)
     if type(q) is wq.Term:
-        mask = np.zeros(n, dtype=bool)
-        mask[data.postings(segreader, q.fieldname, q.text)] = True
-        return mask
-    if isinstance(q, wq.And):
-        mask = np.ones(n, dtype=bool)
-        for sub in q.subqueries:
-            mask &= match_mask(sub, segreader, subsearcher, data)
-        return mask
-    if isinstance(q, wq.Or | wq.DisjunctionMax) and not getattr(q, "minmatch", 0):
-        mask = np.zeros(n, dtype=bool)
-        for sub in q.subqueries:
-            mask |= match_mask(sub, segreader, subsearcher, data)
+        return data.term_mask(segreader, q.fieldname, q.text)  # read-only: kept for others
+    if isinstance(q, wq.And | wq.Or | wq.DisjunctionMax) and not getattr(q, "minmatch", 0):
+        combine = np.logical_and if isinstance(q, wq.And) else np.logical_or
+        masks = [match_mask(sub, segreader, subsearcher, data) for sub in q.subqueries]
+        if not masks:
+            return np.full(n, isinstance(q, wq.And), dtype=bool)
+        mask = masks[0].copy()
+        for other in masks[1:]:
+            combine(mask, other, out=mask)
         return mask
     if isinstance(q, wq.Or) and q.minmatch:  # at least `minmatch` of the subqueries
         counts = np.zeros(n, dtype=np.int16)
@@ -145,12 +142,11 @@ def match_mask(q, segreader, subsearcher, data):
 def facet_counts(segreader, data, mask, fields=schema.FACET_FIELDS):
     """{field: {value: count}} over the documents in `mask` (one segment), values in the
     order of the index's terms."""
+    rows, matrix = data.facet_matrix(segreader)
+    counted = matrix @ mask.view(np.uint8) if matrix.shape[0] else _EMPTY
     out = {}
     for field in fields:
-        values, docs, starts = data.facet_arrays(segreader, field)
-        if not len(docs):
-            out[field] = {}
-            continue
-        counted = np.add.reduceat(mask[docs], starts, dtype=np.int64)
-        out[field] = {values[i]: int(counted[i]) for i in np.flatnonzero(counted).tolist()}
+        values, first, end = rows[field]
+        held = np.flatnonzero(counted[first:end]).tolist()
+        out[field] = {values[i]: int(counted[first + i]) for i in held}
     return out

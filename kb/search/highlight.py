@@ -98,7 +98,12 @@ def hit(searcher, docnum, score, terms):
 def _highlight_whole(text, terms):
     if not terms:
         return wh.htmlescape(text, quote=False)
-    return wh.highlight(text, terms, _marking(terms), wh.WholeFragmenter(), _FORMATTER, minscore=0)
+    return passages.whole_html(text, terms, _exact(terms))
+
+
+def _exact(terms):
+    """{word: its term} of the words searched as written."""
+    return {t[len(EXACT) :]: t for t in terms if t.startswith(EXACT)}
 
 
 def _passage(sections, terms):
@@ -106,7 +111,7 @@ def _passage(sections, terms):
     if not sections:
         return None
     best, best_count = None, 0
-    exact = {t[len(EXACT) :]: t for t in terms if t.startswith(EXACT)}
+    exact = _exact(terms)
     count_in = _count_matches if exact else analysis.count_matches
     for key, text in sections if terms else ():
         count = count_in(text, terms)

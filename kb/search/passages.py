@@ -107,6 +107,17 @@ def html(text, fragment):
     return before + "".join(out).strip() + after
 
 
+def whole_html(text, terms, exact=None):
+    """All of `text` as HTML, every matched word marked (none past CHARLIMIT): Whoosh's
+    highlight with its WholeFragmenter and minscore 0 (a title)."""
+    found = [
+        (start, end, term)
+        for start, end, term, matched in tokens(text, terms, exact)
+        if matched and end <= CHARLIMIT
+    ]
+    return html(text, (0, len(text), found))
+
+
 def passage_html(text, terms, exact=None):
     """The best fragment of `text` as HTML ("" when no word matches)."""
     chosen = best(fragments(len(text), tokens(text, terms, exact)))

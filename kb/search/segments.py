@@ -17,12 +17,13 @@ DERIVED_SIZE = 64  # SegmentData.derived's arrays
 MEMO_SIZE = 20_000  # SegmentCaches.memo's entries (a few numbers each)
 _TERM_CACHE_BYTES = 64 * 1024 * 1024  # cached postings of text terms, per segment
 _SATURATED_BYTES = 16 * 1024 * 1024  # cached saturated frequencies (scoring), per segment
+_MASK_BYTES = 8 * 1024 * 1024  # cached masks of the documents holding a term, per segment
 
 
 class _PairCache:
-    """Pairs of arrays (ids, values) by key; past a budget of bytes (`budget()`, read at
-    each addition) the least recently used are dropped. A pair without ids is never kept: a
-    word the segment lacks costs no bytes, so would never leave."""
+    """Pairs of arrays (ids, values) by key (ids None: `values` holds every document's);
+    past a budget of bytes (`budget()`, read at each addition, each entry counting
+    ENTRY_BYTES more than its arrays) the least recently used are dropped."""
 
     def __init__(self, budget):
         self._items = OrderedDict()
@@ -40,16 +41,23 @@ class _PairCache:
                 self._items.move_to_end(key)
                 return cached
         value = compute()
-        if not len(value[0]):
-            return value
         with self._lock:
             if key not in self._items:
                 self._items[key] = value
-                self._bytes += value[0].nbytes + value[1].nbytes
+                self._bytes += _nbytes(value)
             while self._bytes > self._budget() and len(self._items) > 1:
-                _old, (ids, values) = self._items.popitem(last=False)
-                self._bytes -= ids.nbytes + values.nbytes
+                _old, dropped = self._items.popitem(last=False)
+                self._bytes -= _nbytes(dropped)
         return value
+
+
+# What an entry costs at least (its key and place in the dictionary): a word the segment
+# lacks is kept too (not looked up again on every search), and leaves like any other.
+ENTRY_BYTES = 200
+
+
+def _nbytes(pair):
+    return ENTRY_BYTES + sum(a.nbytes for a in pair if a is not None)
 
 
 class SegmentData:
@@ -59,12 +67,13 @@ class SegmentData:
         self.n = segreader.doc_count_all()
         self._keywords = {}
         self._facets = {}
-        self._facet_arrays = {}
+        self._facet_matrix = None
         self._started = None
         self._weighted = _PairCache(lambda: _TERM_CACHE_BYTES)
         self._lengths = {}
         self._derived = {}
         self._saturated = _PairCache(lambda: _SATURATED_BYTES)
+        self._masks = _PairCache(lambda: _MASK_BYTES)
 
     def derived(self, key, compute):
         """compute(), kept for the segment's lifetime under `key`: arrays made from its
@@ -112,9 +121,22 @@ class SegmentData:
             (field, text), lambda: raw_postings(segreader, field, text, weights=True)
         )
 
+    def term_mask(self, segreader, field, text):
+        """True for the documents holding a term (deleted ones included), read-only: kept
+        in a cache bounded by bytes, so a search combines masks instead of making them."""
+
+        def compute():
+            mask = np.zeros(self.n, dtype=bool)
+            mask[self.postings(segreader, field, text)] = True
+            mask.flags.writeable = False
+            return None, mask
+
+        return self._masks.get((field, text), compute)[1]
+
     def saturated(self, key, compute):
-        """compute() (ids, scores), kept under `key` in a cache bounded by bytes like the
-        postings' (kb.search.scoring keeps each word's saturated frequencies here)."""
+        """compute() (ids, scores) or (None, every document's score), kept under `key` in a
+        cache bounded by bytes like the postings' (kb.search.scoring keeps each word's
+        saturated frequencies here)."""
         return self._saturated.get(key, compute)
 
     def facet(self, segreader, field):
@@ -130,19 +152,35 @@ class SegmentData:
             self._facets[field] = values
         return self._facets[field]
 
-    def facet_arrays(self, segreader, field):
-        """(values, docs, starts) of one keyword field: the postings of every value that has
-        any, one after the other, and where each value's begin; counting every value over a
-        mask is then one lookup and one reduceat instead of one lookup per value."""
-        if field not in self._facet_arrays:
-            held = [(v, ids) for v, ids in self.facet(segreader, field) if len(ids)]
-            sizes = np.array([len(ids) for _v, ids in held], dtype=np.int64)
-            self._facet_arrays[field] = (
-                [v for v, _ids in held],
-                np.concatenate([ids for _v, ids in held]) if held else _EMPTY,
-                np.concatenate(([0], np.cumsum(sizes)[:-1])) if held else _EMPTY,
+    def facet_matrix(self, segreader):
+        """({field: (values, first row, end row)}, matrix): every keyword value of the facet
+        fields as a row of one sparse 0/1 matrix over the segment's documents, so that
+        counting every value of every facet over a mask is one matrix-vector product (four
+        times faster at 25,000 documents than a lookup and a sum per field)."""
+        if self._facet_matrix is None:
+            from scipy import sparse
+
+            rows, docs, fields, row = [], [], {}, 0
+            for field in schema.FACET_FIELDS:
+                held = [(v, ids) for v, ids in self.facet(segreader, field) if len(ids)]
+                fields[field] = ([v for v, _ids in held], row, row + len(held))
+                for _v, ids in held:
+                    rows.append(np.full(len(ids), row, dtype=np.int32))
+                    docs.append(ids)
+                    row += 1
+            ones = np.ones(sum(len(d) for d in docs), dtype=np.int32)
+            matrix = sparse.csr_matrix(
+                (
+                    ones,
+                    (
+                        np.concatenate(rows) if rows else _EMPTY,
+                        np.concatenate(docs) if docs else _EMPTY,
+                    ),
+                ),
+                shape=(row, self.n),
             )
-        return self._facet_arrays[field]
+            self._facet_matrix = (fields, matrix)
+        return self._facet_matrix
 
     def started(self, segreader):
         """The start time (epoch seconds, 0 when unknown) of every document."""
