@@ -38,6 +38,13 @@ def _whooshs(text, terms):
     return wh.highlight(text, terms, marking, fragmenter, highlight._FORMATTER, top=1)
 
 
+def _whooshs_title(text, terms):
+    marking = highlight._marking(terms)
+    return wh.highlight(
+        text, terms, marking, wh.WholeFragmenter(), highlight._FORMATTER, minscore=0
+    )
+
+
 def _ours(text, terms):
     return passages.passage_html(text, terms, highlight._exact(terms))
 
@@ -60,15 +67,7 @@ def test_the_passage_is_whooshs(text, terms, exact):
 @given(texts, stems, exact_words)
 def test_the_marked_title_is_whooshs(text, terms, exact):
     terms = frozenset(terms | exact)
-    whooshs = wh.highlight(
-        text,
-        terms,
-        highlight._marking(terms),
-        wh.WholeFragmenter(),
-        highlight._FORMATTER,
-        minscore=0,
-    )
-    assert passages.whole_html(text, terms, highlight._exact(terms)) == whooshs
+    assert passages.whole_html(text, terms, highlight._exact(terms)) == _whooshs_title(text, terms)
 
 
 def test_no_word_of_a_title_is_marked_past_whooshs_limit():
@@ -76,14 +75,7 @@ def test_no_word_of_a_title_is_marked_past_whooshs_limit():
     terms = frozenset({analysis.stem("resolver")})
     html = passages.whole_html(text, terms)
     assert html.count("<mark>") == 1
-    assert html == wh.highlight(
-        text,
-        terms,
-        highlight._marking(terms),
-        wh.WholeFragmenter(),
-        highlight._FORMATTER,
-        minscore=0,
-    )
+    assert html == _whooshs_title(text, terms)
 
 
 def test_a_long_section_gives_the_best_fragment_marked_and_escaped():
