@@ -16,6 +16,8 @@ from whoosh import writing
 from kb.search import analysis, applying, bulk, schema, whoosh_internals
 from kb.search import query as search_query
 from kb.search.index import SearchIndex, bulk_writer, for_app, state_fields, writer
+from tests import search_documents
+from tests.search_documents import TEAMS
 
 PROPERTY = settings(
     max_examples=25,
@@ -43,38 +45,11 @@ WORDS = (
     "x",
     "東京",
 )
-TEAMS = ("sre", "payments", "data")
-
-
-def _text(max_words):
-    return st.lists(st.sampled_from(WORDS), max_size=max_words).map(" ".join)
-
-
-def _subset(values):
-    return st.lists(st.sampled_from(values), unique=True, max_size=2)
-
-
-documents = st.fixed_dictionaries(
-    {
-        "title": st.lists(st.sampled_from(WORDS), min_size=1, max_size=4).map(" ".join),
-        "summary": _text(30),
-        "lessons": _text(8),
-        "contributing_factors": st.lists(
-            st.fixed_dictionaries(
-                {"text": _text(5), "category": st.sampled_from(["config", "capacity", None])}
-            ),
-            max_size=2,
-        ),
-        "services": _subset(("api", "db", "web")),
-        "teams": _subset(TEAMS),
-        "tags": _subset(("dns", "tls")),
-        "severity": st.sampled_from(["SEV1", "SEV2", None]),
-        "kind": st.sampled_from(["incident", "near-miss"]),
-        "status": st.sampled_from(["published", "draft"]),
-        "visibility": st.sampled_from(["internal", "restricted"]),
-        "authors": _subset(("ann@example.org", "bob@example.org")),
-        "started_at": st.sampled_from([None, "2025-03-01T10:00:00Z", "2026-02-01T10:00:00Z"]),
-    }
+documents = search_documents.documents(
+    WORDS,
+    lengths=(30, 8, 5),
+    people=("ann@example.org", "bob@example.org"),
+    starts=(None, *search_documents.STARTS),
 )
 changes = st.lists(
     st.fixed_dictionaries(

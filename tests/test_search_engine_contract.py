@@ -42,6 +42,8 @@ from whoosh.util.numeric import byte_to_length, length_to_byte
 from kb.accounts import Scope
 from kb.search import analysis, docsets, expand, schema, scoring, whoosh_internals
 from kb.search.index import SearchIndex, state_fields
+from tests import search_documents
+from tests.search_documents import PEOPLE, SERVICES, TAGS, TEAMS
 
 ROOT = Path(__file__).resolve().parent.parent
 PROPERTY = settings(
@@ -53,10 +55,6 @@ PROPERTY = settings(
 # Few words, so that documents share them and phrases occur.
 WORDS = ("disk", "queue", "cache", "timeout", "deploy", "alert", "pool", "proxy")
 PREFIXES = ("d", "de", "di", "p", "po", "pr", "t", "ca", "zz")
-PEOPLE = ("ann@example.org", "bob@example.org", "cy@example.org")
-TEAMS = ("sre", "payments", "data")
-SERVICES = ("api", "db", "web")
-TAGS = ("dns", "tls")
 KEYWORD_TERMS = (
     [("services", v) for v in SERVICES]
     + [("teams", v) for v in TEAMS]
@@ -72,37 +70,7 @@ EXACT_LENGTH = 10  # Whoosh keeps a document's field length exactly up to 10 wor
 # --- random indexes ---------------------------------------------------------------------------
 
 
-def _text(max_words):
-    return st.lists(st.sampled_from(WORDS), max_size=max_words).map(" ".join)
-
-
-def _subset(values):
-    return st.lists(st.sampled_from(values), unique=True, max_size=2)
-
-
-documents = st.fixed_dictionaries(
-    {
-        "title": st.lists(st.sampled_from(WORDS), min_size=1, max_size=4).map(" ".join),
-        "summary": _text(14),
-        "lessons": _text(6),
-        "contributing_factors": st.lists(
-            st.fixed_dictionaries(
-                {"text": _text(4), "category": st.sampled_from(["config", "capacity", None])}
-            ),
-            max_size=2,
-        ),
-        "services": _subset(SERVICES),
-        "teams": _subset(TEAMS),
-        "tags": _subset(TAGS),
-        "severity": st.sampled_from(["SEV1", "SEV2", None]),
-        "kind": st.sampled_from(["incident", "near-miss"]),
-        "status": st.sampled_from(["published", "draft"]),
-        "visibility": st.sampled_from(["internal", "internal", "restricted"]),
-        "authors": _subset(PEOPLE),
-        "readers": _subset(PEOPLE),
-        "started_at": st.sampled_from(["2025-03-01T10:00:00Z", "2026-02-01T10:00:00Z"]),
-    }
-)
+documents = search_documents.documents(WORDS, visibility=("internal", "internal", "restricted"))
 batches = st.lists(
     st.fixed_dictionaries(
         {
@@ -215,7 +183,7 @@ scopes = st.one_of(
             email=email, teams=tuple(teams), unpublished=unpublished, involved=tuple(involved)
         ),
         st.sampled_from(PEOPLE),
-        _subset(TEAMS),
+        search_documents.subset(TEAMS),
         st.booleans(),  # KB_UNPUBLISHED_READERS=everyone, or drafts for those involved
         st.lists(st.integers(1, 12), max_size=3, unique=True),
     ),
