@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import scratch  # noqa: E402
 
 CHANGES = 200
 
@@ -89,29 +90,15 @@ def changes(session, rng):
 def measure(url, instance):
     from sqlmodel import Session, select
 
-    from kb import accounts, create_app
+    from kb import accounts
     from kb.insights import postings, radar, snapshot
     from kb.models import Postmortem
 
-    app = create_app(
-        {
-            "DATABASE_URL": url,
-            "INSTANCE_PATH": instance,
-            "SECRET_KEY": "bench",
-            "TESTING": True,
-            "SEARCH_SYNC": "off",  # no search index here: only the radar is measured
-        }
-    )
+    app = scratch.app_for(url, instance)
     engine = app.extensions["kb_engine"]
     results = {}
     with Session(engine, expire_on_commit=False) as session:
-        reader = accounts.get_user(session, "reader@bench.example") or accounts.create_user(
-            session, "reader@bench.example", "reader", password="bench-password", teams=["data"]
-        )
-        admin = accounts.get_user(session, "admin@bench.example") or accounts.create_user(
-            session, "admin@bench.example", "admin", password="bench-password"
-        )
-        session.commit()
+        reader, admin = scratch.users(session)
         restricted = session.exec(
             select(Postmortem.id).where(Postmortem.visibility == "restricted")
         ).all()
@@ -155,7 +142,7 @@ def measure(url, instance):
     client = app.test_client()
     token_row, token = None, None
     with Session(engine) as session:
-        token_row, token = accounts.create_token(session, "reader@bench.example", "bench")
+        token_row, token = accounts.create_token(session, scratch.READER, "bench")
         session.commit()
     headers = {"Authorization": f"Bearer {token}"}
     times = []

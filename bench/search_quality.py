@@ -28,12 +28,14 @@ import json
 import re
 import sqlite3
 import sys
-import tempfile
 import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+import scratch  # noqa: E402
+
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "public-postmortems"
 DEFAULT_QUERIES = ROOT / "bench" / "paraphrase_queries.toml"
 FILES = ("icco.jsonl", "k8s_af.jsonl")
@@ -88,30 +90,17 @@ def score(ranked, relevant):
 
 
 def hindsight_rankings(documents, queries, ref_to_id, table=None):
-    from sqlmodel import Session
-
-    from kb import create_app, migrations
-    from kb.db import make_engine
-    from kb.document import validate
-    from kb.postmortems import save_document
+    from kb import create_app
     from kb.search import query as search_query
     from kb.search.index import for_app
     from kb.search.service import service_for
 
-    with tempfile.TemporaryDirectory() as scratch:
-        url = f"sqlite:///{scratch}/quality.db"
-        migrations.upgrade("head", url=url)
-        engine = make_engine(url)
-        with Session(engine) as session:
-            for doc in documents:
-                save_document(session, validate(doc))
-            session.commit()
-        engine.dispose()
+    with scratch.database(documents, "quality") as (folder, url, _engine):
         app = create_app(
             {
                 "DATABASE_URL": url,
-                "INSTANCE_PATH": scratch,
-                "INDEX_DIR": f"{scratch}/index",
+                "INSTANCE_PATH": folder,
+                "INDEX_DIR": f"{folder}/index",
                 "SECRET_KEY": "bench",
                 "SEARCH_SYNC": "inline",
                 "LOG_FORMAT": "text",

@@ -23,11 +23,13 @@ import argparse
 import json
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+import scratch  # noqa: E402
+
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "public-postmortems"
 
 
@@ -88,51 +90,40 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from sqlmodel import Session, select
+    from themes_quality import to_document
 
-    from kb import migrations
-    from kb.db import make_engine
-    from kb.document import validate
     from kb.insights import themes
     from kb.models import Factor, Theme, ThemeFactor, ThemeRun
-    from kb.postmortems import save_document
-
-    sys.path.insert(0, str(ROOT / "bench"))
-    from themes_quality import to_document
 
     documents = []
     for name in args.sets.split(","):
         for record in records(args.data / f"{name}.jsonl"):
             documents.append(to_document(record, len(documents) + 1))
-    with tempfile.TemporaryDirectory() as scratch:
-        url = f"sqlite:///{scratch}/labels.db"
-        migrations.upgrade("head", url=url)
-        engine = make_engine(url)
-        with Session(engine) as session:
-            for doc in documents:
-                save_document(session, validate(doc))
-            session.commit()
-            report = themes.rebuild(session)
-            session.commit()
-            run = session.exec(select(ThemeRun)).first()
-            stored = session.exec(select(Theme).order_by(Theme.size.desc(), Theme.id)).all()
-            figures = measure([t.label for t in stored], run.generic)
-            if args.json:
-                print(json.dumps({"sets": args.sets, "method": report.method, **figures}))
-                return
-            print(f"{len(documents)} postmortems, {report.themes} themes ({report.method})")
-            print("generic:", ", ".join(run.generic[:60]))
-            for theme in stored:
-                print(f"{theme.size:4}  {theme.label}  [{', '.join(theme.terms)}]")
-                for row in session.exec(
-                    select(Factor.text)
-                    .join(ThemeFactor, ThemeFactor.factor_id == Factor.id)
-                    .where(ThemeFactor.theme_id == theme.id)
-                    .order_by(ThemeFactor.score.desc())
-                    .limit(args.quotes)
-                ):
-                    print("        -", row[:140])
-            print(json.dumps(figures))
-        engine.dispose()
+    with (
+        scratch.database(documents, "labels") as (_folder, _url, engine),
+        Session(engine) as session,
+    ):
+        report = themes.rebuild(session)
+        session.commit()
+        run = session.exec(select(ThemeRun)).first()
+        stored = session.exec(select(Theme).order_by(Theme.size.desc(), Theme.id)).all()
+        figures = measure([t.label for t in stored], run.generic)
+        if args.json:
+            print(json.dumps({"sets": args.sets, "method": report.method, **figures}))
+            return
+        print(f"{len(documents)} postmortems, {report.themes} themes ({report.method})")
+        print("generic:", ", ".join(run.generic[:60]))
+        for theme in stored:
+            print(f"{theme.size:4}  {theme.label}  [{', '.join(theme.terms)}]")
+            for row in session.exec(
+                select(Factor.text)
+                .join(ThemeFactor, ThemeFactor.factor_id == Factor.id)
+                .where(ThemeFactor.theme_id == theme.id)
+                .order_by(ThemeFactor.score.desc())
+                .limit(args.quotes)
+            ):
+                print("        -", row[:140])
+        print(json.dumps(figures))
 
 
 if __name__ == "__main__":

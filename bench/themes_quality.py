@@ -33,12 +33,14 @@ import math
 import random
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+import scratch  # noqa: E402
+
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "public-postmortems"
 SETS = {"danluu": "danluu.jsonl", "icco": "icco.jsonl"}
 SEEDS = range(5)
@@ -85,36 +87,27 @@ def hindsight_labels(documents):
     rebuild)."""
     from sqlmodel import Session, select
 
-    from kb import migrations
-    from kb.db import make_engine
-    from kb.document import validate
     from kb.insights import themes
     from kb.models import Postmortem, ThemeFactor
-    from kb.postmortems import save_document
 
     runs, seconds = [], []
-    with tempfile.TemporaryDirectory() as scratch:
-        url = f"sqlite:///{scratch}/quality.db"
-        migrations.upgrade("head", url=url)
-        engine = make_engine(url)
-        with Session(engine) as session:
-            for doc in documents:
-                save_document(session, validate(doc))
+    with (
+        scratch.database(documents, "quality") as (_folder, _url, engine),
+        Session(engine) as session,
+    ):
+        for seed in SEEDS:
+            started = time.perf_counter()
+            report = themes.rebuild(session, force=True, random_state=seed)
             session.commit()
-            for seed in SEEDS:
-                started = time.perf_counter()
-                report = themes.rebuild(session, force=True, random_state=seed)
-                session.commit()
-                seconds.append(time.perf_counter() - started)
-                rows = session.exec(
-                    select(Postmortem.ref, ThemeFactor.theme_id).join(
-                        ThemeFactor, ThemeFactor.postmortem_id == Postmortem.id
-                    )
-                ).all()
-                theme_of = dict(rows)
-                # A record whose factor has no usable word is in no theme: its own group.
-                runs.append([theme_of.get(d["ref"], -1 - i) for i, d in enumerate(documents)])
-        engine.dispose()
+            seconds.append(time.perf_counter() - started)
+            rows = session.exec(
+                select(Postmortem.ref, ThemeFactor.theme_id).join(
+                    ThemeFactor, ThemeFactor.postmortem_id == Postmortem.id
+                )
+            ).all()
+            theme_of = dict(rows)
+            # A record whose factor has no usable word is in no theme: its own group.
+            runs.append([theme_of.get(d["ref"], -1 - i) for i, d in enumerate(documents)])
     return runs, report, seconds
 
 

@@ -28,6 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import scratch  # noqa: E402
+
 KB = str(ROOT / ".venv" / "bin" / "kb")
 
 
@@ -130,28 +132,13 @@ def lookups(url, instance):
     """Latencies (ms) of similar incidents, suggestions and the figures page."""
     from sqlmodel import Session, select
 
-    from kb import accounts, create_app
     from kb.insights import postings, similar
     from kb.models import Postmortem
 
-    app = create_app(
-        {
-            "DATABASE_URL": url,
-            "INSTANCE_PATH": instance,
-            "SECRET_KEY": "bench",
-            "TESTING": True,
-            "SEARCH_SYNC": "off",  # no search index here: only these pages are measured
-        }
-    )
+    app = scratch.app_for(url, instance)
     engine = app.extensions["kb_engine"]
     with Session(engine, expire_on_commit=False) as session:
-        reader = accounts.get_user(session, "reader@bench.example") or accounts.create_user(
-            session, "reader@bench.example", "reader", password="bench-password", teams=["data"]
-        )
-        admin = accounts.get_user(session, "admin@bench.example") or accounts.create_user(
-            session, "admin@bench.example", "admin", password="bench-password"
-        )
-        session.commit()
+        reader, admin = scratch.users(session)
         rng = random.Random(7)
         ids = session.exec(select(Postmortem.id)).all()
         sample = [session.get(Postmortem, i) for i in rng.sample(ids, 60)]
@@ -179,7 +166,7 @@ def lookups(url, instance):
     token = page[page.index(marker) + len(marker) :].split('"', 1)[0]
     signed = client.post(
         "/sign-in",
-        data={"email": "reader@bench.example", "password": "bench-password", "csrf_token": token},
+        data={"email": scratch.READER, "password": scratch.PASSWORD, "csrf_token": token},
     )
     assert signed.status_code == 302, signed.status_code
 
