@@ -2,7 +2,8 @@
 
 Typed text reaches three caches: the word stems of kb.insights.features (the editor's
 suggestions send up to 20,000 characters a call), the rendered Markdown of kb.markdown (the
-editor's preview) and the postings of kb.search.docsets (words, field queries and filters).
+editor's preview) and the postings of kb.search.docsets (words, field queries and filters);
+the terms a segment lacks are remembered up to a bound (tests/test_search_segments.py).
 """
 
 import itertools

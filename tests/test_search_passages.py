@@ -89,3 +89,29 @@ def test_a_long_section_gives_the_best_fragment_marked_and_escaped():
 
 def test_no_match_gives_no_passage():
     assert _ours("Nothing to see.", frozenset({"resolv"})) == ""
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.characters(categories=("Ll", "Lu", "Lo", "Nd")), min_size=1))
+def test_a_word_and_its_stem_begin_alike(word):
+    """What analysis.count_matches relies on: Porter's stemmer rewrites endings only."""
+    word = word.lower()
+    assert analysis.stem(word)[:1] == word[:1]
+
+
+joined = st.lists(
+    st.tuples(
+        st.sampled_from(WORDS), st.sampled_from(["", ".", "'", ".'", "..", "'.", " ", ", ", "\n"])
+    ),
+    max_size=60,
+).map(lambda parts: "".join(w + s for w, s in parts))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(texts, joined), stems)
+def test_matched_words_are_counted_as_every_word_stemmed(text, terms):
+    """Stemming only the words that begin as a stem does counts what stemming every word
+    WORD_RE finds counts, words joined by "." and "'" included."""
+    every_word = analysis.WORD_RE.findall(text.lower())
+    expected = sum(analysis.stem(w) in terms for w in every_word)
+    assert analysis.count_matches(text, frozenset(terms)) == expected

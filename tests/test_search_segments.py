@@ -58,10 +58,8 @@ def test_searches_combining_kept_masks_leave_them_as_they_were(app, find):
 
 
 def test_pair_caches_drop_the_least_recently_used_past_their_bytes():
-    # An entry costs ENTRY_BYTES and its arrays: 100 ids and 100 values, 1,000 bytes; 100
-    # values for every document, 600; a word the segment lacks, 200.
-    assert segments.ENTRY_BYTES == 200
-    cache = segments._PairCache(lambda: 2100)
+    # 100 ids and 100 values take 800 bytes; 100 values for every document, 400.
+    cache = segments._PairCache(lambda: 1900)
 
     def pair(ids=True):
         return (np.arange(100, dtype=np.int32) if ids else None, np.ones(100, dtype=np.float32))
@@ -69,14 +67,37 @@ def test_pair_caches_drop_the_least_recently_used_past_their_bytes():
     cache.get("a", pair)
     cache.get("b", lambda: pair(ids=False))
     cache.get("a", lambda: pytest.fail("a is kept"))  # a is now the most recently used
-    cache.get("c", pair)  # 1,000 + 600 + 1,000 bytes: over the budget, b goes
+    cache.get("c", pair)  # 800 + 400 + 800 bytes: over the budget, b goes
     assert len(cache) == 2
     cache.get("a", lambda: pytest.fail("a is kept"))
     again = pair(ids=False)
     assert cache.get("b", lambda: again) is again  # made again; c, least recently used, goes
     assert len(cache) == 2
-    # A word the segment lacks is kept (not looked up on every search) and counted.
+    # Nothing is kept of a word without values: it would cost no bytes, so never leave.
     empty = (np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32))
     cache.get("d", lambda: empty)
-    assert cache.get("d", lambda: pytest.fail("d is kept")) is empty
-    assert len(cache) == 3
+    assert len(cache) == 2
+
+
+def test_terms_a_segment_lacks_are_remembered_a_bounded_number(app, find, monkeypatch):
+    """A word no document of a segment holds is not looked up in its term file again, and
+    typed words cannot grow that memory past segments.ABSENT_TERMS."""
+    monkeypatch.setattr(segments, "ABSENT_TERMS", 10)
+    with app.app_context():
+        index = for_app(app)
+        with index.searcher() as searcher:
+            segreader, _offset, _sub = next(iter(docsets.leaves(searcher)))
+            data = index.caches.data(segreader)
+            assert not len(data.weighted(segreader, "content", "absentword")[0])
+            monkeypatch.setattr(
+                segments, "raw_postings", lambda *_a, **_k: pytest.fail("looked up again")
+            )
+            assert not len(data.weighted(segreader, "content", "absentword")[0])
+            monkeypatch.undo()
+            monkeypatch.setattr(segments, "ABSENT_TERMS", 10)
+            for n in range(25):
+                data.weighted(segreader, "content", f"absent{n}")
+                data.postings(segreader, "services", f"absent-{n}")
+                assert len(data._absent) <= 10
+            # What the segment holds is found as before.
+            assert len(data.weighted(segreader, "content", "push")[0]) == 2

@@ -11,19 +11,32 @@ import numpy as np
 
 from kb.search import schema
 from kb.search import whoosh_internals as internals
-from kb.search.docsets import _EMPTY, common_scope, leaves, raw_ids, raw_postings, segment_id
+from kb.search.docsets import (
+    _EMPTY,
+    _EMPTY_F,
+    common_scope,
+    leaves,
+    raw_ids,
+    raw_postings,
+    segment_id,
+)
 
 DERIVED_SIZE = 64  # SegmentData.derived's arrays
 MEMO_SIZE = 20_000  # SegmentCaches.memo's entries (a few numbers each)
 _TERM_CACHE_BYTES = 64 * 1024 * 1024  # cached postings of text terms, per segment
 _SATURATED_BYTES = 16 * 1024 * 1024  # cached saturated frequencies (scoring), per segment
 _MASK_BYTES = 8 * 1024 * 1024  # cached masks of the documents holding a term, per segment
+# Terms a segment lacks, remembered so that a search does not look them up in its term file
+# again (about 20 lookups a search over the small segments the follower writes); past this
+# many the memory is emptied: typed words cannot grow it without end.
+ABSENT_TERMS = 4_096
 
 
 class _PairCache:
     """Pairs of arrays (ids, values) by key (ids None: `values` holds every document's);
-    past a budget of bytes (`budget()`, read at each addition, each entry counting
-    ENTRY_BYTES more than its arrays) the least recently used are dropped."""
+    past a budget of bytes (`budget()`, read at each addition) the least recently used are
+    dropped. A pair without values is never kept: a word the segment lacks costs no bytes,
+    so would never leave (SegmentData remembers such words apart, a bounded number)."""
 
     def __init__(self, budget):
         self._items = OrderedDict()
@@ -41,6 +54,8 @@ class _PairCache:
                 self._items.move_to_end(key)
                 return cached
         value = compute()
+        if not len(value[1]):
+            return value
         with self._lock:
             if key not in self._items:
                 self._items[key] = value
@@ -51,13 +66,8 @@ class _PairCache:
         return value
 
 
-# What an entry costs at least (its key and place in the dictionary): a word the segment
-# lacks is kept too (not looked up again on every search), and leaves like any other.
-ENTRY_BYTES = 200
-
-
 def _nbytes(pair):
-    return ENTRY_BYTES + sum(a.nbytes for a in pair if a is not None)
+    return sum(a.nbytes for a in pair if a is not None)
 
 
 class SegmentData:
@@ -74,6 +84,7 @@ class SegmentData:
         self._derived = {}
         self._saturated = _PairCache(lambda: _SATURATED_BYTES)
         self._masks = _PairCache(lambda: _MASK_BYTES)
+        self._absent = set()
 
     def derived(self, key, compute):
         """compute(), kept for the segment's lifetime under `key`: arrays made from its
@@ -107,27 +118,44 @@ class SegmentData:
         if field in schema.TEXT_FIELDS:
             return self.weighted(segreader, field, text)[0]
         key = (field, text)  # keyword terms: small, few, kept for the segment's lifetime
+        if key in self._absent:
+            return _EMPTY
         cached = self._keywords.get(key)
         if cached is None:
             cached = raw_ids(segreader, field, text)
             if len(cached):  # only terms the index holds: typed values must not grow it
                 self._keywords[key] = cached
+            else:
+                self._lacks(key)
         return cached
 
     def weighted(self, segreader, field, text):
         """(ids, weights) of a text term, from a cache bounded by bytes (a common word's
         postings take 400 KB at 50,000 documents)."""
-        return self._weighted.get(
-            (field, text), lambda: raw_postings(segreader, field, text, weights=True)
-        )
+        key = (field, text)
+        if key in self._absent:
+            return _EMPTY, _EMPTY_F
+        pair = self._weighted.get(key, lambda: raw_postings(segreader, field, text, weights=True))
+        if not len(pair[0]):
+            self._lacks(key)
+        return pair
+
+    def _lacks(self, key):
+        """Remember that the segment lacks a term (at most ABSENT_TERMS, then start again)."""
+        if len(self._absent) >= ABSENT_TERMS:
+            self._absent.clear()
+        self._absent.add(key)
 
     def term_mask(self, segreader, field, text):
         """True for the documents holding a term (deleted ones included), read-only: kept
         in a cache bounded by bytes, so a search combines masks instead of making them."""
+        ids = self.postings(segreader, field, text)
+        if not len(ids):  # not kept: the masks of typed words the index lacks cost n bytes
+            return np.zeros(self.n, dtype=bool)
 
         def compute():
             mask = np.zeros(self.n, dtype=bool)
-            mask[self.postings(segreader, field, text)] = True
+            mask[ids] = True
             mask.flags.writeable = False
             return None, mask
 
