@@ -22,14 +22,19 @@ def find(app, make_postmortem):
     return system_search(app)
 
 
-def test_a_kept_term_mask_is_shared_and_read_only(app, find):
+def test_a_kept_term_mask_is_shared_and_read_only(app, find, monkeypatch):
     with app.app_context():
         index = for_app(app)
         with index.searcher() as searcher:
             segreader, _offset, _sub = next(iter(docsets.leaves(searcher)))
             data = index.caches.data(segreader)
             mask = data.term_mask(segreader, "content", "push")
-            assert mask is data.term_mask(segreader, "content", "push")
+            # Kept: no postings are read for it again (with the postings' cache emptied,
+            # as when other words push them out).
+            with monkeypatch.context() as m:
+                m.setattr(data, "postings", lambda *_a: pytest.fail("postings read again"))
+                assert mask is data.term_mask(segreader, "content", "push")
+            assert mask.sum() == 2
             assert not mask.flags.writeable
             with pytest.raises(ValueError):
                 mask[0] = not mask[0]

@@ -32,6 +32,9 @@ _MASK_BYTES = 8 * 1024 * 1024  # cached masks of the documents holding a term, p
 ABSENT_TERMS = 4_096
 
 
+_NO_MASK = np.zeros(0, dtype=bool)
+
+
 class _PairCache:
     """Pairs of arrays (ids, values) by key (ids None: `values` holds every document's);
     past a budget of bytes (`budget()`, read at each addition) the least recently used are
@@ -148,18 +151,22 @@ class SegmentData:
 
     def term_mask(self, segreader, field, text):
         """True for the documents holding a term (deleted ones included), read-only: kept
-        in a cache bounded by bytes, so a search combines masks instead of making them."""
-        ids = self.postings(segreader, field, text)
-        if not len(ids):  # not kept: the masks of typed words the index lacks cost n bytes
+        in a cache bounded by bytes, so a search combines masks instead of making them (and
+        reads no postings for them). The masks of terms the segment lacks are not kept."""
+        if (field, text) in self._absent:
             return np.zeros(self.n, dtype=bool)
 
         def compute():
+            ids = self.postings(segreader, field, text)
+            if not len(ids):
+                return None, _NO_MASK  # without values: not kept
             mask = np.zeros(self.n, dtype=bool)
             mask[ids] = True
             mask.flags.writeable = False
             return None, mask
 
-        return self._masks.get((field, text), compute)[1]
+        mask = self._masks.get((field, text), compute)[1]
+        return mask if mask is not _NO_MASK else np.zeros(self.n, dtype=bool)
 
     def saturated(self, key, compute):
         """compute() (ids, scores) or (None, every document's score), kept under `key` in a
