@@ -261,23 +261,27 @@ class ExactText(fields.TEXT):
 
 
 def count_matches(text, stems):
-    """How many words of `text` have one of these stems (cheaper than running the analyzer).
+    """How many words of `text` have one of these stems (a frozenset; cheaper than running
+    the analyzer).
 
     Only the words that begin as one of the stems does are stemmed: Porter's stemmer rewrites
     endings alone, so a word and its stem share their first character
     (tests/test_search_passages.py checks both the rule and the count)."""
-    initials = frozenset(s[0] for s in stems if s)
-    if not initials:
+    finder = _words_beginning(stems)
+    if finder is None:
         return 0
-    words = _words_beginning(initials).findall(text.lower())
-    return sum(map(stems.__contains__, map(stem, words)))
+    return sum(map(stems.__contains__, map(stem, finder.findall(text.lower()))))
 
 
 @lru_cache(maxsize=512)
-def _words_beginning(initials):
-    """The words WORD_RE finds that begin with one of `initials`: the same word boundaries
-    (a word starts at a word character that neither a word character nor a joining "." or
-    "'" after one comes before), the same greedy extent."""
-    chars = "".join(re.escape(c) for c in sorted(initials))
+def _words_beginning(stems):
+    """The words WORD_RE finds that begin as one of `stems` does (None for no stem): the
+    same word boundaries (a word starts at a word character that neither a word character
+    nor a joining "." or "'" after one comes before), the same greedy extent. Kept per set
+    of stems: a search counts the words of every section of ten hits with one set."""
+    initials = sorted({s[0] for s in stems if s})
+    if not initials:
+        return None
+    chars = "".join(re.escape(c) for c in initials)
     # The first character before the lookbehinds: re then skips to the next candidate fast.
     return re.compile(rf"[{chars}](?<!\w.)(?<!\w[.'].)\w*(?:[.']\w+)*")

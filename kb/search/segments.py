@@ -32,7 +32,7 @@ _MASK_BYTES = 8 * 1024 * 1024  # cached masks of the documents holding a term, p
 ABSENT_TERMS = 4_096
 
 
-_NO_MASK = np.zeros(0, dtype=bool)
+_EMPTY_MASK = np.zeros(0, dtype=bool)
 
 
 class _PairCache:
@@ -153,20 +153,18 @@ class SegmentData:
         """True for the documents holding a term (deleted ones included), read-only: kept
         in a cache bounded by bytes, so a search combines masks instead of making them (and
         reads no postings for them). The masks of terms the segment lacks are not kept."""
-        if (field, text) in self._absent:
-            return np.zeros(self.n, dtype=bool)
 
         def compute():
             ids = self.postings(segreader, field, text)
             if not len(ids):
-                return None, _NO_MASK  # without values: not kept
+                return None, _EMPTY_MASK  # without values: not kept
             mask = np.zeros(self.n, dtype=bool)
             mask[ids] = True
             mask.flags.writeable = False
             return None, mask
 
         mask = self._masks.get((field, text), compute)[1]
-        return mask if mask is not _NO_MASK else np.zeros(self.n, dtype=bool)
+        return mask if len(mask) else np.zeros(self.n, dtype=bool)
 
     def saturated(self, key, compute):
         """compute() (ids, scores) or (None, every document's score), kept under `key` in a
